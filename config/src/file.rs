@@ -1,0 +1,216 @@
+//! Serde structs that mirror the TOML file exactly.
+//!
+//! Every struct denies unknown keys, so a typo is an error rather than a silently ignored
+//! setting. Values are kept loose (integers as `i64`, durations and addresses as strings):
+//! ranges, syntax and cross-references are checked by [`crate::validate`], which can then
+//! say what would be right instead of repeating a generic serde message.
+//!
+//! [`crate::validate`] does not deserialize [`ConfigFile`] in one go (serde stops at the first
+//! error); it deserializes each table and each element of the arrays of tables on its own.
+//! The arrays it splits off that way (`tls.certificates`, `tenancy.sources`,
+//! `regions[].origins`, and the top-level arrays) are still declared here so these structs
+//! describe the whole format.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[server]`
+    pub server: Option<ServerFile>,
+    /// `[listeners]`
+    pub listeners: Option<ListenersFile>,
+    /// `[tls]`
+    pub tls: Option<TlsFile>,
+    /// `[tenancy]`
+    pub tenancy: Option<TenancyFile>,
+    /// `[[tenants]]`
+    #[serde(default)]
+    pub tenants: Vec<TenantFile>,
+    /// `[[geographies]]`
+    #[serde(default)]
+    pub geographies: Vec<GeographyFile>,
+    /// `[[regions]]`
+    #[serde(default)]
+    pub regions: Vec<RegionFile>,
+    /// `[health]`
+    pub health: Option<HealthFile>,
+    /// `[routing]`
+    pub routing: Option<RoutingFile>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Worker threads; default: the number of CPUs.
+    pub threads: Option<i64>,
+    /// Graceful shutdown timeout (humantime); default `10s`.
+    pub grace_period: Option<String>,
+}
+
+/// `[listeners]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenersFile {
+    /// TLS listeners (`ip:port`); at least one is required.
+    #[serde(default)]
+    pub https: Vec<String>,
+    /// Plaintext redirect listeners.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Admin API listener.
+    pub admin: Option<String>,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// HSTS max-age (humantime); default `365d`, `0s` disables HSTS.
+    pub hsts_max_age: Option<String>,
+    /// HSTS `includeSubDomains`; default false.
+    pub hsts_include_subdomains: Option<bool>,
+    /// `[[tls.certificates]]`
+    #[serde(default)]
+    pub certificates: Vec<CertificateFile>,
+}
+
+/// `[[tls.certificates]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFile {
+    /// PEM certificate chain, relative to the config file's directory.
+    pub cert: String,
+    /// PEM private key, relative to the config file's directory.
+    pub key: String,
+}
+
+/// `[tenancy]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancyFile {
+    /// Where tenant ids are read from, first match wins; required and non-empty.
+    #[serde(default)]
+    pub sources: Vec<TenantSourceFile>,
+    /// `reject` (the default) or `nearest` (not supported yet).
+    pub unknown: Option<String>,
+    /// Tenant file (`id,geography[,plan]` lines), relative to the config file's directory.
+    pub file: Option<String>,
+}
+
+/// One element of `tenancy.sources`, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TenantSourceFile {
+    /// `{ kind = "host", pattern = "{tenant}.app.example.com" }`
+    Host {
+        /// Host name with exactly one `{tenant}`.
+        pattern: String,
+    },
+    /// `{ kind = "header", name = "x-tenant-id" }`
+    Header {
+        /// HTTP header name.
+        name: String,
+    },
+    /// `{ kind = "path", prefix = "/t/{tenant}" }`
+    Path {
+        /// Path starting with `/` and ending with `{tenant}`.
+        prefix: String,
+    },
+    /// `{ kind = "jwt-claim", claim = "tid" }`
+    JwtClaim {
+        /// Claim name.
+        claim: String,
+    },
+}
+
+/// `[[tenants]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// Tenant id (a UUID).
+    pub id: String,
+    /// Home geography name.
+    pub geography: String,
+    /// Rate-limit plan name.
+    pub plan: Option<String>,
+}
+
+/// `[[geographies]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeographyFile {
+    /// Geography name.
+    pub name: String,
+    /// Use unhealthy origins when none is healthy; default false.
+    pub fail_open: Option<bool>,
+}
+
+/// `[[regions]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFile {
+    /// Region name.
+    pub name: String,
+    /// The geography the region belongs to.
+    pub geography: String,
+    /// 1 = primary; default 1.
+    pub priority: Option<i64>,
+    /// 0..=1000; default 100.
+    pub weight: Option<i64>,
+    /// Upstream servers; at least one is required.
+    #[serde(default)]
+    pub origins: Vec<OriginFile>,
+}
+
+/// One element of `regions[].origins`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginFile {
+    /// `host:port`, `[ipv6]:port` or `name:port`.
+    pub address: String,
+    /// 0..=1000; default 100.
+    pub weight: Option<i64>,
+    /// Connect over TLS; default false.
+    pub tls: Option<bool>,
+    /// SNI for TLS origins; default: the host part of `address`.
+    pub sni: Option<String>,
+    /// `Host` header to send instead of the client's.
+    pub host: Option<String>,
+}
+
+/// `[health]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    /// Probe path; default `/healthz`.
+    pub path: Option<String>,
+    /// Time between probes; default `1s`, at least `100ms`.
+    pub interval: Option<String>,
+    /// Probe timeout; default `500ms`.
+    pub timeout: Option<String>,
+    /// Passing probes to become healthy; default 2.
+    pub rise: Option<i64>,
+    /// Failing probes to become unhealthy; default 2.
+    pub fall: Option<i64>,
+}
+
+/// `[routing]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    /// Attempts per request, 1..=10; default 3.
+    pub max_attempts: Option<i64>,
+    /// Default `1s`.
+    pub connect_timeout: Option<String>,
+    /// Default `30s`.
+    pub read_timeout: Option<String>,
+    /// Default `30s`.
+    pub write_timeout: Option<String>,
+    /// Pooled upstream connection idle timeout; default `55s`.
+    pub idle_timeout: Option<String>,
+    /// Add `x-edge-route` to responses; default false.
+    pub debug_headers: Option<bool>,
+}

@@ -1,0 +1,167 @@
+//! A short human-readable summary of a validated configuration (for `edge-gateway check`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::model::{Config, GeographyName, TenantSource, UnknownTenant};
+
+/// Describes the topology: listeners, tenancy, each geography with its regions (priority,
+/// weight, origins), health checks and routing.
+pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason only.
+    let _ = write_summary(&mut out, config);
+    out
+}
+
+fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
+    let l = &config.listeners;
+    let join = |addrs: &[std::net::SocketAddr]| {
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    write!(out, "listeners: https {}", join(&l.https))?;
+    if !l.http.is_empty() {
+        write!(out, "; http {} (redirect)", join(&l.http))?;
+    }
+    if let Some(admin) = l.admin {
+        write!(out, "; admin {admin}")?;
+    }
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "server: {} threads, grace period {}",
+        config.server.threads,
+        humantime::format_duration(config.server.grace_period)
+    )?;
+
+    let tls = &config.tls;
+    let hsts = if tls.hsts_max_age.is_zero() {
+        "off".to_owned()
+    } else {
+        format!(
+            "max-age {}{}",
+            humantime::format_duration(tls.hsts_max_age),
+            if tls.hsts_include_subdomains {
+                ", includeSubDomains"
+            } else {
+                ""
+            }
+        )
+    };
+    let certs = tls
+        .certificates
+        .iter()
+        .map(|c| c.cert.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(
+        out,
+        "tls: {} certificate(s) ({certs}); HSTS {hsts}",
+        tls.certificates.len()
+    )?;
+
+    let sources = config
+        .tenancy
+        .sources
+        .iter()
+        .map(|s| match s {
+            TenantSource::Host { prefix, suffix } => format!("host {prefix}{{tenant}}{suffix}"),
+            TenantSource::Header { name } => format!("header {name}"),
+            TenantSource::Path { prefix } => format!("path {prefix}{{tenant}}"),
+            TenantSource::JwtClaim { claim } => format!("jwt-claim {claim}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let unknown = match config.tenancy.unknown {
+        UnknownTenant::Reject => "reject",
+    };
+    writeln!(out, "tenant sources: {sources}; unknown tenants: {unknown}")?;
+
+    let mut per_geography: HashMap<&GeographyName, usize> = HashMap::new();
+    for tenant in config.tenants.by_id.values() {
+        *per_geography.entry(&tenant.geography).or_default() += 1;
+    }
+    writeln!(out, "tenants: {}", config.tenants.by_id.len())?;
+
+    for g in &config.geographies {
+        writeln!(
+            out,
+            "geography {} ({}, {} tenants)",
+            g.name,
+            if g.fail_open { "fail open" } else { "fail closed" },
+            per_geography.get(&g.name).copied().unwrap_or(0)
+        )?;
+        let mut regions: Vec<_> = config
+            .regions
+            .iter()
+            .filter(|r| r.geography == g.name)
+            .collect();
+        regions.sort_by_key(|r| r.priority);
+        for r in regions {
+            let origins = r
+                .origins
+                .iter()
+                .map(|o| {
+                    let mut s = o.address.clone();
+                    if o.socket_addr.to_string() != o.address {
+                        let _ = write!(s, " = {}", o.socket_addr);
+                    }
+                    let mut notes = Vec::new();
+                    if o.weight != 100 {
+                        notes.push(format!("weight {}", o.weight));
+                    }
+                    if o.tls {
+                        notes.push(format!("tls, sni {}", o.sni));
+                    }
+                    if let Some(host) = &o.host {
+                        notes.push(format!("host {host}"));
+                    }
+                    if !notes.is_empty() {
+                        let _ = write!(s, " ({})", notes.join(", "));
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            writeln!(
+                out,
+                "  region {} priority {} weight {}: {} origin(s): {origins}",
+                r.name,
+                r.priority,
+                r.weight,
+                r.origins.len()
+            )?;
+        }
+    }
+
+    let h = &config.health;
+    writeln!(
+        out,
+        "health: GET {} every {}, timeout {}, rise {}, fall {}",
+        h.path,
+        humantime::format_duration(h.interval),
+        humantime::format_duration(h.timeout),
+        h.rise,
+        h.fall
+    )?;
+    let r = &config.routing;
+    writeln!(
+        out,
+        "routing: max {} attempts; timeouts connect {}, read {}, write {}, idle {}{}",
+        r.max_attempts,
+        humantime::format_duration(r.connect_timeout),
+        humantime::format_duration(r.read_timeout),
+        humantime::format_duration(r.write_timeout),
+        humantime::format_duration(r.idle_timeout),
+        if r.debug_headers {
+            "; debug headers on"
+        } else {
+            ""
+        }
+    )
+}

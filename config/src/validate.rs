@@ -1,0 +1,1462 @@
+//! Turns configuration text into the typed [`Config`], collecting every problem.
+//!
+//! Three stages:
+//! 1. The text is parsed once into a spanned document tree (`toml::de::DeTable`), which keeps
+//!    byte spans for every key and value; a syntax error stops here and is reported alone.
+//! 2. Schema: each top-level table, and each element of every array of tables (and of
+//!    `tls.certificates`, `tenancy.sources`, `regions[].origins`), is deserialized on its own
+//!    into the [`crate::file`] structs, so one bad element does not hide the others. A serde
+//!    error's span is mapped back to the key path it lies in.
+//! 3. Semantics: ranges, syntax of names and addresses, cross-references and file checks run
+//!    over whatever parsed. Checks that depend on a piece that failed to parse are skipped
+//!    rather than reported as a confusing consequence of the first error.
+//!
+//! Key paths look like `regions[1].origins[0].address`; each error carries the 1-based line
+//! of the key it names (or of its nearest parent present in the file).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::file::{
+    CertificateFile, GeographyFile, HealthFile, ListenersFile, OriginFile, RegionFile,
+    RoutingFile, ServerFile, TenancyFile, TenantFile, TenantSourceFile, TlsFile,
+};
+use crate::model::{
+    Certificate, Config, Geography, GeographyName, Health, Listeners, Origin, Region, RegionName,
+    Routing, Server, Tenancy, TenantSource, Tls, UnknownTenant,
+};
+use crate::tenants_file::DirectoryBuilder;
+
+/// What a valid geography, region or plan name looks like, for error messages.
+pub const NAME_RULE: &str =
+    "use 1 to 63 lower-case letters, digits and '-', starting with a letter or digit";
+
+/// Whether `name` is a valid geography, region or plan name: `[a-z0-9][a-z0-9-]{0,62}`.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let allowed = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    bytes.len() <= 63
+        && bytes.first().is_some_and(allowed)
+        && bytes.iter().all(|c| allowed(c) || *c == b'-')
+}
+
+/// Default `server.grace_period`.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Upper bound of `server.threads`.
+pub const MAX_THREADS: u32 = 1024;
+/// Default `tls.hsts_max_age` (365 days).
+pub const DEFAULT_HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// Default weight of regions and origins.
+pub const DEFAULT_WEIGHT: u32 = 100;
+/// Upper bound of region and origin weights.
+pub const MAX_WEIGHT: u32 = 1000;
+/// Default `health.path`.
+pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
+/// Default `health.interval`.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Lower bound of `health.interval`: faster probing only loads the origins.
+pub const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
+/// Default `health.timeout`.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default `health.rise` and `health.fall`.
+pub const DEFAULT_RISE_FALL: u32 = 2;
+/// Default `routing.max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Upper bound of `routing.max_attempts`.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Default `routing.connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default `routing.read_timeout`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `routing.write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `routing.idle_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(55);
+
+/// Default `server.threads`: the number of CPUs available to the process.
+pub fn default_threads() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}
+
+const DEFAULT_RISE_FALL_NZ: NonZeroU32 = match NonZeroU32::new(DEFAULT_RISE_FALL) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+const DEFAULT_MAX_ATTEMPTS_NZ: NonZeroU32 = match NonZeroU32::new(DEFAULT_MAX_ATTEMPTS) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
+impl Default for Server {
+    /// `threads` = number of CPUs, `grace_period` = 10s.
+    fn default() -> Self {
+        Self {
+            threads: default_threads(),
+            grace_period: DEFAULT_GRACE_PERIOD,
+        }
+    }
+}
+
+impl Default for Health {
+    /// The defaults of an absent `[health]` table.
+    fn default() -> Self {
+        Self {
+            path: DEFAULT_HEALTH_PATH.to_owned(),
+            interval: DEFAULT_HEALTH_INTERVAL,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            rise: DEFAULT_RISE_FALL_NZ,
+            fall: DEFAULT_RISE_FALL_NZ,
+        }
+    }
+}
+
+impl Default for Routing {
+    /// The defaults of an absent `[routing]` table.
+    fn default() -> Self {
+        Self {
+            max_attempts: DEFAULT_MAX_ATTEMPTS_NZ,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            debug_headers: false,
+        }
+    }
+}
+
+/// Reads, parses and validates the configuration file at `path`; relative paths inside it
+/// are resolved against its directory.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: source.clone(),
+            key: String::new(),
+            line: None,
+            message: format!("cannot read the configuration file: {e}"),
+        }])
+    })?;
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parse_str(&text, &source, base_dir)
+}
+
+/// Parses and validates configuration text. `source` names it in errors; `base_dir` resolves
+/// relative paths (certificates, tenant file).
+pub fn parse_str(text: &str, source: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Err(ConfigErrors(vec![ConfigError {
+                file: source.to_owned(),
+                key: String::new(),
+                line: e.span().map(|s| line_at(text, s.start)),
+                message: format!("invalid TOML: {}", e.message()),
+            }]))
+        }
+    };
+    let mut v = Validator::new(text, source, base_dir, doc.get_ref());
+    let raw = v.read_schema();
+    let config = v.build(raw);
+    v.finish(config)
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()
+        .get(..end)
+        .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+        + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key paths
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A path such as `regions[1].origins[0].address`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct KeyPath(Vec<Seg>);
+
+impl KeyPath {
+    fn key(&self, key: &str) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(Seg::Key(key.to_owned()));
+        Self(segs)
+    }
+
+    fn index(&self, index: usize) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(Seg::Index(index));
+        Self(segs)
+    }
+
+    fn ends_with_key(&self, key: &str) -> bool {
+        matches!(self.0.last(), Some(Seg::Key(k)) if k == key)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    let bare = !k.is_empty()
+                        && k.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+                    if bare {
+                        f.write_str(k)?;
+                    } else {
+                        write!(f, "{k:?}")?;
+                    }
+                }
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds the innermost key or value of `node` whose span contains `offset`, as a path
+/// relative to `node`.
+fn locate(node: &Spanned<DeValue<'_>>, offset: usize) -> Vec<Seg> {
+    struct Best {
+        len: usize,
+        path: Vec<Seg>,
+    }
+    fn consider(span: Range<usize>, offset: usize, path: &[Seg], best: &mut Option<Best>) {
+        let contains = span.contains(&offset) || (span.is_empty() && span.start == offset);
+        if !contains {
+            return;
+        }
+        let len = span.len();
+        // Nested nodes can share a span (`[[a.b]]` is both the array `b` and its first
+        // element): the deeper one is the more precise answer.
+        let better = best
+            .as_ref()
+            .is_none_or(|b| len < b.len || (len == b.len && path.len() > b.path.len()));
+        if better {
+            *best = Some(Best {
+                len,
+                path: path.to_vec(),
+            });
+        }
+    }
+    fn walk(node: &Spanned<DeValue<'_>>, offset: usize, path: &mut Vec<Seg>, best: &mut Option<Best>) {
+        consider(node.span(), offset, path, best);
+        match node.get_ref() {
+            DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    path.push(Seg::Key(k.get_ref().to_string()));
+                    consider(k.span(), offset, path, best);
+                    walk(v, offset, path, best);
+                    path.pop();
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    walk(v, offset, path, best);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    walk(node, offset, &mut Vec::new(), &mut best);
+    best.map(|b| b.path).unwrap_or_default()
+}
+
+/// The name inside the first backticks after `prefix` in a serde message.
+fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Rewords serde's messages in the vocabulary of a TOML file.
+fn humanize(message: &str) -> String {
+    message
+        .replacen("unknown field", "unknown key", 1)
+        .replacen("missing field", "missing required key", 1)
+        .replacen("unknown variant", "unknown value", 1)
+        .replace("expected i64", "expected an integer")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema stage
+
+/// A top-level table after the schema stage.
+enum Piece<T> {
+    Absent,
+    Broken,
+    Parsed(T),
+}
+
+impl<T> Piece<T> {
+    fn parsed(&self) -> Option<&T> {
+        match self {
+            Piece::Parsed(t) => Some(t),
+            Piece::Absent | Piece::Broken => None,
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        matches!(self, Piece::Broken)
+    }
+}
+
+/// An array after the schema stage: each element parsed on its own, `None` where it failed,
+/// so indices in key paths stay those of the file.
+struct Elements<T> {
+    items: Vec<Option<T>>,
+    /// The value was not an array at all.
+    broken: bool,
+}
+
+impl<T> Elements<T> {
+    fn broken() -> Self {
+        Self {
+            items: Vec::new(),
+            broken: true,
+        }
+    }
+
+    /// Every element parsed: cross-checks over the whole array are meaningful.
+    fn complete(&self) -> bool {
+        !self.broken && self.items.iter().all(Option::is_some)
+    }
+
+    /// Really empty (not merely unparsed).
+    fn is_empty(&self) -> bool {
+        !self.broken && self.items.is_empty()
+    }
+
+    fn parsed(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+    }
+}
+
+struct Raw {
+    server: Piece<ServerFile>,
+    listeners: Piece<ListenersFile>,
+    tls: Piece<TlsFile>,
+    certificates: Elements<CertificateFile>,
+    tenancy: Piece<TenancyFile>,
+    sources: Elements<TenantSourceFile>,
+    tenants: Elements<TenantFile>,
+    geographies: Elements<GeographyFile>,
+    regions: Elements<(RegionFile, Elements<OriginFile>)>,
+    health: Piece<HealthFile>,
+    routing: Piece<RoutingFile>,
+}
+
+const TOP_LEVEL_KEYS: [&str; 9] = [
+    "server",
+    "listeners",
+    "tls",
+    "tenancy",
+    "tenants",
+    "geographies",
+    "regions",
+    "health",
+    "routing",
+];
+
+const SOURCE_EXAMPLE: &str = "{ kind = \"host\", pattern = \"{tenant}.app.example.com\" }";
+const ORIGIN_EXAMPLE: &str = "{ address = \"10.0.0.1:443\" }";
+
+/// Removes `key` from a table value so it can be deserialized on its own.
+fn take<'a>(value: &mut Spanned<DeValue<'a>>, key: &str) -> Option<Spanned<DeValue<'a>>> {
+    match value.get_mut() {
+        DeValue::Table(t) => t.remove(key),
+        _ => None,
+    }
+}
+
+struct Validator<'a> {
+    source: &'a str,
+    base_dir: &'a Path,
+    root: &'a DeTable<'a>,
+    line_starts: Vec<usize>,
+    errors: Vec<ConfigError>,
+    /// Errors located in other files (the tenant file), reported after the config's own.
+    other_files: Vec<ConfigError>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(text: &'a str, source: &'a str, base_dir: &'a Path, root: &'a DeTable<'a>) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            source,
+            base_dir,
+            root,
+            line_starts,
+            errors: Vec::new(),
+            other_files: Vec::new(),
+        }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    /// The span of the item at `path`, or of its nearest parent present in the file. For a
+    /// key, the key's own span: a value can start lines later (multi-line arrays).
+    fn span_of(&self, path: &KeyPath) -> Option<Range<usize>> {
+        let mut segs = path.0.iter();
+        let Some(Seg::Key(first)) = segs.next() else {
+            return None;
+        };
+        let (key, mut node) = self.root.get_key_value(first.as_str())?;
+        let mut span = key.span();
+        for seg in segs {
+            let next = match (seg, node.get_ref()) {
+                (Seg::Key(k), DeValue::Table(t)) => {
+                    t.get_key_value(k.as_str()).map(|(k, v)| (k.span(), v))
+                }
+                (Seg::Index(i), DeValue::Array(a)) => a.get(*i).map(|v| (v.span(), v)),
+                _ => None,
+            };
+            let Some((s, v)) = next else { break };
+            span = s;
+            node = v;
+        }
+        Some(span)
+    }
+
+    fn node(&self, path: &KeyPath) -> Option<&'a Spanned<DeValue<'a>>> {
+        let mut segs = path.0.iter();
+        let Some(Seg::Key(first)) = segs.next() else {
+            return None;
+        };
+        let mut node = self.root.get(first.as_str())?;
+        for seg in segs {
+            node = match (seg, node.get_ref()) {
+                (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str())?,
+                (Seg::Index(i), DeValue::Array(a)) => a.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
+        let span = self.span_of(path);
+        self.error_at(path, span, message);
+    }
+
+    fn error_at(&mut self, path: &KeyPath, span: Option<Range<usize>>, message: impl Into<String>) {
+        let line = span
+            .or_else(|| self.span_of(path))
+            .map(|s| self.line_of(s.start));
+        self.errors.push(ConfigError {
+            file: self.source.to_owned(),
+            key: path.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Deserializes one piece; on failure reports the error at the key it is about.
+    fn de<T: DeserializeOwned>(&mut self, piece: &Spanned<DeValue<'a>>, path: &KeyPath) -> Option<T> {
+        let err = match T::deserialize(ValueDeserializer::from(piece.clone())) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let mut span = err.span();
+        let mut full = path.clone();
+        if let Some(s) = &span {
+            full.0.extend(locate(piece, s.start));
+        }
+        let message = err.message();
+        if let Some(field) = backticked(message, "unknown field `") {
+            // Internally tagged enums (tenant sources) report unknown keys at the enclosing
+            // table: point at the key itself.
+            if !full.ends_with_key(field) {
+                let key_span = self.node(&full).and_then(|n| match n.get_ref() {
+                    DeValue::Table(t) => t.get_key_value(field).map(|(k, _)| k.span()),
+                    _ => None,
+                });
+                if let Some(key_span) = key_span {
+                    full = full.key(field);
+                    span = Some(key_span);
+                }
+            }
+        } else if let Some(field) = backticked(message, "missing field `") {
+            full = full.key(field);
+        }
+        self.error_at(&full, span, humanize(message));
+        None
+    }
+
+    fn expect_table(&mut self, value: &Spanned<DeValue<'a>>, path: &KeyPath, example: &str) -> bool {
+        if matches!(value.get_ref(), DeValue::Table(_)) {
+            return true;
+        }
+        self.error_at(
+            path,
+            Some(value.span()),
+            format!(
+                "expected a table, e.g. {example}, found {}",
+                value.get_ref().type_str()
+            ),
+        );
+        false
+    }
+
+    fn table<T: DeserializeOwned>(
+        &mut self,
+        value: Option<Spanned<DeValue<'a>>>,
+        path: &KeyPath,
+        example: &str,
+    ) -> Piece<T> {
+        let Some(value) = value else {
+            return Piece::Absent;
+        };
+        if !self.expect_table(&value, path, example) {
+            return Piece::Broken;
+        }
+        match self.de(&value, path) {
+            Some(t) => Piece::Parsed(t),
+            None => Piece::Broken,
+        }
+    }
+
+    fn array(
+        &mut self,
+        value: Option<Spanned<DeValue<'a>>>,
+        path: &KeyPath,
+        example: &str,
+    ) -> Option<Vec<Spanned<DeValue<'a>>>> {
+        let Some(value) = value else {
+            return Some(Vec::new());
+        };
+        if let DeValue::Array(a) = value.get_ref() {
+            return Some(a.to_vec());
+        }
+        self.error_at(
+            path,
+            Some(value.span()),
+            format!(
+                "expected an array, e.g. {example}, found {}",
+                value.get_ref().type_str()
+            ),
+        );
+        None
+    }
+
+    fn elements<T: DeserializeOwned>(
+        &mut self,
+        value: Option<Spanned<DeValue<'a>>>,
+        path: &KeyPath,
+        example: &str,
+    ) -> Elements<T> {
+        let Some(values) = self.array(value, path, example) else {
+            return Elements::broken();
+        };
+        let items = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let p = path.index(i);
+                if self.expect_table(v, &p, example) {
+                    self.de(v, &p)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Elements {
+            items,
+            broken: false,
+        }
+    }
+
+    fn read_schema(&mut self) -> Raw {
+        let root = self.root;
+        for key in root.keys() {
+            let name = key.get_ref().as_ref();
+            if !TOP_LEVEL_KEYS.contains(&name) {
+                let path = KeyPath::default().key(name);
+                self.error_at(
+                    &path,
+                    Some(key.span()),
+                    format!(
+                        "unknown top-level key `{name}`; expected one of: {}",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
+                );
+            }
+        }
+        let top = |key: &str| root.get(key).cloned();
+        let path = |key: &str| KeyPath::default().key(key);
+
+        let server = self.table(top("server"), &path("server"), "[server]");
+        let listeners = self.table(top("listeners"), &path("listeners"), "[listeners]");
+
+        let mut tls_value = top("tls");
+        let certificates_value = tls_value.as_mut().and_then(|v| take(v, "certificates"));
+        let tls = self.table(tls_value, &path("tls"), "[tls]");
+        let certificates = self.elements(
+            certificates_value,
+            &path("tls").key("certificates"),
+            "[[tls.certificates]]",
+        );
+
+        let mut tenancy_value = top("tenancy");
+        let sources_value = tenancy_value.as_mut().and_then(|v| take(v, "sources"));
+        let tenancy = self.table(tenancy_value, &path("tenancy"), "[tenancy]");
+        let sources = self.elements(
+            sources_value,
+            &path("tenancy").key("sources"),
+            SOURCE_EXAMPLE,
+        );
+
+        let tenants = self.elements(top("tenants"), &path("tenants"), "[[tenants]]");
+        let geographies = self.elements(top("geographies"), &path("geographies"), "[[geographies]]");
+
+        let regions_path = path("regions");
+        let regions = match self.array(top("regions"), &regions_path, "[[regions]]") {
+            None => Elements::broken(),
+            Some(values) => {
+                let mut items = Vec::with_capacity(values.len());
+                for (i, mut value) in values.into_iter().enumerate() {
+                    let p = regions_path.index(i);
+                    if !self.expect_table(&value, &p, "[[regions]]") {
+                        items.push(None);
+                        continue;
+                    }
+                    let origins_value = take(&mut value, "origins");
+                    let origins = self.elements(origins_value, &p.key("origins"), ORIGIN_EXAMPLE);
+                    items.push(self.de::<RegionFile>(&value, &p).map(|r| (r, origins)));
+                }
+                Elements {
+                    items,
+                    broken: false,
+                }
+            }
+        };
+
+        let health = self.table(top("health"), &path("health"), "[health]");
+        let routing = self.table(top("routing"), &path("routing"), "[routing]");
+
+        Raw {
+            server,
+            listeners,
+            tls,
+            certificates,
+            tenancy,
+            sources,
+            tenants,
+            geographies,
+            regions,
+            health,
+            routing,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Semantic stage
+
+    fn build(&mut self, raw: Raw) -> Config {
+        let server = self.server(raw.server.parsed());
+        let listeners = self.listeners(&raw.listeners);
+        let tls = self.tls(raw.tls.parsed(), &raw.certificates, !listeners.https.is_empty());
+        let tenancy = self.tenancy(&raw.tenancy, &raw.sources);
+        let geographies = self.geographies(&raw.geographies);
+        let regions = self.regions(&raw.regions, &geographies, raw.geographies.complete());
+        if raw.regions.complete() {
+            self.geographies_have_regions(&raw.geographies, &regions);
+        }
+        let tenants = self.tenants(&raw, &geographies);
+        let health = self.health(raw.health.parsed());
+        let routing = self.routing(raw.routing.parsed());
+        Config {
+            server,
+            listeners,
+            tls,
+            tenancy,
+            tenants,
+            geographies,
+            regions,
+            health,
+            routing,
+        }
+    }
+
+    fn finish(mut self, config: Config) -> Result<Config, ConfigErrors> {
+        if self.errors.is_empty() && self.other_files.is_empty() {
+            return Ok(config);
+        }
+        // Whole-file problems first, then in file order; sort is stable, so problems on one
+        // line keep the order they were found in.
+        self.errors.sort_by_key(|e| e.line);
+        self.errors.append(&mut self.other_files);
+        Err(ConfigErrors(self.errors))
+    }
+
+    /// An integer in `min..=max` (`default` when absent or out of range).
+    fn int(&mut self, path: &KeyPath, value: Option<i64>, default: u32, min: u32, max: u32) -> u32 {
+        let Some(v) = value else {
+            return default;
+        };
+        match u32::try_from(v) {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                let expected = if max == u32::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("{min} to {max}")
+                };
+                self.error(path, format!("{v} is out of range: expected {expected}"));
+                default
+            }
+        }
+    }
+
+    fn non_zero(&mut self, path: &KeyPath, value: Option<i64>, default: u32, max: u32) -> NonZeroU32 {
+        NonZeroU32::new(self.int(path, value, default, 1, max)).unwrap_or(NonZeroU32::MIN)
+    }
+
+    fn duration(
+        &mut self,
+        path: &KeyPath,
+        value: Option<&String>,
+        default: Duration,
+        min: MinDuration,
+    ) -> Duration {
+        let Some(text) = value else {
+            return default;
+        };
+        let d = match humantime::parse_duration(text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.error(
+                    path,
+                    format!(
+                        "{text:?} is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"5m\" \
+                         or \"365d\""
+                    ),
+                );
+                return default;
+            }
+        };
+        match min {
+            MinDuration::Any => d,
+            MinDuration::Positive if d.is_zero() => {
+                self.error(path, "must be greater than 0, e.g. \"1s\"");
+                default
+            }
+            MinDuration::AtLeast(m) if d < m => {
+                self.error(
+                    path,
+                    format!(
+                        "{text:?} is too short: must be at least {}",
+                        humantime::format_duration(m)
+                    ),
+                );
+                default
+            }
+            MinDuration::Positive | MinDuration::AtLeast(_) => d,
+        }
+    }
+
+    fn name(&mut self, path: &KeyPath, name: &str, what: &str) -> bool {
+        if is_valid_name(name) {
+            return true;
+        }
+        self.error(path, format!("{name:?} is not a valid {what} name: {NAME_RULE}"));
+        false
+    }
+
+    fn server(&mut self, file: Option<&ServerFile>) -> Server {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("server");
+        let threads = match file.threads {
+            None => default_threads(),
+            Some(_) => {
+                let n = self.int(&path.key("threads"), file.threads, 1, 1, MAX_THREADS);
+                usize::try_from(n)
+                    .ok()
+                    .and_then(NonZeroUsize::new)
+                    .unwrap_or(NonZeroUsize::MIN)
+            }
+        };
+        let grace_period = self.duration(
+            &path.key("grace_period"),
+            file.grace_period.as_ref(),
+            DEFAULT_GRACE_PERIOD,
+            MinDuration::Any,
+        );
+        Server {
+            threads,
+            grace_period,
+        }
+    }
+
+    fn listen_addr(&mut self, path: &KeyPath, text: &str) -> Option<SocketAddr> {
+        match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.error(
+                    path,
+                    format!(
+                        "{text:?} is not a listen address: write an IP address and port, e.g. \
+                         \"0.0.0.0:443\", \"127.0.0.1:8443\" or \"[::]:443\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn listeners(&mut self, piece: &Piece<ListenersFile>) -> Listeners {
+        let path = KeyPath::default().key("listeners");
+        let mut listeners = Listeners {
+            https: Vec::new(),
+            http: Vec::new(),
+            admin: None,
+        };
+        if piece.is_broken() {
+            return listeners;
+        }
+        let file = piece.parsed().cloned().unwrap_or_default();
+        let mut all: Vec<(KeyPath, SocketAddr)> = Vec::new();
+        for (i, text) in file.https.iter().enumerate() {
+            let p = path.key("https").index(i);
+            if let Some(addr) = self.listen_addr(&p, text) {
+                listeners.https.push(addr);
+                all.push((p, addr));
+            }
+        }
+        for (i, text) in file.http.iter().enumerate() {
+            let p = path.key("http").index(i);
+            if let Some(addr) = self.listen_addr(&p, text) {
+                listeners.http.push(addr);
+                all.push((p, addr));
+            }
+        }
+        if let Some(text) = &file.admin {
+            let p = path.key("admin");
+            listeners.admin = self.listen_addr(&p, text);
+            if let Some(addr) = listeners.admin {
+                all.push((p, addr));
+            }
+        }
+        if file.https.is_empty() {
+            self.error(
+                &path.key("https"),
+                "at least one HTTPS listener is required, e.g. https = [\"0.0.0.0:443\"]",
+            );
+        }
+        for (j, (path_j, addr_j)) in all.iter().enumerate() {
+            let Some((path_i, addr_i)) = all.get(..j).and_then(|before| {
+                before.iter().find(|(_, addr_i)| listeners_overlap(*addr_i, *addr_j))
+            }) else {
+                continue;
+            };
+            let why = if addr_i == addr_j {
+                "the same address is listed twice".to_owned()
+            } else {
+                format!(
+                    "a wildcard address (0.0.0.0 or [::]) takes port {} on every interface",
+                    addr_j.port()
+                )
+            };
+            self.error(
+                path_j,
+                format!("{addr_j} overlaps {path_i} ({addr_i}): {why}; use another port"),
+            );
+        }
+        listeners
+    }
+
+    fn tls(
+        &mut self,
+        file: Option<&TlsFile>,
+        certificates: &Elements<CertificateFile>,
+        https: bool,
+    ) -> Tls {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("tls");
+        let hsts_max_age = self.duration(
+            &path.key("hsts_max_age"),
+            file.hsts_max_age.as_ref(),
+            DEFAULT_HSTS_MAX_AGE,
+            MinDuration::Any,
+        );
+        let mut tls = Tls {
+            hsts_max_age,
+            hsts_include_subdomains: file.hsts_include_subdomains.unwrap_or(false),
+            certificates: Vec::new(),
+        };
+        let certs_path = path.key("certificates");
+        if https && certificates.is_empty() {
+            self.error(
+                &certs_path,
+                "at least one certificate is required when HTTPS listeners are configured: add \
+                 [[tls.certificates]] with cert = \"...pem\" and key = \"...key\"",
+            );
+        }
+        for (i, c) in certificates.parsed() {
+            let p = certs_path.index(i);
+            let cert = self.pem_file(&p.key("cert"), &c.cert, PemKind::Certificate);
+            let key = self.pem_file(&p.key("key"), &c.key, PemKind::PrivateKey);
+            if let (Some(cert), Some(key)) = (cert, key) {
+                tls.certificates.push(Certificate { cert, key });
+            }
+        }
+        tls
+    }
+
+    fn pem_file(&mut self, path: &KeyPath, written: &str, kind: PemKind) -> Option<PathBuf> {
+        let resolved = self.base_dir.join(written);
+        let shown = if Path::new(written) == resolved {
+            format!("{written:?}")
+        } else {
+            format!("{written:?} ({})", resolved.display())
+        };
+        let bytes = match std::fs::read(&resolved) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.error(path, format!("cannot read {shown}: {e}"));
+                return None;
+            }
+        };
+        let problem = match kind {
+            PemKind::Certificate => {
+                let mut count = 0usize;
+                let mut bad = None;
+                for cert in rustls_pemfile::certs(&mut bytes.as_slice()) {
+                    match cert {
+                        Ok(_) => count += 1,
+                        Err(e) => {
+                            bad = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match (bad, count) {
+                    (Some(e), _) => Some(format!("{shown} is not valid PEM: {e}")),
+                    (None, 0) => Some(format!(
+                        "{shown} holds no PEM CERTIFICATE block; expected the certificate \
+                         chain, leaf first"
+                    )),
+                    (None, _) => None,
+                }
+            }
+            PemKind::PrivateKey => match rustls_pemfile::private_key(&mut bytes.as_slice()) {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(format!(
+                    "{shown} holds no private key; expected a PEM PRIVATE KEY, RSA PRIVATE KEY \
+                     or EC PRIVATE KEY block"
+                )),
+                Err(e) => Some(format!("{shown} is not valid PEM: {e}")),
+            },
+        };
+        match problem {
+            Some(message) => {
+                self.error(path, message);
+                None
+            }
+            None => Some(resolved),
+        }
+    }
+
+    fn tenancy(&mut self, piece: &Piece<TenancyFile>, sources: &Elements<TenantSourceFile>) -> Tenancy {
+        let path = KeyPath::default().key("tenancy");
+        let file = piece.parsed().cloned().unwrap_or_default();
+        if !piece.is_broken() && sources.is_empty() {
+            self.error(
+                &path.key("sources"),
+                format!("at least one tenant source is required, e.g. sources = [{SOURCE_EXAMPLE}]"),
+            );
+        }
+        let sources_path = path.key("sources");
+        let parsed = sources
+            .parsed()
+            .filter_map(|(i, s)| self.tenant_source(&sources_path.index(i), s))
+            .collect();
+        let unknown = match file.unknown.as_deref() {
+            None | Some("reject") => UnknownTenant::Reject,
+            Some("nearest") => {
+                self.error(
+                    &path.key("unknown"),
+                    "\"nearest\" is not supported yet (planned: route by client location); use \
+                     \"reject\"",
+                );
+                UnknownTenant::Reject
+            }
+            Some(other) => {
+                self.error(
+                    &path.key("unknown"),
+                    format!("unknown value {other:?}; expected \"reject\""),
+                );
+                UnknownTenant::Reject
+            }
+        };
+        Tenancy {
+            sources: parsed,
+            unknown,
+        }
+    }
+
+    fn tenant_source(&mut self, path: &KeyPath, source: &TenantSourceFile) -> Option<TenantSource> {
+        match source {
+            TenantSourceFile::Host { pattern } => match parse_host_pattern(pattern) {
+                Ok((prefix, suffix)) => Some(TenantSource::Host { prefix, suffix }),
+                Err(message) => {
+                    self.error(&path.key("pattern"), message);
+                    None
+                }
+            },
+            TenantSourceFile::Header { name } => {
+                if is_header_name(name) {
+                    Some(TenantSource::Header {
+                        name: name.to_ascii_lowercase(),
+                    })
+                } else {
+                    self.error(
+                        &path.key("name"),
+                        format!(
+                            "{name:?} is not a valid HTTP header name: use letters, digits and \
+                             '-', e.g. \"x-tenant-id\""
+                        ),
+                    );
+                    None
+                }
+            }
+            TenantSourceFile::Path { prefix } => match parse_path_prefix(prefix) {
+                Ok(prefix) => Some(TenantSource::Path { prefix }),
+                Err(message) => {
+                    self.error(&path.key("prefix"), message);
+                    None
+                }
+            },
+            TenantSourceFile::JwtClaim { claim } => {
+                if claim.trim().is_empty() {
+                    self.error(&path.key("claim"), "the claim name must not be empty, e.g. \"tid\"");
+                    None
+                } else {
+                    Some(TenantSource::JwtClaim {
+                        claim: claim.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn geographies(&mut self, elements: &Elements<GeographyFile>) -> Vec<Geography> {
+        let path = KeyPath::default().key("geographies");
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, g) in elements.parsed() {
+            let p = path.index(i).key("name");
+            if !self.name(&p, &g.name, "geography") {
+                continue;
+            }
+            if let Some(first) = seen.get(g.name.as_str()) {
+                self.error(
+                    &p,
+                    format!(
+                        "geography {:?} is defined twice (first at geographies[{first}]); names \
+                         must be unique",
+                        g.name
+                    ),
+                );
+                continue;
+            }
+            seen.insert(&g.name, i);
+            out.push(Geography {
+                name: GeographyName::new(&g.name),
+                fail_open: g.fail_open.unwrap_or(false),
+            });
+        }
+        out
+    }
+
+    fn regions(
+        &mut self,
+        elements: &Elements<(RegionFile, Elements<OriginFile>)>,
+        geographies: &[Geography],
+        geographies_complete: bool,
+    ) -> Vec<Region> {
+        let path = KeyPath::default().key("regions");
+        let defined = defined_names(geographies);
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, (r, origins)) in elements.parsed() {
+            let p = path.index(i);
+            let mut ok = self.name(&p.key("name"), &r.name, "region");
+            if ok {
+                if let Some(first) = seen.get(r.name.as_str()) {
+                    self.error(
+                        &p.key("name"),
+                        format!(
+                            "region {:?} is defined twice (first at regions[{first}]); names must \
+                             be unique",
+                            r.name
+                        ),
+                    );
+                    ok = false;
+                } else {
+                    seen.insert(&r.name, i);
+                }
+            }
+            let geography = geographies.iter().find(|g| g.name.as_str() == r.geography);
+            if geography.is_none() && geographies_complete {
+                self.error(
+                    &p.key("geography"),
+                    format!(
+                        "region {:?} names geography {:?}, which is not defined (defined: {defined})",
+                        r.name, r.geography
+                    ),
+                );
+            }
+            let priority = self.non_zero(&p.key("priority"), r.priority, 1, u32::MAX);
+            let weight = self.int(&p.key("weight"), r.weight, DEFAULT_WEIGHT, 0, MAX_WEIGHT);
+            if origins.is_empty() {
+                self.error(
+                    &p.key("origins"),
+                    format!(
+                        "region {:?} has no origins; add at least one, e.g. origins = \
+                         [{ORIGIN_EXAMPLE}]",
+                        r.name
+                    ),
+                );
+            }
+            let origins_path = p.key("origins");
+            let parsed: Vec<Origin> = origins
+                .parsed()
+                .filter_map(|(j, o)| self.origin(&origins_path.index(j), o))
+                .collect();
+            if let (true, Some(g)) = (ok, geography) {
+                out.push(Region {
+                    name: RegionName::new(&r.name),
+                    geography: g.name.clone(),
+                    priority,
+                    weight,
+                    origins: parsed,
+                });
+            }
+        }
+        out
+    }
+
+    fn origin(&mut self, path: &KeyPath, o: &OriginFile) -> Option<Origin> {
+        let weight = self.int(&path.key("weight"), o.weight, DEFAULT_WEIGHT, 0, MAX_WEIGHT);
+        let mut ok = true;
+        if let Some(sni) = &o.sni {
+            if sni.is_empty() || !sni.bytes().all(|c| c.is_ascii_graphic()) {
+                self.error(
+                    &path.key("sni"),
+                    format!("{sni:?} is not a valid server name, e.g. \"origin.example.com\""),
+                );
+                ok = false;
+            }
+        }
+        if let Some(host) = &o.host {
+            if host.is_empty() || !host.bytes().all(|c| c.is_ascii_graphic()) {
+                self.error(
+                    &path.key("host"),
+                    format!("{host:?} is not a valid Host header, e.g. \"app.example.com\""),
+                );
+                ok = false;
+            }
+        }
+        let address_path = path.key("address");
+        let (host, port) = match split_host_port(&o.address) {
+            Ok(hp) => hp,
+            Err(message) => {
+                self.error(&address_path, message);
+                return None;
+            }
+        };
+        let resolved = match (host, port).to_socket_addrs() {
+            Ok(mut addrs) => addrs.next(),
+            Err(e) => {
+                self.error(
+                    &address_path,
+                    format!("cannot resolve {:?}: {e}; check the host name", o.address),
+                );
+                return None;
+            }
+        };
+        let Some(socket_addr) = resolved else {
+            self.error(
+                &address_path,
+                format!("{:?} resolves to no address; check the host name", o.address),
+            );
+            return None;
+        };
+        ok.then(|| Origin {
+            address: o.address.clone(),
+            socket_addr,
+            weight,
+            tls: o.tls.unwrap_or(false),
+            sni: o.sni.clone().unwrap_or_else(|| host.to_owned()),
+            host: o.host.clone(),
+        })
+    }
+
+    fn geographies_have_regions(&mut self, elements: &Elements<GeographyFile>, regions: &[Region]) {
+        let path = KeyPath::default().key("geographies");
+        let mut reported: HashSet<&str> = HashSet::new();
+        for (i, g) in elements.parsed() {
+            if !is_valid_name(&g.name) || !reported.insert(&g.name) {
+                continue;
+            }
+            if !regions.iter().any(|r| r.geography.as_str() == g.name) {
+                self.error(
+                    &path.index(i).key("name"),
+                    format!(
+                        "geography {:?} has no regions; add a [[regions]] with geography = {:?}, \
+                         or remove the geography",
+                        g.name, g.name
+                    ),
+                );
+            }
+        }
+    }
+
+    fn tenants(&mut self, raw: &Raw, geographies: &[Geography]) -> crate::model::TenantDirectory {
+        let mut builder = DirectoryBuilder::new(geographies.iter().map(|g| g.name.clone()));
+        if !raw.geographies.complete() {
+            builder = builder.skip_unknown_geographies();
+        }
+        let path = KeyPath::default().key("tenants");
+        for (i, t) in raw.tenants.parsed() {
+            for problem in builder.add_inline(i, &t.id, &t.geography, t.plan.as_deref()) {
+                self.error(&path.index(i).key(problem.field.key()), problem.message);
+            }
+        }
+        if let Some(file) = raw.tenancy.parsed().and_then(|t| t.file.as_ref()) {
+            let resolved = self.base_dir.join(file);
+            let shown = resolved.display().to_string();
+            match builder.add_file(&resolved, &shown) {
+                Ok(mut errors) => self.other_files.append(&mut errors),
+                Err(e) => self.error(
+                    &KeyPath::default().key("tenancy").key("file"),
+                    format!("cannot read tenant file {file:?} ({shown}): {e}"),
+                ),
+            }
+        }
+        builder.finish()
+    }
+
+    fn health(&mut self, file: Option<&HealthFile>) -> Health {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("health");
+        let probe_path = match file.path {
+            None => DEFAULT_HEALTH_PATH.to_owned(),
+            Some(p) if p.starts_with('/') && p.bytes().all(|c| c.is_ascii_graphic()) => p,
+            Some(p) => {
+                self.error(
+                    &path.key("path"),
+                    format!("{p:?} is not a request path: it must start with '/', e.g. \"/healthz\""),
+                );
+                DEFAULT_HEALTH_PATH.to_owned()
+            }
+        };
+        Health {
+            path: probe_path,
+            interval: self.duration(
+                &path.key("interval"),
+                file.interval.as_ref(),
+                DEFAULT_HEALTH_INTERVAL,
+                MinDuration::AtLeast(MIN_HEALTH_INTERVAL),
+            ),
+            timeout: self.duration(
+                &path.key("timeout"),
+                file.timeout.as_ref(),
+                DEFAULT_HEALTH_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            rise: self.non_zero(&path.key("rise"), file.rise, DEFAULT_RISE_FALL, u32::MAX),
+            fall: self.non_zero(&path.key("fall"), file.fall, DEFAULT_RISE_FALL, u32::MAX),
+        }
+    }
+
+    fn routing(&mut self, file: Option<&RoutingFile>) -> Routing {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("routing");
+        Routing {
+            max_attempts: self.non_zero(
+                &path.key("max_attempts"),
+                file.max_attempts,
+                DEFAULT_MAX_ATTEMPTS,
+                MAX_ATTEMPTS,
+            ),
+            connect_timeout: self.duration(
+                &path.key("connect_timeout"),
+                file.connect_timeout.as_ref(),
+                DEFAULT_CONNECT_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            read_timeout: self.duration(
+                &path.key("read_timeout"),
+                file.read_timeout.as_ref(),
+                DEFAULT_READ_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            write_timeout: self.duration(
+                &path.key("write_timeout"),
+                file.write_timeout.as_ref(),
+                DEFAULT_WRITE_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            idle_timeout: self.duration(
+                &path.key("idle_timeout"),
+                file.idle_timeout.as_ref(),
+                DEFAULT_IDLE_TIMEOUT,
+                MinDuration::Any,
+            ),
+            debug_headers: file.debug_headers.unwrap_or(false),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MinDuration {
+    Any,
+    Positive,
+    AtLeast(Duration),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PemKind {
+    Certificate,
+    PrivateKey,
+}
+
+fn defined_names(geographies: &[Geography]) -> String {
+    if geographies.is_empty() {
+        return "none".to_owned();
+    }
+    let mut names: Vec<&str> = geographies.iter().map(|g| g.name.as_str()).collect();
+    names.sort_unstable();
+    names.join(", ")
+}
+
+/// Two listeners cannot both bind: the same address, or a wildcard and anything on its port.
+/// `[::]` counts as overlapping IPv4 too, since dual-stack sockets are the Linux default.
+/// Port 0 asks the kernel for a free port, so it never collides.
+fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+const TENANT: &str = "{tenant}";
+
+/// Splits a host pattern around its single `{tenant}`, lower-casing both sides.
+pub fn parse_host_pattern(pattern: &str) -> Result<(String, String), String> {
+    let count = pattern.matches(TENANT).count();
+    let Some((prefix, suffix)) = pattern.split_once(TENANT).filter(|_| count == 1) else {
+        return Err(format!(
+            "host pattern {pattern:?} must contain {TENANT} exactly once (found {count}), e.g. \
+             \"{TENANT}.app.example.com\""
+        ));
+    };
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if !prefix.chars().chain(suffix.chars()).all(host_char) {
+        return Err(format!(
+            "host pattern {pattern:?} may hold only host-name characters (letters, digits, '-', \
+             '.') around {TENANT}: no scheme, port or path"
+        ));
+    }
+    Ok((prefix.to_ascii_lowercase(), suffix.to_ascii_lowercase()))
+}
+
+/// Checks a path source prefix (`/t/{tenant}`) and returns the text before `{tenant}`.
+pub fn parse_path_prefix(prefix: &str) -> Result<String, String> {
+    if !prefix.starts_with('/') {
+        return Err(format!(
+            "path prefix {prefix:?} must start with '/', e.g. \"/t/{TENANT}\""
+        ));
+    }
+    let Some(before) = prefix
+        .strip_suffix(TENANT)
+        .filter(|before| !before.contains(TENANT))
+    else {
+        return Err(format!(
+            "path prefix {prefix:?} must end with {TENANT} and contain it once, e.g. \
+             \"/t/{TENANT}\""
+        ));
+    };
+    if !before.bytes().all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#') {
+        return Err(format!(
+            "path prefix {prefix:?} may not contain spaces, '?' or '#' before {TENANT}"
+        ));
+    }
+    Ok(before.to_owned())
+}
+
+/// Whether `name` is an HTTP header field name (an RFC 9110 token).
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// Splits an origin address `host:port` / `[ipv6]:port` into host (without brackets) and
+/// port.
+pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
+    let usage = || {
+        format!(
+            "{address:?} is not host:port; write e.g. \"10.0.0.1:443\", \"[2001:db8::1]:443\" or \
+             \"origin.example.com:443\""
+        )
+    };
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(usage)?;
+        let port = after.strip_prefix(':').ok_or_else(usage)?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("{address:?}: {host:?} inside brackets is not an IPv6 address"));
+        }
+        (host, port)
+    } else {
+        let (host, port) = address.rsplit_once(':').ok_or_else(usage)?;
+        if host.contains(':') {
+            return Err(format!(
+                "{address:?}: an IPv6 address needs brackets, e.g. \"[2001:db8::1]:443\""
+            ));
+        }
+        (host, port)
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
+        return Err(usage());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok((host, p)),
+        _ => Err(format!("{address:?}: the port must be a number from 1 to 65535")),
+    }
+}

@@ -1,0 +1,222 @@
+//! The gateway's one error type, and the one place errors become HTTP responses.
+//!
+//! Every refusal the gateway makes on its own (as opposed to relaying an origin's answer) is an
+//! [`EdgeError`]; [`EdgeError::to_problem`] renders it as an RFC 9457
+//! `application/problem+json` body with the status and headers that go with its kind.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use pingora::ErrorType;
+
+/// What went wrong, which fixes the status code and problem type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No tenant could be read from the request, or the id is not in the directory.
+    UnknownTenant,
+    /// A tenant source matched but its value is not a UUID (or is ambiguous).
+    MalformedTenant,
+    /// No origin of the tenant's geography can take the request; residency forbids going
+    /// elsewhere.
+    NoOriginAvailable,
+    /// The origin could not be reached or failed mid-request.
+    BadGateway,
+    /// The origin did not answer in time.
+    GatewayTimeout,
+    /// The request is malformed (or, on the plaintext listener, has no usable Host).
+    BadRequest,
+    /// A bug or an unexpected state inside the gateway.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::UnknownTenant => 404,
+            ErrorKind::MalformedTenant | ErrorKind::BadRequest => 400,
+            ErrorKind::NoOriginAvailable => 503,
+            ErrorKind::BadGateway => 502,
+            ErrorKind::GatewayTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The stable, machine-readable problem type (a URN, so it never needs to resolve).
+    pub fn problem_type(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownTenant => "urn:edge-gateway:problem:unknown-tenant",
+            ErrorKind::MalformedTenant => "urn:edge-gateway:problem:malformed-tenant-id",
+            ErrorKind::NoOriginAvailable => "urn:edge-gateway:problem:no-origin-available",
+            ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
+            ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
+            ErrorKind::BadRequest => "urn:edge-gateway:problem:bad-request",
+            ErrorKind::Internal => "urn:edge-gateway:problem:internal",
+        }
+    }
+
+    /// A short, human-readable summary that does not change between occurrences.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownTenant => "Unknown tenant",
+            ErrorKind::MalformedTenant => "Malformed tenant id",
+            ErrorKind::NoOriginAvailable => "No origin available in the tenant's geography",
+            ErrorKind::BadGateway => "Origin unreachable or failed",
+            ErrorKind::GatewayTimeout => "Origin timed out",
+            ErrorKind::BadRequest => "Bad request",
+            ErrorKind::Internal => "Internal gateway error",
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownTenant => "unknown_tenant",
+            ErrorKind::MalformedTenant => "malformed_tenant",
+            ErrorKind::NoOriginAvailable => "no_origin",
+            ErrorKind::BadGateway => "bad_gateway",
+            ErrorKind::GatewayTimeout => "gateway_timeout",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// An error the gateway answers itself: a kind plus the detail of this occurrence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// What went wrong this time, safe to show to the client (no internal addresses).
+    pub detail: Cow<'static, str>,
+    /// For 503: how long the client should wait before retrying.
+    pub retry_after: Option<Duration>,
+}
+
+impl EdgeError {
+    /// A new error of `kind` with a client-safe `detail`.
+    pub fn new(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        EdgeError {
+            kind,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The geography has no origin that can serve: a 503 that must not fail over elsewhere.
+    pub fn no_origin(geography: &str, retry_after: Duration) -> Self {
+        EdgeError {
+            kind: ErrorKind::NoOriginAvailable,
+            detail: Cow::Owned(format!(
+                "no origin in geography \"{geography}\" can serve this request right now; \
+                 data residency forbids sending it to another geography"
+            )),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// Classifies a Pingora error raised while talking to an origin.
+    pub fn from_upstream(e: &pingora::Error) -> Self {
+        match e.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                EdgeError::new(
+                    ErrorKind::GatewayTimeout,
+                    "the origin did not answer within the configured timeout",
+                )
+            }
+            ErrorType::HTTPStatus(503) => EdgeError::new(
+                ErrorKind::NoOriginAvailable,
+                "no origin can serve this request right now",
+            ),
+            _ => EdgeError::new(
+                ErrorKind::BadGateway,
+                "the origin could not be reached or failed while answering",
+            ),
+        }
+    }
+
+    /// Renders the RFC 9457 problem document for this error.
+    pub fn to_problem(&self, request_id: &str) -> Problem {
+        let status = self.kind.status();
+        let body = serde_json::json!({
+            "type": self.kind.problem_type(),
+            "title": self.kind.title(),
+            "status": status,
+            "detail": self.detail,
+            "request_id": request_id,
+        });
+        // Serialising a json! literal of strings and integers cannot fail; an empty body
+        // would still carry the right status if it somehow did.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        Problem {
+            status,
+            retry_after_secs: self.retry_after.map(|d| d.as_secs().max(1)),
+            body,
+        }
+    }
+}
+
+impl fmt::Display for EdgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.title(), self.detail)
+    }
+}
+
+impl std::error::Error for EdgeError {}
+
+/// A rendered `application/problem+json` response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Retry-After` in whole seconds, when set.
+    pub retry_after_secs: Option<u64>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// The media type of problem documents (RFC 9457).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_kinds() {
+        assert_eq!(ErrorKind::UnknownTenant.status(), 404);
+        assert_eq!(ErrorKind::MalformedTenant.status(), 400);
+        assert_eq!(ErrorKind::NoOriginAvailable.status(), 503);
+        assert_eq!(ErrorKind::BadGateway.status(), 502);
+        assert_eq!(ErrorKind::GatewayTimeout.status(), 504);
+    }
+
+    #[test]
+    fn problem_body_is_rfc9457() {
+        let p = EdgeError::no_origin("eu", Duration::from_millis(1500)).to_problem("req-1");
+        assert_eq!(p.status, 503);
+        assert_eq!(p.retry_after_secs, Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(v["status"], 503);
+        assert_eq!(v["type"], "urn:edge-gateway:problem:no-origin-available");
+        assert_eq!(v["request_id"], "req-1");
+        assert!(v["detail"].as_str().unwrap().contains("\"eu\""));
+        assert!(v["title"].is_string());
+    }
+
+    #[test]
+    fn upstream_errors_map_to_502_and_504() {
+        let timeout = pingora::Error::new(ErrorType::ReadTimedout);
+        assert_eq!(
+            EdgeError::from_upstream(&timeout).kind,
+            ErrorKind::GatewayTimeout
+        );
+        let refused = pingora::Error::new(ErrorType::ConnectRefused);
+        assert_eq!(
+            EdgeError::from_upstream(&refused).kind,
+            ErrorKind::BadGateway
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! The Pingora `ProxyHttp` implementation. Deliberately thin: each phase loads what it needs
+//! and calls the named, separately tested functions in [`crate::tenancy`],
+//! [`crate::routing`], [`crate::headers`] and [`crate::error`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, ErrorType};
+
+use crate::error::{EdgeError, ErrorKind, PROBLEM_CONTENT_TYPE};
+use crate::headers::{self, UpstreamFacts};
+use crate::routing::{self, AllUsable, OriginId, Route};
+use crate::snapshot::Snapshot;
+use crate::state::GatewayState;
+use crate::tenancy::{self, RequestFacts};
+
+/// The edge proxy: one per process, shared by every listener of the HTTPS service.
+pub struct EdgeProxy {
+    state: Arc<GatewayState>,
+}
+
+impl EdgeProxy {
+    /// A proxy reading its configuration from `state`.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        EdgeProxy { state }
+    }
+}
+
+/// Per-request state carried across phases.
+pub struct RequestCtx {
+    snapshot: Arc<Snapshot>,
+    request_id: String,
+    route: Option<Route>,
+    /// Upstream attempts made so far (each `upstream_peer` call is one).
+    attempts: usize,
+    current: Option<OriginId>,
+    failure: Option<EdgeError>,
+    started: Instant,
+}
+
+impl RequestCtx {
+    fn region_name(&self) -> Option<&str> {
+        let origin = self.snapshot.origin(self.current?);
+        Some(self.snapshot.region(origin.region).name.as_str())
+    }
+}
+
+/// The host the client addressed: `Host` for HTTP/1, `:authority` for h2.
+fn request_host(req: &pingora::http::RequestHeader) -> Option<&str> {
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+fn may_have_body(req: &pingora::http::RequestHeader) -> bool {
+    req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        || req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// Writes `err` as an `application/problem+json` response: the one place gateway errors
+/// reach the client.
+async fn respond_problem(
+    session: &mut Session,
+    err: &EdgeError,
+    ctx: &RequestCtx,
+) -> pingora::Result<u16> {
+    let problem = err.to_problem(&ctx.request_id);
+    let mut resp = ResponseHeader::build(problem.status, Some(8))?;
+    resp.insert_header(http::header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)?;
+    resp.insert_header(http::header::CONTENT_LENGTH, problem.body.len())?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    if let Some(secs) = problem.retry_after_secs {
+        resp.insert_header(http::header::RETRY_AFTER, secs)?;
+    }
+    headers::decorate_response(
+        &mut resp,
+        ctx.snapshot.hsts.as_ref(),
+        None,
+        &ctx.request_id,
+    )?;
+    // An unread request body would be taken for the next request on this connection.
+    if may_have_body(session.req_header()) {
+        session.set_keepalive(None);
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(resp), head_only).await?;
+    if !head_only {
+        session
+            .write_response_body(Some(Bytes::from(problem.body)), true)
+            .await?;
+    }
+    Ok(problem.status)
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            snapshot: self.state.snapshot(),
+            request_id: String::new(),
+            route: None,
+            attempts: 0,
+            current: None,
+            failure: None,
+            started: Instant::now(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        ctx.request_id = headers::valid_request_id(req.headers.get("x-request-id"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let facts = RequestFacts {
+            host: request_host(req),
+            path: req.uri.path(),
+            headers: &req.headers,
+        };
+        let found = tenancy::identify(&ctx.snapshot.config.tenancy.sources, &facts);
+        match routing::route(&ctx.snapshot, &found, &AllUsable, rand::random()) {
+            Ok(route) => {
+                ctx.route = Some(route);
+                Ok(false)
+            }
+            Err(err) => {
+                respond_problem(session, &err, ctx).await?;
+                ctx.failure = Some(err);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let next = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.candidates.get(ctx.attempts).copied());
+        let Some(origin) = next else {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(503),
+                "every candidate origin of the geography has been tried",
+            );
+        };
+        ctx.attempts += 1;
+        ctx.current = Some(origin);
+        Ok(ctx.snapshot.origin(origin).peer.clone())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing reached the origin, so another candidate is safe for any method.
+        let remaining = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| ctx.attempts < r.candidates.len());
+        if remaining {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let (Some(route), Some(origin)) = (ctx.route.as_ref(), ctx.current) else {
+            return Error::e_explain(ErrorType::InternalError, "no route at upstream phase");
+        };
+        let entry = ctx.snapshot.origin(origin);
+        let region = ctx.snapshot.region(entry.region).name.as_str();
+        let tenant = route.tenant.to_string();
+        let host = request_host(session.req_header()).map(str::to_owned);
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        headers::prepare_upstream_request(
+            upstream_request,
+            &UpstreamFacts {
+                tenant: &tenant,
+                region,
+                client_ip,
+                host: host.as_deref(),
+                request_id: &ctx.request_id,
+                host_override: entry.host.as_deref(),
+            },
+        )
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        headers::decorate_response(
+            upstream_response,
+            ctx.snapshot.hsts.as_ref(),
+            ctx.region_name(),
+            &ctx.request_id,
+        )
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let err = classify_failure(e, ctx);
+        let code = match err {
+            // The client went away or broke the protocol mid-stream: nobody to answer.
+            None => 0,
+            Some(err) => {
+                let code = respond_problem(session, &err, ctx)
+                    .await
+                    .unwrap_or_else(|write_err| {
+                        tracing::debug!(error = %write_err, "could not send error response");
+                        0
+                    });
+                ctx.failure = Some(err);
+                code
+            }
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        crate::access_log::log_request(session, e, ctx_view(ctx));
+    }
+}
+
+/// What the access log reads from a finished request.
+fn ctx_view(ctx: &RequestCtx) -> crate::access_log::RequestSummary<'_> {
+    let origin = ctx.current.map(|o| ctx.snapshot.origin(o));
+    crate::access_log::RequestSummary {
+        request_id: &ctx.request_id,
+        tenant: ctx.route.as_ref().map(|r| r.tenant),
+        geography: ctx
+            .route
+            .as_ref()
+            .map(|r| ctx.snapshot.geography(r.geography).name.as_str()),
+        region: ctx.region_name(),
+        origin: origin.map(|o| o.address.as_str()),
+        attempts: ctx.attempts,
+        error: ctx.failure.as_ref().map(|f| f.kind.label()),
+        duration: ctx.started.elapsed(),
+    }
+}
+
+/// Decides what a failed request answers: `None` when the client connection is already gone.
+fn classify_failure(e: &Error, ctx: &RequestCtx) -> Option<EdgeError> {
+    match e.esource() {
+        ErrorSource::Upstream => {
+            let route_exhausted = ctx
+                .route
+                .as_ref()
+                .is_some_and(|r| ctx.attempts >= r.candidates.len());
+            let connect_failure = matches!(
+                e.etype(),
+                ErrorType::ConnectTimedout
+                    | ErrorType::ConnectRefused
+                    | ErrorType::ConnectNoRoute
+                    | ErrorType::ConnectError
+                    | ErrorType::BindError
+                    | ErrorType::TLSHandshakeFailure
+                    | ErrorType::TLSHandshakeTimedout
+                    | ErrorType::InvalidCert
+                    | ErrorType::HandshakeError
+            );
+            if route_exhausted && connect_failure {
+                let geo = ctx
+                    .route
+                    .as_ref()
+                    .map(|r| ctx.snapshot.geography(r.geography).name.to_string())
+                    .unwrap_or_default();
+                Some(EdgeError::no_origin(&geo, ctx.snapshot.config.health.interval))
+            } else {
+                Some(EdgeError::from_upstream(e))
+            }
+        }
+        ErrorSource::Downstream => match e.etype() {
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => None,
+            _ => Some(EdgeError::new(
+                ErrorKind::BadRequest,
+                "the request could not be read",
+            )),
+        },
+        ErrorSource::Internal | ErrorSource::Unset => match e.etype() {
+            ErrorType::HTTPStatus(503) => {
+                let geo = ctx
+                    .route
+                    .as_ref()
+                    .map(|r| ctx.snapshot.geography(r.geography).name.to_string())
+                    .unwrap_or_default();
+                Some(EdgeError::no_origin(&geo, ctx.snapshot.config.health.interval))
+            }
+            _ => Some(EdgeError::new(
+                ErrorKind::Internal,
+                "the gateway failed to handle this request",
+            )),
+        },
+    }
+}

@@ -1,0 +1,38 @@
+//! The gateway's shared, swappable state.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::snapshot::Snapshot;
+use crate::tls::CertResolver;
+
+/// What every request handler shares: the current routing snapshot and the certificate
+/// resolver. Both are replaced whole on reload; in-flight requests keep the snapshot they
+/// started with.
+#[derive(Debug)]
+pub struct GatewayState {
+    snapshot: ArcSwap<Snapshot>,
+    /// The certificate resolver installed on every HTTPS listener.
+    pub certs: Arc<CertResolver>,
+}
+
+impl GatewayState {
+    /// State serving `snapshot` with certificates from `certs`.
+    pub fn new(snapshot: Snapshot, certs: Arc<CertResolver>) -> Self {
+        GatewayState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            certs,
+        }
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Replaces the snapshot for requests that start from now on.
+    pub fn store(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,187 @@
+//! Per-request behaviour: health probes, faults, and the routes of a simulated origin.
+
+use std::sync::Arc;
+
+use http::header::CONTENT_TYPE;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::conn::{ConnGuard, Killed};
+use crate::echo::{EchoBody, RespBody};
+use crate::origin::Shared;
+use crate::record::RecordedRequest;
+use crate::stream::{ChunkStream, StreamSpec};
+use crate::upgrade;
+use crate::HEALTH_PATH;
+
+/// Returned to hyper when the origin is killed mid-request, so that it tears the
+/// connection down instead of answering.
+#[derive(Debug, thiserror::Error)]
+#[error("simulated origin was killed")]
+pub(crate) struct OriginKilled;
+
+/// Serves one request, or gives up when the origin is killed.
+///
+/// The connection task already stops on a kill; racing here as well covers HTTP/2,
+/// where hyper runs each request in a task of its own.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    killed: Killed,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, OriginKilled> {
+    let mut kill_signal = killed.clone();
+    tokio::select! {
+        () = kill_signal.wait() => Err(OriginKilled),
+        resp = respond(&shared, killed, req) => Ok(resp),
+    }
+}
+
+async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Response<RespBody> {
+    if is_health_probe(&req) {
+        return health(shared).await;
+    }
+
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |pq| pq.as_str())
+        .to_owned();
+    // Recorded on arrival, before any fault, because tests ask what reached the origin,
+    // not what it answered.
+    shared
+        .stats
+        .record(RecordedRequest::new(req.method(), &path, req.headers()));
+
+    let wants_upgrade = upgrade::is_websocket_upgrade(&req);
+    let (parts, body) = req.into_parts();
+    let body_bytes = if wants_upgrade {
+        0
+    } else {
+        match count_body(body).await {
+            Ok(n) => n,
+            Err(error) => {
+                tracing::debug!(%error, "request body failed");
+                return shared
+                    .identity
+                    .text(StatusCode::BAD_REQUEST, "unreadable request body\n");
+            }
+        }
+    };
+
+    apply_delay_faults(shared).await;
+
+    let id = &shared.identity;
+    let mut echo = EchoBody::new(
+        &id.region,
+        &id.name,
+        &parts.method,
+        &path,
+        &parts.headers,
+        body_bytes,
+    );
+    if shared.faults.roll_error() {
+        echo.fault = Some("error_rate".to_owned());
+        return id.json(StatusCode::SERVICE_UNAVAILABLE, &echo);
+    }
+
+    if wants_upgrade {
+        let mut req = Request::from_parts(parts, ());
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let guard = ConnGuard::new(shared.stats.clone());
+        tokio::spawn(upgrade::echo(on_upgrade, killed, guard));
+        return upgrade::switching_protocols(id, req.headers());
+    }
+
+    let uri_path = parts.uri.path();
+    if let Some(code) = uri_path.strip_prefix("/status/") {
+        return match parse_status(code) {
+            Some(status) => id.json(status, &echo),
+            None => id.text(StatusCode::BAD_REQUEST, "status must be 200..=599\n"),
+        };
+    }
+    if uri_path == "/stream" {
+        let spec = StreamSpec::from_query(parts.uri.query());
+        let body = ChunkStream::new(&id.region, &id.name, spec).boxed_unsync();
+        return id.finish(
+            id.response(StatusCode::OK)
+                .header(CONTENT_TYPE, "application/x-ndjson"),
+            body,
+        );
+    }
+    id.json(StatusCode::OK, &echo)
+}
+
+fn is_health_probe<B>(req: &Request<B>) -> bool {
+    (req.method() == Method::GET || req.method() == Method::HEAD) && req.uri().path() == HEALTH_PATH
+}
+
+async fn health(shared: &Shared) -> Response<RespBody> {
+    shared.stats.count_health_probe();
+    apply_delay_faults(shared).await;
+    let status = shared.faults.health_status();
+    let text = if status.is_success() {
+        "ok"
+    } else {
+        "unhealthy"
+    };
+    shared.identity.text(status, text)
+}
+
+/// Hang, then latency: a hung origin that is released still answers late, like a real
+/// one recovering from a stall.
+async fn apply_delay_faults(shared: &Shared) {
+    shared.faults.wait_unhung().await;
+    let delay = shared.faults.sample_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Drains the body counting bytes, without buffering large uploads.
+async fn count_body(mut body: Incoming) -> Result<u64, hyper::Error> {
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            total = total.saturating_add(data.len() as u64);
+        }
+    }
+    Ok(total)
+}
+
+/// `/status/NNN` accepts only final statuses: informational ones would break HTTP/1.1
+/// framing rather than simulate an origin.
+fn parse_status(code: &str) -> Option<StatusCode> {
+    code.parse::<u16>()
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parsing() {
+        assert_eq!(parse_status("418"), Some(StatusCode::IM_A_TEAPOT));
+        assert_eq!(parse_status("599").map(|s| s.as_u16()), Some(599));
+        assert_eq!(parse_status("101"), None);
+        assert_eq!(parse_status("600"), None);
+        assert_eq!(parse_status("abc"), None);
+        assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn health_probe_detection() {
+        let get = Request::get("/healthz").body(()).unwrap();
+        assert!(is_health_probe(&get));
+        let with_query = Request::get("/healthz?x=1").body(()).unwrap();
+        assert!(is_health_probe(&with_query));
+        let post = Request::post("/healthz").body(()).unwrap();
+        assert!(!is_health_probe(&post));
+        let other = Request::get("/healthz/x").body(()).unwrap();
+        assert!(!is_health_probe(&other));
+    }
+}

@@ -1,0 +1,58 @@
+//! Simulated HTTP origins for the edge gateway.
+//!
+//! One library serves the gateway's `demo` command, the integration tests and the
+//! load-test harness, so that all three see origins that behave identically and can be
+//! broken in the same ways.
+//!
+//! A [`SimOrigin`] is a hyper HTTP/1.1 (and h2c prior-knowledge) server that answers
+//! every request with a JSON echo of what it received ([`EchoBody`]) and tags each
+//! response with [`HEADER_REGION`] and [`HEADER_ORIGIN`]. Besides the echo it serves:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /healthz` | `ok` with the configured health status; counted apart from requests |
+//! | `/status/NNN` | status `NNN` with the JSON echo |
+//! | `/stream?chunks=N&interval_ms=M` | `N` newline-delimited JSON chunks, `M` ms apart |
+//! | `Connection: upgrade` + `Upgrade: websocket` | `101`, then the raw stream echoes bytes |
+//!
+//! Faults (kill, refuse, hang, latency, error rate, health status) can be changed at run
+//! time from any thread without `async`. [`SimRegion`] groups the origins of a region, and
+//! [`SimHost`] runs origins on a dedicated runtime for callers that have none.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::time::Duration;
+//! let origin = edge_sim::SimOrigin::start("westus", "westus-1", "127.0.0.1:0".parse().map_err(std::io::Error::other)?).await?;
+//! origin.set_latency(Duration::from_millis(50), Duration::from_millis(10));
+//! origin.kill();
+//! origin.revive().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod conn;
+mod echo;
+mod faults;
+mod handler;
+mod host;
+mod origin;
+mod record;
+mod region;
+mod sha1;
+mod stream;
+mod upgrade;
+
+pub use echo::EchoBody;
+pub use host::SimHost;
+pub use origin::SimOrigin;
+pub use record::{RecordedRequest, RECORD_CAPACITY};
+pub use region::SimRegion;
+
+/// Response header naming the region of the origin that answered.
+pub const HEADER_REGION: &str = "x-sim-region";
+
+/// Response header naming the origin that answered.
+pub const HEADER_ORIGIN: &str = "x-sim-origin";
+
+/// Path answered as a health probe rather than a request.
+pub const HEALTH_PATH: &str = "/healthz";
