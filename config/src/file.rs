@@ -1,7 +1,7 @@
 //! Serde structs that mirror the TOML file exactly.
 //!
 //! Every struct denies unknown keys, so a typo is an error rather than a silently ignored
-//! setting. Values are kept loose (integers as `i64`, durations and addresses as strings):
+//! setting. Values are kept loose (integers as `i64`, addresses and names as strings):
 //! ranges, syntax and cross-references are checked by [`crate::validate`], which can then
 //! say what would be right instead of repeating a generic serde message.
 //!
@@ -11,7 +11,42 @@
 //! `regions[].origins`, and the top-level arrays) are still declared here so these structs
 //! describe the whole format.
 
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+
+/// A duration written as a humantime string: `"500ms"`, `"10s"`, `"5m"`, `"365d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HumanDurationVisitor;
+
+        impl Visitor<'_> for HumanDurationVisitor {
+            type Value = HumanDuration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"500ms\", \"10s\" or \"365d\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(v)
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "{v:?} is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"5m\" \
+                         or \"365d\""
+                        ))
+                    })
+            }
+        }
+
+        deserializer.deserialize_str(HumanDurationVisitor)
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -47,7 +82,7 @@ pub struct ServerFile {
     /// Worker threads; default: the number of CPUs.
     pub threads: Option<i64>,
     /// Graceful shutdown timeout (humantime); default `10s`.
-    pub grace_period: Option<String>,
+    pub grace_period: Option<HumanDuration>,
 }
 
 /// `[listeners]`
@@ -69,7 +104,7 @@ pub struct ListenersFile {
 #[serde(deny_unknown_fields)]
 pub struct TlsFile {
     /// HSTS max-age (humantime); default `365d`, `0s` disables HSTS.
-    pub hsts_max_age: Option<String>,
+    pub hsts_max_age: Option<HumanDuration>,
     /// HSTS `includeSubDomains`; default false.
     pub hsts_include_subdomains: Option<bool>,
     /// `[[tls.certificates]]`
@@ -188,9 +223,9 @@ pub struct HealthFile {
     /// Probe path; default `/healthz`.
     pub path: Option<String>,
     /// Time between probes; default `1s`, at least `100ms`.
-    pub interval: Option<String>,
+    pub interval: Option<HumanDuration>,
     /// Probe timeout; default `500ms`.
-    pub timeout: Option<String>,
+    pub timeout: Option<HumanDuration>,
     /// Passing probes to become healthy; default 2.
     pub rise: Option<i64>,
     /// Failing probes to become unhealthy; default 2.
@@ -204,13 +239,13 @@ pub struct RoutingFile {
     /// Attempts per request, 1..=10; default 3.
     pub max_attempts: Option<i64>,
     /// Default `1s`.
-    pub connect_timeout: Option<String>,
+    pub connect_timeout: Option<HumanDuration>,
     /// Default `30s`.
-    pub read_timeout: Option<String>,
+    pub read_timeout: Option<HumanDuration>,
     /// Default `30s`.
-    pub write_timeout: Option<String>,
+    pub write_timeout: Option<HumanDuration>,
     /// Pooled upstream connection idle timeout; default `55s`.
-    pub idle_timeout: Option<String>,
+    pub idle_timeout: Option<HumanDuration>,
     /// Add `x-edge-route` to responses; default false.
     pub debug_headers: Option<bool>,
 }

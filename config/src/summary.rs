@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::model::{Config, GeographyName, TenantSource, UnknownTenant};
 
@@ -36,7 +37,7 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         out,
         "server: {} threads, grace period {}",
         config.server.threads,
-        humantime::format_duration(config.server.grace_period)
+        fmt_duration(config.server.grace_period)
     )?;
 
     let tls = &config.tls;
@@ -45,7 +46,7 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
     } else {
         format!(
             "max-age {}{}",
-            humantime::format_duration(tls.hsts_max_age),
+            fmt_duration(tls.hsts_max_age),
             if tls.hsts_include_subdomains {
                 ", includeSubDomains"
             } else {
@@ -93,7 +94,11 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             out,
             "geography {} ({}, {} tenants)",
             g.name,
-            if g.fail_open { "fail open" } else { "fail closed" },
+            if g.fail_open {
+                "fail open"
+            } else {
+                "fail closed"
+            },
             per_geography.get(&g.name).copied().unwrap_or(0)
         )?;
         let mut regions: Vec<_> = config
@@ -144,8 +149,8 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         out,
         "health: GET {} every {}, timeout {}, rise {}, fall {}",
         h.path,
-        humantime::format_duration(h.interval),
-        humantime::format_duration(h.timeout),
+        fmt_duration(h.interval),
+        fmt_duration(h.timeout),
         h.rise,
         h.fall
     )?;
@@ -154,14 +159,39 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         out,
         "routing: max {} attempts; timeouts connect {}, read {}, write {}, idle {}{}",
         r.max_attempts,
-        humantime::format_duration(r.connect_timeout),
-        humantime::format_duration(r.read_timeout),
-        humantime::format_duration(r.write_timeout),
-        humantime::format_duration(r.idle_timeout),
+        fmt_duration(r.connect_timeout),
+        fmt_duration(r.read_timeout),
+        fmt_duration(r.write_timeout),
+        fmt_duration(r.idle_timeout),
         if r.debug_headers {
             "; debug headers on"
         } else {
             ""
         }
     )
+}
+
+/// `365d`, `10s`, `1m30s`, `500ms`: the units people write in the config, where humantime's
+/// own formatting would turn 365 days into months and hours.
+fn fmt_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = d.as_secs();
+    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        let n = rest / len;
+        rest %= len;
+        if n > 0 {
+            let _ = write!(out, "{n}{unit}");
+        }
+    }
+    let ms = d.subsec_millis();
+    if ms > 0 {
+        let _ = write!(out, "{ms}ms");
+    }
+    if out.is_empty() {
+        let _ = write!(out, "{}us", d.as_micros());
+    }
+    out
 }

@@ -87,10 +87,7 @@ impl<'a> Iterator for Rows<'a> {
             if extra > 0 {
                 return Some(Err(RowError {
                     line: self.line,
-                    message: format!(
-                        "expected `id,geography[,plan]`, found {} fields",
-                        3 + extra
-                    ),
+                    message: format!("expected `id,geography[,plan]`, found {} fields", 3 + extra),
                 }));
             }
             if first && is_header(id, geography, plan) {
@@ -153,9 +150,12 @@ impl fmt::Display for TenantProblem {
 /// geographies, plans and duplicates.
 #[derive(Debug, Clone)]
 pub struct DirectoryBuilder {
-    geographies: HashSet<GeographyName>,
+    /// A handful at most: a linear scan beats hashing every row's geography.
+    geographies: Vec<GeographyName>,
     check_geographies: bool,
     plans: HashSet<PlanName>,
+    /// Rows tend to repeat one plan; checking the last one first skips a hash per row.
+    last_plan: Option<PlanName>,
     /// Index in `[[tenants]]` of each inline tenant, to say where a duplicate was first seen.
     inline: HashMap<TenantId, usize>,
     directory: TenantDirectory,
@@ -164,10 +164,14 @@ pub struct DirectoryBuilder {
 impl DirectoryBuilder {
     /// A builder that accepts tenants of the given geographies only.
     pub fn new(geographies: impl IntoIterator<Item = GeographyName>) -> Self {
+        let mut geographies: Vec<GeographyName> = geographies.into_iter().collect();
+        geographies.sort_unstable();
+        geographies.dedup();
         Self {
-            geographies: geographies.into_iter().collect(),
+            geographies,
             check_geographies: true,
             plans: HashSet::new(),
+            last_plan: None,
             inline: HashMap::new(),
             directory: TenantDirectory::default(),
         }
@@ -303,7 +307,7 @@ impl DirectoryBuilder {
                 None
             }
         };
-        let geography = match self.geographies.get(geography) {
+        let geography = match self.geographies.iter().find(|g| g.as_str() == geography) {
             Some(g) => Some(g.clone()),
             None => {
                 if self.check_geographies {
@@ -322,20 +326,9 @@ impl DirectoryBuilder {
         };
         let plan = match plan {
             None => Some(None),
-            Some(p) => match self.plans.get(p) {
-                Some(known) => Some(Some(known.clone())),
-                None if is_valid_name(p) => {
-                    let name = PlanName::new(p);
-                    self.plans.insert(name.clone());
-                    Some(Some(name))
-                }
-                None => {
-                    problems.push(TenantProblem {
-                        field: TenantField::Plan,
-                        message: format!("{p:?} is not a valid plan name: {NAME_RULE}"),
-                    });
-                    None
-                }
+            Some(p) => match self.last_plan.as_ref().filter(|l| l.as_str() == p) {
+                Some(last) => Some(Some(last.clone())),
+                None => self.intern_plan(p, problems).map(Some),
             },
         };
         let (Some(tenant_id), Some(geography), Some(plan)) = (tenant_id, geography, plan) else {
@@ -351,12 +344,31 @@ impl DirectoryBuilder {
         ))
     }
 
+    fn intern_plan(&mut self, p: &str, problems: &mut Vec<TenantProblem>) -> Option<PlanName> {
+        let name = match self.plans.get(p) {
+            Some(known) => known.clone(),
+            None if is_valid_name(p) => {
+                let name = PlanName::new(p);
+                self.plans.insert(name.clone());
+                name
+            }
+            None => {
+                problems.push(TenantProblem {
+                    field: TenantField::Plan,
+                    message: format!("{p:?} is not a valid plan name: {NAME_RULE}"),
+                });
+                return None;
+            }
+        };
+        self.last_plan = Some(name.clone());
+        Some(name)
+    }
+
     fn defined_geographies(&self) -> String {
-        let mut names: Vec<&str> = self.geographies.iter().map(GeographyName::as_str).collect();
-        if names.is_empty() {
+        if self.geographies.is_empty() {
             return "none".to_owned();
         }
-        names.sort_unstable();
+        let names: Vec<&str> = self.geographies.iter().map(GeographyName::as_str).collect();
         names.join(", ")
     }
 }
@@ -427,8 +439,18 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                Row { line: 4, id: A, geography: "eu", plan: None },
-                Row { line: 6, id: B, geography: "na", plan: Some("gold") },
+                Row {
+                    line: 4,
+                    id: A,
+                    geography: "eu",
+                    plan: None
+                },
+                Row {
+                    line: 6,
+                    id: B,
+                    geography: "na",
+                    plan: Some("gold")
+                },
             ]
         );
     }
@@ -459,14 +481,18 @@ mod tests {
         );
         let mut b = builder();
         let errors = b.add_text(&text, "tenants.csv");
-        let got: Vec<(Option<usize>, &str)> =
-            errors.iter().map(|e| (e.line, e.message.as_str())).collect();
+        let got: Vec<(Option<usize>, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
         assert_eq!(got.len(), 6, "{errors:#?}");
         assert_eq!(got[0].0, Some(3));
         assert!(got[0].1.contains("not a valid tenant id"), "{}", got[0].1);
         assert!(got[0].1.contains("UUID"));
         assert_eq!(got[1].0, Some(4));
-        assert!(got[1].1.contains("\"mars\", which is not defined (defined: eu, na)"));
+        assert!(got[1]
+            .1
+            .contains("\"mars\", which is not defined (defined: eu, na)"));
         assert_eq!(got[2].0, Some(5));
         assert!(got[2].1.contains("duplicate tenant id"));
         assert!(got[2].1.contains("earlier in this file"));
@@ -476,7 +502,9 @@ mod tests {
         assert!(got[4].1.contains("not a valid plan name"));
         assert_eq!(got[5].0, Some(8));
         assert!(got[5].1.contains("found 4 fields"));
-        assert!(errors.iter().all(|e| e.file == "tenants.csv" && e.key.is_empty()));
+        assert!(errors
+            .iter()
+            .all(|e| e.file == "tenants.csv" && e.key.is_empty()));
         assert_eq!(b.len(), 1);
     }
 
@@ -487,11 +515,17 @@ mod tests {
         let again = b.add_inline(1, &A.to_uppercase(), "eu", None);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].field, TenantField::Id);
-        assert!(again[0].message.contains("at tenants[0]"), "{}", again[0].message);
+        assert!(
+            again[0].message.contains("at tenants[0]"),
+            "{}",
+            again[0].message
+        );
 
         let errors = b.add_text(&format!("{A},na\n"), "t.csv");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("in the config file at tenants[0]"));
+        assert!(errors[0]
+            .message
+            .contains("in the config file at tenants[0]"));
         assert_eq!(errors[0].line, Some(1));
     }
 
@@ -516,7 +550,11 @@ mod tests {
         assert_eq!(errors.len(), MAX_REPORTED_ERRORS + 1);
         let last = errors.last().unwrap();
         assert_eq!(last.line, None);
-        assert!(last.message.starts_with("900 more errors"), "{}", last.message);
+        assert!(
+            last.message.starts_with("900 more errors"),
+            "{}",
+            last.message
+        );
         assert_eq!(errors[99].line, Some(100));
     }
 

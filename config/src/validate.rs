@@ -28,8 +28,8 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::file::{
-    CertificateFile, GeographyFile, HealthFile, ListenersFile, OriginFile, RegionFile,
-    RoutingFile, ServerFile, TenancyFile, TenantFile, TenantSourceFile, TlsFile,
+    CertificateFile, GeographyFile, HealthFile, HumanDuration, ListenersFile, OriginFile,
+    RegionFile, RoutingFile, ServerFile, TenancyFile, TenantFile, TenantSourceFile, TlsFile,
 };
 use crate::model::{
     Certificate, Config, Geography, GeographyName, Health, Listeners, Origin, Region, RegionName,
@@ -206,10 +206,6 @@ impl KeyPath {
         segs.push(Seg::Index(index));
         Self(segs)
     }
-
-    fn ends_with_key(&self, key: &str) -> bool {
-        matches!(self.0.last(), Some(Seg::Key(k)) if k == key)
-    }
 }
 
 impl fmt::Display for KeyPath {
@@ -261,7 +257,12 @@ fn locate(node: &Spanned<DeValue<'_>>, offset: usize) -> Vec<Seg> {
             });
         }
     }
-    fn walk(node: &Spanned<DeValue<'_>>, offset: usize, path: &mut Vec<Seg>, best: &mut Option<Best>) {
+    fn walk(
+        node: &Spanned<DeValue<'_>>,
+        offset: usize,
+        path: &mut Vec<Seg>,
+        best: &mut Option<Best>,
+    ) {
         consider(node.span(), offset, path, best);
         match node.get_ref() {
             DeValue::Table(t) => {
@@ -398,6 +399,44 @@ fn take<'a>(value: &mut Spanned<DeValue<'a>>, key: &str) -> Option<Spanned<DeVal
     }
 }
 
+/// The table at `rel` inside `node`.
+fn table_at<'v, 'a>(node: &'v Spanned<DeValue<'a>>, rel: &[Seg]) -> Option<&'v DeTable<'a>> {
+    let mut node = node;
+    for seg in rel {
+        node = match (seg, node.get_ref()) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get(k.as_str())?,
+            (Seg::Index(i), DeValue::Array(a)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    match node.get_ref() {
+        DeValue::Table(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// Removes the key at `rel` (which must end with a key) from `node`; false if there is none.
+/// Array elements are never removed: that would shift the indices of later errors.
+fn remove_key(node: &mut Spanned<DeValue<'_>>, rel: &[Seg]) -> bool {
+    let Some((Seg::Key(last), parents)) = rel.split_last() else {
+        return false;
+    };
+    let mut node = node;
+    for seg in parents {
+        let next = match (seg, node.get_mut()) {
+            (Seg::Key(k), DeValue::Table(t)) => t.get_mut(k.as_str()),
+            (Seg::Index(i), DeValue::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    match node.get_mut() {
+        DeValue::Table(t) => t.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
 struct Validator<'a> {
     source: &'a str,
     base_dir: &'a Path,
@@ -451,6 +490,7 @@ impl<'a> Validator<'a> {
         Some(span)
     }
 
+    /// The item at `path` in the document.
     fn node(&self, path: &KeyPath) -> Option<&'a Spanned<DeValue<'a>>> {
         let mut segs = path.0.iter();
         let Some(Seg::Key(first)) = segs.next() else {
@@ -484,39 +524,65 @@ impl<'a> Validator<'a> {
         });
     }
 
-    /// Deserializes one piece; on failure reports the error at the key it is about.
-    fn de<T: DeserializeOwned>(&mut self, piece: &Spanned<DeValue<'a>>, path: &KeyPath) -> Option<T> {
-        let err = match T::deserialize(ValueDeserializer::from(piece.clone())) {
-            Ok(t) => return Some(t),
-            Err(e) => e,
-        };
-        let mut span = err.span();
-        let mut full = path.clone();
-        if let Some(s) = &span {
-            full.0.extend(locate(piece, s.start));
-        }
-        let message = err.message();
-        if let Some(field) = backticked(message, "unknown field `") {
-            // Internally tagged enums (tenant sources) report unknown keys at the enclosing
-            // table: point at the key itself.
-            if !full.ends_with_key(field) {
-                let key_span = self.node(&full).and_then(|n| match n.get_ref() {
-                    DeValue::Table(t) => t.get_key_value(field).map(|(k, _)| k.span()),
-                    _ => None,
-                });
-                if let Some(key_span) = key_span {
-                    full = full.key(field);
-                    span = Some(key_span);
+    /// Deserializes one piece, reporting each failure at the key it is about.
+    ///
+    /// serde stops at the first error, so after reporting one that names a key of the piece,
+    /// that key is removed and deserialization retried: every unknown or mistyped key of a
+    /// table is reported, and its valid siblings still reach the semantic checks. Gives up
+    /// when the error cannot be pinned on a removable key (e.g. a missing required key).
+    fn de<T: DeserializeOwned>(
+        &mut self,
+        piece: &Spanned<DeValue<'a>>,
+        path: &KeyPath,
+    ) -> Option<T> {
+        let mut piece = piece.clone();
+        let mut removed: Vec<Vec<Seg>> = Vec::new();
+        loop {
+            let err = match T::deserialize(ValueDeserializer::from(piece.clone())) {
+                Ok(t) => return Some(t),
+                Err(e) => e,
+            };
+            let mut span = err.span();
+            let mut rel = span
+                .as_ref()
+                .map(|s| locate(&piece, s.start))
+                .unwrap_or_default();
+            let message = err.message();
+            if let Some(field) = backticked(message, "unknown field `") {
+                // Internally tagged enums (tenant sources) report unknown keys at the
+                // enclosing table: point at the key itself.
+                if !matches!(rel.last(), Some(Seg::Key(k)) if k == field) {
+                    if let Some(key_span) = table_at(&piece, &rel)
+                        .and_then(|t| t.get_key_value(field))
+                        .map(|(k, _)| k.span())
+                    {
+                        rel.push(Seg::Key(field.to_owned()));
+                        span = Some(key_span);
+                    }
+                }
+            } else if let Some(field) = backticked(message, "missing field `") {
+                rel.push(Seg::Key(field.to_owned()));
+                if removed.contains(&rel) {
+                    // Already reported as mistyped; "missing" would be the same problem twice.
+                    return None;
                 }
             }
-        } else if let Some(field) = backticked(message, "missing field `") {
-            full = full.key(field);
+            let mut full = path.clone();
+            full.0.extend(rel.iter().cloned());
+            self.error_at(&full, span, humanize(message));
+            if !remove_key(&mut piece, &rel) {
+                return None;
+            }
+            removed.push(rel);
         }
-        self.error_at(&full, span, humanize(message));
-        None
     }
 
-    fn expect_table(&mut self, value: &Spanned<DeValue<'a>>, path: &KeyPath, example: &str) -> bool {
+    fn expect_table(
+        &mut self,
+        value: &Spanned<DeValue<'a>>,
+        path: &KeyPath,
+        example: &str,
+    ) -> bool {
         if matches!(value.get_ref(), DeValue::Table(_)) {
             return true;
         }
@@ -640,7 +706,8 @@ impl<'a> Validator<'a> {
         );
 
         let tenants = self.elements(top("tenants"), &path("tenants"), "[[tenants]]");
-        let geographies = self.elements(top("geographies"), &path("geographies"), "[[geographies]]");
+        let geographies =
+            self.elements(top("geographies"), &path("geographies"), "[[geographies]]");
 
         let regions_path = path("regions");
         let regions = match self.array(top("regions"), &regions_path, "[[regions]]") {
@@ -688,12 +755,16 @@ impl<'a> Validator<'a> {
     fn build(&mut self, raw: Raw) -> Config {
         let server = self.server(raw.server.parsed());
         let listeners = self.listeners(&raw.listeners);
-        let tls = self.tls(raw.tls.parsed(), &raw.certificates, !listeners.https.is_empty());
+        let tls = self.tls(
+            raw.tls.parsed(),
+            &raw.certificates,
+            !listeners.https.is_empty(),
+        );
         let tenancy = self.tenancy(&raw.tenancy, &raw.sources);
         let geographies = self.geographies(&raw.geographies);
         let regions = self.regions(&raw.regions, &geographies, raw.geographies.complete());
         if raw.regions.complete() {
-            self.geographies_have_regions(&raw.geographies, &regions);
+            self.geographies_have_regions(&raw.geographies, &raw.regions);
         }
         let tenants = self.tenants(&raw, &geographies);
         let health = self.health(raw.health.parsed());
@@ -741,35 +812,27 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn non_zero(&mut self, path: &KeyPath, value: Option<i64>, default: u32, max: u32) -> NonZeroU32 {
+    fn non_zero(
+        &mut self,
+        path: &KeyPath,
+        value: Option<i64>,
+        default: u32,
+        max: u32,
+    ) -> NonZeroU32 {
         NonZeroU32::new(self.int(path, value, default, 1, max)).unwrap_or(NonZeroU32::MIN)
     }
 
     fn duration(
         &mut self,
         path: &KeyPath,
-        value: Option<&String>,
+        value: Option<HumanDuration>,
         default: Duration,
         min: MinDuration,
     ) -> Duration {
-        let Some(text) = value else {
+        let Some(HumanDuration(d)) = value else {
             return default;
         };
-        let d = match humantime::parse_duration(text) {
-            Ok(d) => d,
-            Err(e) => {
-                self.error(
-                    path,
-                    format!(
-                        "{text:?} is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"5m\" \
-                         or \"365d\""
-                    ),
-                );
-                return default;
-            }
-        };
         match min {
-            MinDuration::Any => d,
             MinDuration::Positive if d.is_zero() => {
                 self.error(path, "must be greater than 0, e.g. \"1s\"");
                 default
@@ -778,13 +841,14 @@ impl<'a> Validator<'a> {
                 self.error(
                     path,
                     format!(
-                        "{text:?} is too short: must be at least {}",
+                        "{} is too short: must be at least {}",
+                        humantime::format_duration(d),
                         humantime::format_duration(m)
                     ),
                 );
                 default
             }
-            MinDuration::Positive | MinDuration::AtLeast(_) => d,
+            MinDuration::Any | MinDuration::Positive | MinDuration::AtLeast(_) => d,
         }
     }
 
@@ -792,7 +856,10 @@ impl<'a> Validator<'a> {
         if is_valid_name(name) {
             return true;
         }
-        self.error(path, format!("{name:?} is not a valid {what} name: {NAME_RULE}"));
+        self.error(
+            path,
+            format!("{name:?} is not a valid {what} name: {NAME_RULE}"),
+        );
         false
     }
 
@@ -811,7 +878,7 @@ impl<'a> Validator<'a> {
         };
         let grace_period = self.duration(
             &path.key("grace_period"),
-            file.grace_period.as_ref(),
+            file.grace_period,
             DEFAULT_GRACE_PERIOD,
             MinDuration::Any,
         );
@@ -870,7 +937,12 @@ impl<'a> Validator<'a> {
                 all.push((p, addr));
             }
         }
-        if file.https.is_empty() {
+        // A present but mistyped `https` was already reported by the schema stage.
+        let https_path = path.key("https");
+        let https_written = self
+            .node(&https_path)
+            .is_some_and(|n| !matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
+        if file.https.is_empty() && !https_written {
             self.error(
                 &path.key("https"),
                 "at least one HTTPS listener is required, e.g. https = [\"0.0.0.0:443\"]",
@@ -878,7 +950,9 @@ impl<'a> Validator<'a> {
         }
         for (j, (path_j, addr_j)) in all.iter().enumerate() {
             let Some((path_i, addr_i)) = all.get(..j).and_then(|before| {
-                before.iter().find(|(_, addr_i)| listeners_overlap(*addr_i, *addr_j))
+                before
+                    .iter()
+                    .find(|(_, addr_i)| listeners_overlap(*addr_i, *addr_j))
             }) else {
                 continue;
             };
@@ -908,7 +982,7 @@ impl<'a> Validator<'a> {
         let path = KeyPath::default().key("tls");
         let hsts_max_age = self.duration(
             &path.key("hsts_max_age"),
-            file.hsts_max_age.as_ref(),
+            file.hsts_max_age,
             DEFAULT_HSTS_MAX_AGE,
             MinDuration::Any,
         );
@@ -990,13 +1064,19 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn tenancy(&mut self, piece: &Piece<TenancyFile>, sources: &Elements<TenantSourceFile>) -> Tenancy {
+    fn tenancy(
+        &mut self,
+        piece: &Piece<TenancyFile>,
+        sources: &Elements<TenantSourceFile>,
+    ) -> Tenancy {
         let path = KeyPath::default().key("tenancy");
         let file = piece.parsed().cloned().unwrap_or_default();
         if !piece.is_broken() && sources.is_empty() {
             self.error(
                 &path.key("sources"),
-                format!("at least one tenant source is required, e.g. sources = [{SOURCE_EXAMPLE}]"),
+                format!(
+                    "at least one tenant source is required, e.g. sources = [{SOURCE_EXAMPLE}]"
+                ),
             );
         }
         let sources_path = path.key("sources");
@@ -1062,7 +1142,10 @@ impl<'a> Validator<'a> {
             },
             TenantSourceFile::JwtClaim { claim } => {
                 if claim.trim().is_empty() {
-                    self.error(&path.key("claim"), "the claim name must not be empty, e.g. \"tid\"");
+                    self.error(
+                        &path.key("claim"),
+                        "the claim name must not be empty, e.g. \"tid\"",
+                    );
                     None
                 } else {
                     Some(TenantSource::JwtClaim {
@@ -1212,7 +1295,10 @@ impl<'a> Validator<'a> {
         let Some(socket_addr) = resolved else {
             self.error(
                 &address_path,
-                format!("{:?} resolves to no address; check the host name", o.address),
+                format!(
+                    "{:?} resolves to no address; check the host name",
+                    o.address
+                ),
             );
             return None;
         };
@@ -1226,14 +1312,20 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn geographies_have_regions(&mut self, elements: &Elements<GeographyFile>, regions: &[Region]) {
+    /// Uses the regions as written, not the validated ones: a region rejected for another
+    /// reason (say, its name) still shows the geography is meant to have one.
+    fn geographies_have_regions(
+        &mut self,
+        elements: &Elements<GeographyFile>,
+        regions: &Elements<(RegionFile, Elements<OriginFile>)>,
+    ) {
         let path = KeyPath::default().key("geographies");
         let mut reported: HashSet<&str> = HashSet::new();
         for (i, g) in elements.parsed() {
             if !is_valid_name(&g.name) || !reported.insert(&g.name) {
                 continue;
             }
-            if !regions.iter().any(|r| r.geography.as_str() == g.name) {
+            if !regions.parsed().any(|(_, (r, _))| r.geography == g.name) {
                 self.error(
                     &path.index(i).key("name"),
                     format!(
@@ -1280,7 +1372,9 @@ impl<'a> Validator<'a> {
             Some(p) => {
                 self.error(
                     &path.key("path"),
-                    format!("{p:?} is not a request path: it must start with '/', e.g. \"/healthz\""),
+                    format!(
+                        "{p:?} is not a request path: it must start with '/', e.g. \"/healthz\""
+                    ),
                 );
                 DEFAULT_HEALTH_PATH.to_owned()
             }
@@ -1289,13 +1383,13 @@ impl<'a> Validator<'a> {
             path: probe_path,
             interval: self.duration(
                 &path.key("interval"),
-                file.interval.as_ref(),
+                file.interval,
                 DEFAULT_HEALTH_INTERVAL,
                 MinDuration::AtLeast(MIN_HEALTH_INTERVAL),
             ),
             timeout: self.duration(
                 &path.key("timeout"),
-                file.timeout.as_ref(),
+                file.timeout,
                 DEFAULT_HEALTH_TIMEOUT,
                 MinDuration::Positive,
             ),
@@ -1316,25 +1410,25 @@ impl<'a> Validator<'a> {
             ),
             connect_timeout: self.duration(
                 &path.key("connect_timeout"),
-                file.connect_timeout.as_ref(),
+                file.connect_timeout,
                 DEFAULT_CONNECT_TIMEOUT,
                 MinDuration::Positive,
             ),
             read_timeout: self.duration(
                 &path.key("read_timeout"),
-                file.read_timeout.as_ref(),
+                file.read_timeout,
                 DEFAULT_READ_TIMEOUT,
                 MinDuration::Positive,
             ),
             write_timeout: self.duration(
                 &path.key("write_timeout"),
-                file.write_timeout.as_ref(),
+                file.write_timeout,
                 DEFAULT_WRITE_TIMEOUT,
                 MinDuration::Positive,
             ),
             idle_timeout: self.duration(
                 &path.key("idle_timeout"),
-                file.idle_timeout.as_ref(),
+                file.idle_timeout,
                 DEFAULT_IDLE_TIMEOUT,
                 MinDuration::Any,
             ),
@@ -1411,7 +1505,10 @@ pub fn parse_path_prefix(prefix: &str) -> Result<String, String> {
              \"/t/{TENANT}\""
         ));
     };
-    if !before.bytes().all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#') {
+    if !before
+        .bytes()
+        .all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#')
+    {
         return Err(format!(
             "path prefix {prefix:?} may not contain spaces, '?' or '#' before {TENANT}"
         ));
@@ -1440,7 +1537,9 @@ pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
         let (host, after) = rest.split_once(']').ok_or_else(usage)?;
         let port = after.strip_prefix(':').ok_or_else(usage)?;
         if host.parse::<Ipv6Addr>().is_err() {
-            return Err(format!("{address:?}: {host:?} inside brackets is not an IPv6 address"));
+            return Err(format!(
+                "{address:?}: {host:?} inside brackets is not an IPv6 address"
+            ));
         }
         (host, port)
     } else {
@@ -1457,6 +1556,8 @@ pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
     }
     match port.parse::<u16>() {
         Ok(p) if p != 0 => Ok((host, p)),
-        _ => Err(format!("{address:?}: the port must be a number from 1 to 65535")),
+        _ => Err(format!(
+            "{address:?}: the port must be a number from 1 to 65535"
+        )),
     }
 }

@@ -56,7 +56,8 @@ impl Faults {
     }
 
     pub(crate) fn set_latency(&self, fixed: Duration, jitter: Duration) {
-        self.latency_fixed_us.store(micros(fixed), Ordering::Relaxed);
+        self.latency_fixed_us
+            .store(micros(fixed), Ordering::Relaxed);
         self.latency_jitter_us
             .store(micros(jitter), Ordering::Relaxed);
     }
@@ -88,7 +89,8 @@ impl Faults {
         } else {
             rate.clamp(0.0, 1.0)
         };
-        self.error_rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+        self.error_rate_bits
+            .store(rate.to_bits(), Ordering::Relaxed);
     }
 
     pub(crate) fn error_rate(&self) -> f64 {

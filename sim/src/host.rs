@@ -47,7 +47,11 @@ impl SimHost {
     pub fn start(specs: &[(&str, &str)]) -> io::Result<Self> {
         let mut host = Self::new()?;
         for (region, name) in specs {
-            host.spawn_origin(*region, *name, SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0))?;
+            host.spawn_origin(
+                *region,
+                *name,
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+            )?;
         }
         Ok(host)
     }

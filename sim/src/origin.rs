@@ -109,7 +109,12 @@ async fn accept_loop(shared: Arc<Shared>, generation: u64) {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, killed: Killed, guard: ConnGuard) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    killed: Killed,
+    guard: ConnGuard,
+) {
     let _guard = guard;
     // Small echo responses would otherwise wait on Nagle and distort latency tests.
     let _ = stream.set_nodelay(true);
@@ -363,6 +368,21 @@ impl SimOrigin {
     /// still serving traffic. A value that is no HTTP status makes probes answer 500.
     pub fn set_health_status(&self, status: u16) {
         self.shared().faults.set_health_status(status);
+    }
+
+    /// The configured `(fixed, jitter)` latency.
+    pub fn latency(&self) -> (Duration, Duration) {
+        self.shared().faults.latency()
+    }
+
+    /// The configured error rate (0.0..=1.0).
+    pub fn error_rate(&self) -> f64 {
+        self.shared().faults.error_rate()
+    }
+
+    /// The status `/healthz` currently answers.
+    pub fn health_status(&self) -> u16 {
+        self.shared().faults.health_status().as_u16()
     }
 
     /// Clears hang, latency, error rate and health status. Does not rebind a killed or

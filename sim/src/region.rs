@@ -99,7 +99,9 @@ impl SimRegion {
 
     /// [`SimOrigin::set_latency`] on every origin (each draws its own jitter).
     pub fn set_latency(&self, fixed: Duration, jitter: Duration) {
-        self.origins.iter().for_each(|o| o.set_latency(fixed, jitter));
+        self.origins
+            .iter()
+            .for_each(|o| o.set_latency(fixed, jitter));
     }
 
     /// [`SimOrigin::set_error_rate`] on every origin.
@@ -109,7 +111,9 @@ impl SimRegion {
 
     /// [`SimOrigin::set_health_status`] on every origin.
     pub fn set_health_status(&self, status: u16) {
-        self.origins.iter().for_each(|o| o.set_health_status(status));
+        self.origins
+            .iter()
+            .for_each(|o| o.set_health_status(status));
     }
 
     /// [`SimOrigin::reset`] on every origin.

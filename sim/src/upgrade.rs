@@ -69,7 +69,9 @@ pub(crate) async fn echo(on_upgrade: OnUpgrade, mut killed: Killed, guard: ConnG
     }
 }
 
-async fn echo_until_closed(on_upgrade: OnUpgrade) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn echo_until_closed(
+    on_upgrade: OnUpgrade,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut io = TokioIo::new(on_upgrade.await?);
     let mut buf = vec![0u8; 16 * 1024];
     loop {

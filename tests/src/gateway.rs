@@ -1,0 +1,148 @@
+//! The gateway under test, as a child process.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a gateway may take to open its listeners.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The `edge-gateway` binary: `$EDGE_GATEWAY_BIN`, else next to the test executable
+/// (`target/<profile>/edge-gateway`), built with cargo if it is not there yet.
+pub fn gateway_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("EDGE_GATEWAY_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-exe> -> target/<profile>/edge-gateway
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test exe under target/<profile>/deps");
+    let bin = profile_dir.join("edge-gateway");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--package", "edge-gateway", "--bin", "edge-gateway"])
+            .status()
+            .expect("run cargo build for edge-gateway");
+        assert!(status.success(), "building edge-gateway failed");
+    }
+    bin
+}
+
+/// A running gateway; killed (by PID) when dropped.
+pub struct GatewayProcess {
+    child: Child,
+    /// The HTTPS listener.
+    pub https: SocketAddr,
+    log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `edge-gateway run --config <config>` and waits until `https` accepts
+    /// connections (the process's own readiness signal: its listening socket).
+    pub fn start(config: &Path, https: SocketAddr) -> GatewayProcess {
+        Self::start_with(config, https, &[])
+    }
+
+    /// Like [`GatewayProcess::start`], with extra arguments after `run --config FILE`.
+    pub fn start_with(config: &Path, https: SocketAddr, extra: &[&str]) -> GatewayProcess {
+        let dir = config.parent().expect("config in a directory");
+        let log = dir.join(format!("gateway-{}.log", https.port()));
+        let out = File::create(&log).expect("create gateway log");
+        let err = out.try_clone().expect("clone log handle");
+        let child = Command::new(gateway_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .env("RUST_LOG", "info,pingora_core=warn,pingora_proxy=warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn edge-gateway");
+        let mut gw = GatewayProcess { child, https, log };
+        gw.wait_listening();
+        gw
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                panic!(
+                    "edge-gateway exited before listening ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            if TcpStream::connect_timeout(&self.https, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "edge-gateway did not listen on {} within {START_DEADLINE:?}:\n{}",
+                self.https,
+                self.log_text()
+            );
+            // Polling a socket for readiness: the process offers no other signal.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the gateway logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `signal` to the gateway.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY-free: kill(2) through libc is a plain syscall on our own child's PID.
+        let rc = unsafe_kill(self.child.id(), signal);
+        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.child.id());
+    }
+
+    /// Waits for the process to exit, up to `timeout`; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: u32, signal: i32) -> i32 {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid as libc::pid_t, signal) }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `edge-gateway <args>` to completion (for `check`, `--version`, ...).
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(gateway_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run edge-gateway")
+}
