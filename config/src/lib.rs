@@ -1,6 +1,6 @@
 //! Configuration of the edge gateway.
 //!
-//! Two layers: [`file`] holds serde structs that mirror the TOML exactly (unknown keys are
+//! Two layers: [`file`](mod@file) holds serde structs that mirror the TOML exactly (unknown keys are
 //! errors), [`validate`] turns them into the typed [`model`], collecting *every* problem with
 //! its key path and line instead of stopping at the first.
 

@@ -1561,3 +1561,183 @@ pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
         )),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["eu", "0", "north-europe", "a1-", &"a".repeat(63)] {
+            assert!(is_valid_name(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "-eu",
+            "EU",
+            "north europe",
+            "eu_1",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert_eq!(
+            parse_host_pattern("{tenant}.App.Example.com").unwrap(),
+            (String::new(), ".app.example.com".to_owned())
+        );
+        assert_eq!(
+            parse_host_pattern("T-{tenant}.example.com").unwrap(),
+            ("t-".to_owned(), ".example.com".to_owned())
+        );
+        assert_eq!(
+            parse_host_pattern("{tenant}").unwrap(),
+            (String::new(), String::new())
+        );
+        assert!(parse_host_pattern("example.com")
+            .unwrap_err()
+            .contains("found 0"));
+        assert!(parse_host_pattern("{tenant}{tenant}")
+            .unwrap_err()
+            .contains("found 2"));
+        for bad in [
+            "{tenant}.example.com:8443",
+            "{tenant}.example.com/x",
+            "*.{tenant}.com",
+            "{Tenant}.example.com",
+        ] {
+            assert!(parse_host_pattern(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn path_prefixes() {
+        assert_eq!(parse_path_prefix("/t/{tenant}").unwrap(), "/t/");
+        assert_eq!(parse_path_prefix("/{tenant}").unwrap(), "/");
+        assert_eq!(parse_path_prefix("/api/v1/{tenant}").unwrap(), "/api/v1/");
+        assert!(parse_path_prefix("t/{tenant}")
+            .unwrap_err()
+            .contains("start with '/'"));
+        assert!(parse_path_prefix("/t/{tenant}/x")
+            .unwrap_err()
+            .contains("end with {tenant}"));
+        assert!(parse_path_prefix("/{tenant}/{tenant}")
+            .unwrap_err()
+            .contains("end with {tenant}"));
+        assert!(parse_path_prefix("/t").is_err());
+        assert!(parse_path_prefix("/a?b/{tenant}").is_err());
+        assert!(parse_path_prefix("/a b/{tenant}").is_err());
+    }
+
+    #[test]
+    fn header_names() {
+        assert!(is_header_name("x-tenant-id"));
+        assert!(is_header_name("X_Tenant.Id"));
+        for bad in ["", "x tenant", "x:tenant", "x-ténant", "x\n"] {
+            assert!(!is_header_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_port() {
+        assert_eq!(
+            split_host_port("127.0.0.1:9101").unwrap(),
+            ("127.0.0.1", 9101)
+        );
+        assert_eq!(split_host_port("[::1]:443").unwrap(), ("::1", 443));
+        assert_eq!(
+            split_host_port("origin.example.com:8443").unwrap(),
+            ("origin.example.com", 8443)
+        );
+        for bad in [
+            "127.0.0.1",
+            "::1:80",
+            "[::1]",
+            "[::1]80",
+            "[nope]:80",
+            ":80",
+            "host:0",
+            "host:65536",
+            "host:http",
+            "a b:80",
+            "http://host:80",
+        ] {
+            assert!(split_host_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_paths_display_like_toml() {
+        let p = KeyPath::default()
+            .key("regions")
+            .index(1)
+            .key("origins")
+            .index(0)
+            .key("address");
+        assert_eq!(p.to_string(), "regions[1].origins[0].address");
+        assert_eq!(
+            KeyPath::default().key("odd key").key("x").to_string(),
+            "\"odd key\".x"
+        );
+    }
+
+    #[test]
+    fn locate_finds_the_innermost_item() {
+        let text = "[[r]]\nname = \"a\"\no = [ { address = 1 }, { b = 2 } ]\n";
+        let doc = DeTable::parse(text).unwrap();
+        let r = doc.get_ref().get("r").unwrap();
+        let at = |needle: &str| {
+            let rel = locate(r, text.find(needle).unwrap());
+            KeyPath(rel).to_string()
+        };
+        assert_eq!(at("\"a\""), "[0].name");
+        assert_eq!(at("address"), "[0].o[0].address");
+        assert_eq!(at("1 }"), "[0].o[0].address");
+        assert_eq!(at("b = 2"), "[0].o[1].b");
+        assert_eq!(at("[[r]]"), "[0]");
+    }
+
+    #[test]
+    fn listener_overlap() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(listeners_overlap(a("0.0.0.0:80"), a("10.0.0.1:80")));
+        assert!(listeners_overlap(a("10.0.0.1:80"), a("[::]:80")));
+        assert!(listeners_overlap(a("[::1]:80"), a("[::1]:80")));
+        assert!(!listeners_overlap(a("10.0.0.1:80"), a("10.0.0.2:80")));
+        assert!(!listeners_overlap(a("0.0.0.0:80"), a("0.0.0.0:81")));
+        assert!(!listeners_overlap(a("0.0.0.0:0"), a("0.0.0.0:0")));
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let h = Health::default();
+        assert_eq!(
+            (
+                h.path.as_str(),
+                h.interval,
+                h.timeout,
+                h.rise.get(),
+                h.fall.get()
+            ),
+            (
+                "/healthz",
+                Duration::from_secs(1),
+                Duration::from_millis(500),
+                2,
+                2
+            )
+        );
+        let r = Routing::default();
+        assert_eq!(r.max_attempts.get(), 3);
+        assert_eq!(r.idle_timeout, Duration::from_secs(55));
+        assert_eq!(
+            DEFAULT_HSTS_MAX_AGE,
+            humantime::parse_duration("365d").unwrap()
+        );
+    }
+}

@@ -547,7 +547,7 @@ origins = [{ address = "127.0.0.1:9103" }]
     );
     has(
         "tenants[0].geography",
-        "which is not defined (defined: eu, na)",
+        "which is not defined (defined: ap, eu, na)",
     );
     has("tenants[0].plan", "not a valid plan name");
     has("geographies[0].name", "not a valid geography name");

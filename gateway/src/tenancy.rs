@@ -127,11 +127,17 @@ fn from_host<'a>(host: Option<&'a str>, prefix: &str, suffix: &str) -> Found<'a>
     if host.len() < prefix.len() + suffix.len() {
         return Found::Nothing;
     }
-    let (head, rest) = host.split_at(prefix.len());
+    // `get` rather than slicing: a non-ASCII host must not split inside a character.
+    let (Some(head), Some(rest)) = (host.get(..prefix.len()), host.get(prefix.len()..)) else {
+        return Found::Nothing;
+    };
     if !head.eq_ignore_ascii_case(prefix) {
         return Found::Nothing;
     }
-    let (value, tail) = rest.split_at(rest.len() - suffix.len());
+    let cut = rest.len() - suffix.len();
+    let (Some(value), Some(tail)) = (rest.get(..cut), rest.get(cut..)) else {
+        return Found::Nothing;
+    };
     if !tail.eq_ignore_ascii_case(suffix) || value.is_empty() {
         return Found::Nothing;
     }
