@@ -152,6 +152,8 @@ impl fmt::Display for TenantProblem {
 pub struct DirectoryBuilder {
     /// A handful at most: a linear scan beats hashing every row's geography.
     geographies: Vec<GeographyName>,
+    /// `eu, na`, for messages; built once since a bad file can cite it a million times.
+    defined: String,
     check_geographies: bool,
     plans: HashSet<PlanName>,
     /// Rows tend to repeat one plan; checking the last one first skips a hash per row.
@@ -167,8 +169,15 @@ impl DirectoryBuilder {
         let mut geographies: Vec<GeographyName> = geographies.into_iter().collect();
         geographies.sort_unstable();
         geographies.dedup();
+        let defined = if geographies.is_empty() {
+            "none".to_owned()
+        } else {
+            let names: Vec<&str> = geographies.iter().map(GeographyName::as_str).collect();
+            names.join(", ")
+        };
         Self {
             geographies,
+            defined,
             check_geographies: true,
             plans: HashSet::new(),
             last_plan: None,
@@ -317,7 +326,7 @@ impl DirectoryBuilder {
                             "tenant {} names geography {geography:?}, which is not defined \
                              (defined: {})",
                             id.trim(),
-                            self.defined_geographies()
+                            self.defined
                         ),
                     });
                 }
@@ -362,14 +371,6 @@ impl DirectoryBuilder {
         };
         self.last_plan = Some(name.clone());
         Some(name)
-    }
-
-    fn defined_geographies(&self) -> String {
-        if self.geographies.is_empty() {
-            return "none".to_owned();
-        }
-        let names: Vec<&str> = self.geographies.iter().map(GeographyName::as_str).collect();
-        names.join(", ")
     }
 }
 

@@ -127,7 +127,10 @@ fn run(path: &std::path::Path, launch: &LaunchOptions) -> i32 {
 
 /// Builds and runs the gateway until it is told to stop (SIGTERM: graceful; SIGINT: fast;
 /// SIGQUIT: hand the sockets to an `--upgrade` process).
-pub fn serve(config: edge_config::Config, launch: &LaunchOptions) -> Result<(), server::StartError> {
+pub fn serve(
+    config: edge_config::Config,
+    launch: &LaunchOptions,
+) -> Result<(), server::StartError> {
     let state = server::build_state(config.clone())?;
     let srv = server::build_server(&config, state, launch)?;
     tracing::info!(
@@ -137,5 +140,6 @@ pub fn serve(config: edge_config::Config, launch: &LaunchOptions) -> Result<(), 
         "edge-gateway starting"
     );
     srv.run(pingora::server::RunArgs::default());
+    tracing::info!("edge-gateway stopped");
     Ok(())
 }

@@ -48,14 +48,16 @@ fn run_inner(bind: IpAddr, https_port: u16, http_port: u16) -> Result<(), String
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let specs: Vec<(String, String)> = DEMO_REGIONS
         .iter()
-        .flat_map(|&(_, region, _, n)| (1..=n).map(move |i| (region.to_string(), format!("{region}-{i}"))))
+        .flat_map(|&(_, region, _, n)| {
+            (1..=n).map(move |i| (region.to_string(), format!("{region}-{i}")))
+        })
         .collect();
     let spec_refs: Vec<(&str, &str)> = specs
         .iter()
         .map(|(r, n)| (r.as_str(), n.as_str()))
         .collect();
-    let origins = SimHost::start(&spec_refs)
-        .map_err(|e| format!("cannot start simulated origins: {e}"))?;
+    let origins =
+        SimHost::start(&spec_refs).map_err(|e| format!("cannot start simulated origins: {e}"))?;
     let addrs: Vec<(String, SocketAddr)> = origins
         .addrs()
         .into_iter()
@@ -75,7 +77,8 @@ fn run_inner(bind: IpAddr, https_port: u16, http_port: u16) -> Result<(), String
     let config_text = demo_config(https, http, &addrs);
     let config_path = dir.path().join("edge.toml");
     std::fs::write(&config_path, &config_text).map_err(|e| format!("cannot write config: {e}"))?;
-    let config = edge_config::load(&config_path).map_err(|e| format!("demo config is invalid (a bug):\n{e}"))?;
+    let config = edge_config::load(&config_path)
+        .map_err(|e| format!("demo config is invalid (a bug):\n{e}"))?;
 
     print_banner(&config_path, &ca_path, https, http);
     crate::cli::serve(config, &LaunchOptions::default()).map_err(|e| e.to_string())?;
@@ -86,7 +89,11 @@ fn run_inner(bind: IpAddr, https_port: u16, http_port: u16) -> Result<(), String
 
 /// The demo's configuration file: a real TOML config, like an operator would write.
 /// `origins` are (region, address) pairs.
-pub fn demo_config(https: SocketAddr, http: SocketAddr, origins: &[(String, SocketAddr)]) -> String {
+pub fn demo_config(
+    https: SocketAddr,
+    http: SocketAddr,
+    origins: &[(String, SocketAddr)],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn request_ids_are_validated() {
         let v = |s: &str| http::HeaderValue::from_str(s).unwrap();
-        assert_eq!(valid_request_id(Some(&v("abc-123_x.y:z"))), Some("abc-123_x.y:z"));
+        assert_eq!(
+            valid_request_id(Some(&v("abc-123_x.y:z"))),
+            Some("abc-123_x.y:z")
+        );
         assert_eq!(valid_request_id(Some(&v("has space"))), None);
         assert_eq!(valid_request_id(Some(&v(&"a".repeat(129)))), None);
         assert_eq!(valid_request_id(None), None);

@@ -81,18 +81,15 @@ async fn respond_problem(
     if let Some(secs) = problem.retry_after_secs {
         resp.insert_header(http::header::RETRY_AFTER, secs)?;
     }
-    headers::decorate_response(
-        &mut resp,
-        ctx.snapshot.hsts.as_ref(),
-        None,
-        &ctx.request_id,
-    )?;
+    headers::decorate_response(&mut resp, ctx.snapshot.hsts.as_ref(), None, &ctx.request_id)?;
     // An unread request body would be taken for the next request on this connection.
     if may_have_body(session.req_header()) {
         session.set_keepalive(None);
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only).await?;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
     if !head_only {
         session
             .write_response_body(Some(Bytes::from(problem.body)), true)
@@ -250,6 +247,15 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        // A client that goes away is routine at the edge; the access log still records it.
+        error.esource() == &ErrorSource::Downstream
+            && matches!(
+                error.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            )
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         crate::access_log::log_request(session, e, ctx_view(ctx));
     }
@@ -299,7 +305,10 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> Option<EdgeError> {
                     .as_ref()
                     .map(|r| ctx.snapshot.geography(r.geography).name.to_string())
                     .unwrap_or_default();
-                Some(EdgeError::no_origin(&geo, ctx.snapshot.config.health.interval))
+                Some(EdgeError::no_origin(
+                    &geo,
+                    ctx.snapshot.config.health.interval,
+                ))
             } else {
                 Some(EdgeError::from_upstream(e))
             }
@@ -318,7 +327,10 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> Option<EdgeError> {
                     .as_ref()
                     .map(|r| ctx.snapshot.geography(r.geography).name.to_string())
                     .unwrap_or_default();
-                Some(EdgeError::no_origin(&geo, ctx.snapshot.config.health.interval))
+                Some(EdgeError::no_origin(
+                    &geo,
+                    ctx.snapshot.config.health.interval,
+                ))
             }
             _ => Some(EdgeError::new(
                 ErrorKind::Internal,

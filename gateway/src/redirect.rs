@@ -11,21 +11,18 @@ use crate::error::{EdgeError, ErrorKind, PROBLEM_CONTENT_TYPE};
 use crate::tenancy::strip_port;
 
 /// Redirects every request to the same host, path and query over HTTPS.
+///
+/// No `Strict-Transport-Security` here: browsers ignore it over plaintext (RFC 6797 §8.1).
 #[derive(Debug, Clone)]
 pub struct HttpsRedirect {
     /// The HTTPS port to send clients to (omitted from the URL when 443).
     pub https_port: u16,
-    /// `Strict-Transport-Security` is only meaningful over HTTPS, so it is not sent here.
-    _private: (),
 }
 
 impl HttpsRedirect {
     /// A redirector to `https_port`.
     pub fn new(https_port: u16) -> Self {
-        HttpsRedirect {
-            https_port,
-            _private: (),
-        }
+        HttpsRedirect { https_port }
     }
 }
 
@@ -66,11 +63,7 @@ impl ServeHttp for HttpsRedirect {
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri.authority().map(|a| a.as_str()));
-        let pq = req
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let pq = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         match host.and_then(|h| https_location(h, pq, self.https_port)) {
             Some(location) => Response::builder()
                 .status(308)

@@ -284,10 +284,7 @@ mod tests {
     #[test]
     fn host_source_matches_case_insensitively_and_ignores_port() {
         let host = format!("{}.APP.example.com:8443", T1.to_uppercase());
-        assert_eq!(
-            run(Some(&host), "/", &[]),
-            found(T1, SourceKind::Host)
-        );
+        assert_eq!(run(Some(&host), "/", &[]), found(T1, SourceKind::Host));
     }
 
     #[test]

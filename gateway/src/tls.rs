@@ -140,10 +140,11 @@ fn load_pair(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError
     let chain = read_chain(cert_path)?;
     let key = read_key(key_path)?;
     let kp = key_path.display().to_string();
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| TlsError::Key {
-        path: kp.clone(),
-        what: format!("unsupported private key: {e}"),
-    })?;
+    let signing =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| TlsError::Key {
+            path: kp.clone(),
+            what: format!("unsupported private key: {e}"),
+        })?;
     let certified = CertifiedKey::new(chain, signing);
     certified.keys_match().map_err(|e| TlsError::Key {
         path: kp,

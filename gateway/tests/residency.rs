@@ -54,28 +54,32 @@ fn plan_strategy() -> impl Strategy<Value = Plan> {
             prop::collection::vec(0..geos, 1..12),
             1u32..6,
         )
-            .prop_map(|(geographies, fail_open, mut regions, tenants, max_attempts)| {
-                // Validation guarantees every geography has a region.
-                for g in 0..geographies {
-                    if !regions.iter().any(|r| r.geography == g) {
-                        let mut r = regions[0].clone();
-                        r.geography = g;
-                        regions.push(r);
+            .prop_map(
+                |(geographies, fail_open, mut regions, tenants, max_attempts)| {
+                    // Validation guarantees every geography has a region.
+                    for g in 0..geographies {
+                        if !regions.iter().any(|r| r.geography == g) {
+                            let mut r = regions[0].clone();
+                            r.geography = g;
+                            regions.push(r);
+                        }
                     }
-                }
-                Plan {
-                    geographies,
-                    fail_open,
-                    regions,
-                    tenants,
-                    max_attempts,
-                }
-            })
+                    Plan {
+                        geographies,
+                        fail_open,
+                        regions,
+                        tenants,
+                        max_attempts,
+                    }
+                },
+            )
     })
 }
 
 fn tenant_id(i: usize) -> TenantId {
-    TenantId(uuid::Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0000 + i as u128))
+    TenantId(uuid::Uuid::from_u128(
+        0x1000_0000_0000_4000_8000_0000_0000_0000 + i as u128,
+    ))
 }
 
 fn build_config(plan: &Plan) -> Config {

@@ -25,7 +25,13 @@ pub fn gateway_bin() -> PathBuf {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--package", "edge-gateway", "--bin", "edge-gateway"])
+            .args([
+                "build",
+                "--package",
+                "edge-gateway",
+                "--bin",
+                "edge-gateway",
+            ])
             .status()
             .expect("run cargo build for edge-gateway");
         assert!(status.success(), "building edge-gateway failed");

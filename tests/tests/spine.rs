@@ -103,9 +103,17 @@ async fn eu_and_na_tenants_never_reach_the_other_geography() {
     let c = https_client(&topo, &ClientOptions::default());
     let base = topo.base_url();
     for _ in 0..40 {
-        let (s, r, _) = get(&c, c.get(format!("{base}/eu")).header("x-tenant-id", EU_TENANT)).await;
+        let (s, r, _) = get(
+            &c,
+            c.get(format!("{base}/eu")).header("x-tenant-id", EU_TENANT),
+        )
+        .await;
         assert_eq!((s, r.as_str()), (200, "northeurope"));
-        let (s, r, _) = get(&c, c.get(format!("{base}/na")).header("x-tenant-id", NA_TENANT)).await;
+        let (s, r, _) = get(
+            &c,
+            c.get(format!("{base}/na")).header("x-tenant-id", NA_TENANT),
+        )
+        .await;
         assert_eq!((s, r.as_str()), (200, "eastus"));
     }
     for o in topo.origins_in("eu") {
@@ -130,25 +138,42 @@ async fn unknown_missing_and_malformed_tenants_are_refused_without_contacting_or
     let c = https_client(&topo, &ClientOptions::default());
     let base = topo.base_url();
     let cases = [
-        (c.get(format!("{base}/")).header("x-tenant-id", UNKNOWN_TENANT), 404, "unknown-tenant"),
+        (
+            c.get(format!("{base}/"))
+                .header("x-tenant-id", UNKNOWN_TENANT),
+            404,
+            "unknown-tenant",
+        ),
         (c.get(format!("{base}/")), 404, "unknown-tenant"),
-        (c.get(format!("{base}/")).header("x-tenant-id", "acme"), 400, "malformed-tenant-id"),
-        (c.post(format!("{base}/t/not-a-uuid/x")).body("payload"), 400, "malformed-tenant-id"),
+        (
+            c.get(format!("{base}/")).header("x-tenant-id", "acme"),
+            400,
+            "malformed-tenant-id",
+        ),
+        (
+            c.post(format!("{base}/t/not-a-uuid/x")).body("payload"),
+            400,
+            "malformed-tenant-id",
+        ),
     ];
     for (req, want_status, want_type) in cases {
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status().as_u16(), want_status);
-        assert_eq!(
-            resp.headers()["content-type"],
-            "application/problem+json"
-        );
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
         assert!(resp.headers().contains_key("strict-transport-security"));
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["status"], want_status);
-        assert!(body["type"].as_str().unwrap().ends_with(want_type), "{body}");
+        assert!(
+            body["type"].as_str().unwrap().ends_with(want_type),
+            "{body}"
+        );
         assert!(!body["detail"].as_str().unwrap().is_empty());
     }
-    assert_eq!(topo.total_requests(), 0, "no origin may see a refused request");
+    assert_eq!(
+        topo.total_requests(),
+        0,
+        "no origin may see a refused request"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,10 +203,19 @@ async fn spoofed_internal_headers_neither_route_nor_reach_the_origin() {
     let seen = topo.region("northeurope").origins[0].recorded();
     assert_eq!(seen.len(), 1);
     let r = &seen[0];
-    assert_eq!(r.header_values("x-tenant-id").collect::<Vec<_>>(), [EU_TENANT]);
-    assert_eq!(r.header_values("x-edge-region").collect::<Vec<_>>(), ["northeurope"]);
+    assert_eq!(
+        r.header_values("x-tenant-id").collect::<Vec<_>>(),
+        [EU_TENANT]
+    );
+    assert_eq!(
+        r.header_values("x-edge-region").collect::<Vec<_>>(),
+        ["northeurope"]
+    );
     assert_eq!(r.header("x-edge-debug"), None);
-    assert_eq!(r.header_values("x-forwarded-for").collect::<Vec<_>>(), ["127.0.0.1"]);
+    assert_eq!(
+        r.header_values("x-forwarded-for").collect::<Vec<_>>(),
+        ["127.0.0.1"]
+    );
     assert_eq!(r.header("x-forwarded-proto"), Some("https"));
     assert_eq!(r.header("x-request-id"), Some("client-chosen-id-1"));
     assert_eq!(topo.region("eastus").requests(), 0);
@@ -209,7 +243,14 @@ async fn tls_12_and_13_are_accepted_with_h2_and_http1_alpn() {
 /// completed.
 fn openssl_handshake(addr: std::net::SocketAddr, flag: &str) -> bool {
     let out = std::process::Command::new("openssl")
-        .args(["s_client", "-connect", &addr.to_string(), "-servername", "gw.test", flag])
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            "gw.test",
+            flag,
+        ])
         // Lets the client really offer TLS 1.0/1.1 (OpenSSL 3 disables them at level 1+), so
         // that a refusal is the server's doing.
         .args(["-cipher", "DEFAULT@SECLEVEL=0"])
@@ -231,7 +272,12 @@ async fn tls_10_and_11_are_refused_to_a_real_openssl_client() {
     .unwrap();
     assert_eq!(
         results,
-        [("-tls1", false), ("-tls1_1", false), ("-tls1_2", true), ("-tls1_3", true)]
+        [
+            ("-tls1", false),
+            ("-tls1_1", false),
+            ("-tls1_2", true),
+            ("-tls1_3", true)
+        ]
     );
 }
 
@@ -268,7 +314,10 @@ async fn hsts_request_id_and_h2() {
             ..Default::default()
         },
     );
-    for (client, version) in [(h2, reqwest::Version::HTTP_2), (h1, reqwest::Version::HTTP_11)] {
+    for (client, version) in [
+        (h2, reqwest::Version::HTTP_2),
+        (h1, reqwest::Version::HTTP_11),
+    ] {
         let resp = client
             .get(format!("{}/v", topo.base_url()))
             .header("x-tenant-id", EU_TENANT)
@@ -282,7 +331,10 @@ async fn hsts_request_id_and_h2() {
             "max-age=31536000"
         );
         let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-        assert!(uuid::Uuid::parse_str(&rid).is_ok(), "generated request id {rid}");
+        assert!(
+            uuid::Uuid::parse_str(&rid).is_ok(),
+            "generated request id {rid}"
+        );
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["headers"]["x-request-id"], rid.as_str());
     }
@@ -293,7 +345,12 @@ async fn upstream_connections_are_pooled() {
     let (topo, _gw) = start().await;
     let c = https_client(&topo, &ClientOptions::default());
     for _ in 0..50 {
-        let (s, _, _) = get(&c, c.get(format!("{}/p", topo.base_url())).header("x-tenant-id", EU_TENANT)).await;
+        let (s, _, _) = get(
+            &c,
+            c.get(format!("{}/p", topo.base_url()))
+                .header("x-tenant-id", EU_TENANT),
+        )
+        .await;
         assert_eq!(s, 200);
     }
     let origin = &topo.region("northeurope").origins[0];
@@ -358,7 +415,10 @@ async fn dead_primary_is_retried_on_the_secondary_in_the_same_request() {
         .await;
         assert_eq!((s, r.as_str()), (200, "westeurope"));
     }
-    assert_eq!(topo.region("eastus").requests() + topo.region("westus").requests(), 0);
+    assert_eq!(
+        topo.region("eastus").requests() + topo.region("westus").requests(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,13 +435,28 @@ async fn exhausted_geography_answers_503_and_never_crosses_the_border() {
         .unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
-    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["type"].as_str().unwrap().ends_with("no-origin-available"));
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("no-origin-available"));
     assert!(body["detail"].as_str().unwrap().contains("\"eu\""));
-    assert_eq!(topo.region("eastus").requests() + topo.region("westus").requests(), 0);
+    assert_eq!(
+        topo.region("eastus").requests() + topo.region("westus").requests(),
+        0
+    );
     // NA is unaffected.
-    let (s, r, _) = get(&c, c.get(format!("{}/x", topo.base_url())).header("x-tenant-id", NA_TENANT)).await;
+    let (s, r, _) = get(
+        &c,
+        c.get(format!("{}/x", topo.base_url()))
+            .header("x-tenant-id", NA_TENANT),
+    )
+    .await;
     assert_eq!((s, r.as_str()), (200, "eastus"));
 }

@@ -71,7 +71,15 @@ fn main() -> ExitCode {
 fn demo(args: &[String]) -> Result<(), String> {
     ensure(BUILD)?;
     let mut cmd = cargo();
-    cmd.args(["run", "--package", "edge-gateway", "--bin", "edge-gateway", "--", "demo"]);
+    cmd.args([
+        "run",
+        "--package",
+        "edge-gateway",
+        "--bin",
+        "edge-gateway",
+        "--",
+        "demo",
+    ]);
     cmd.args(args);
     run(cmd)
 }
@@ -181,7 +189,8 @@ fn ensure(prereqs: &[Prerequisite]) -> Result<(), String> {
         full.push("apt-get");
         full.extend_from_slice(args);
         let mut cmd = Command::new(full[0]);
-        cmd.args(&full[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args(&full[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive");
         run(cmd)
     };
     apt(&["update", "-qq"])?;
