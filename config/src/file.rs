@@ -7,10 +7,12 @@
 //!
 //! [`crate::validate`] does not deserialize [`ConfigFile`] in one go (serde stops at the first
 //! error); it deserializes each table and each element of the arrays of tables on its own.
-//! The arrays it splits off that way (`tls.certificates`, `tenancy.sources`,
-//! `regions[].origins`, and the top-level arrays) are still declared here so these structs
-//! describe the whole format.
+//! The pieces it splits off that way (`tls.certificates`, `tenancy.sources`,
+//! `regions[].origins`, the top-level arrays, and `rate_limits.plans`, `.per_client`,
+//! `.tenant_overrides` and `.routes`) are still declared here so these structs describe the
+//! whole format.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -48,8 +50,41 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// One entry of `expected_statuses`: `"200-399"`, `"204"`, or a bare integer such as `204`
+/// (kept as text; [`crate::validate`] parses it into a [`crate::StatusRange`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusText(pub String);
+
+impl<'de> Deserialize<'de> for StatusText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatusTextVisitor;
+
+        impl Visitor<'_> for StatusTextVisitor {
+            type Value = StatusText;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status code or range such as \"200\" or \"200-399\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusText, E> {
+                Ok(StatusText(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusText, E> {
+                Ok(StatusText(v.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusText, E> {
+                Ok(StatusText(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(StatusTextVisitor)
+    }
+}
+
 /// The whole file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// `[server]`
@@ -71,8 +106,14 @@ pub struct ConfigFile {
     pub regions: Vec<RegionFile>,
     /// `[health]`
     pub health: Option<HealthFile>,
+    /// `[outlier_detection]`
+    pub outlier_detection: Option<OutlierDetectionFile>,
     /// `[routing]`
     pub routing: Option<RoutingFile>,
+    /// `[client_ip]`
+    pub client_ip: Option<ClientIpFile>,
+    /// `[rate_limits]`
+    pub rate_limits: Option<RateLimitsFile>,
 }
 
 /// `[server]`
@@ -198,6 +239,8 @@ pub struct RegionFile {
     /// Upstream servers; at least one is required.
     #[serde(default)]
     pub origins: Vec<OriginFile>,
+    /// `health = { ... }`: overrides keys of `[health]` for this region's origins.
+    pub health: Option<HealthFile>,
 }
 
 /// One element of `regions[].origins`.
@@ -216,7 +259,8 @@ pub struct OriginFile {
     pub host: Option<String>,
 }
 
-/// `[health]`
+/// `[health]`, and a region's `health = { ... }` override (every key optional; an absent
+/// key keeps the global value).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthFile {
@@ -230,10 +274,28 @@ pub struct HealthFile {
     pub rise: Option<i64>,
     /// Failing probes to become unhealthy; default 2.
     pub fall: Option<i64>,
+    /// Statuses that pass, `"NNN"` or `"NNN-MMM"`; default `["200-399"]`.
+    pub expected_statuses: Option<Vec<StatusText>>,
+    /// `Host` header for probes; default: the origin's address.
+    pub host: Option<String>,
+}
+
+/// `[outlier_detection]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierDetectionFile {
+    /// Consecutive failures that eject an origin, 1..=100; default 3.
+    pub consecutive_failures: Option<i64>,
+    /// First ejection's length; default `5s`, greater than 0.
+    pub base_ejection_time: Option<HumanDuration>,
+    /// Longest ejection; default `60s`, at least `base_ejection_time`.
+    pub max_ejection_time: Option<HumanDuration>,
+    /// 5xx answers count as failures; default true.
+    pub count_5xx: Option<bool>,
 }
 
 /// `[routing]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingFile {
     /// Attempts per request, 1..=10; default 3.
@@ -248,4 +310,94 @@ pub struct RoutingFile {
     pub idle_timeout: Option<HumanDuration>,
     /// Add `x-edge-route` to responses; default false.
     pub debug_headers: Option<bool>,
+    /// Latency differences that matter between regions; default `50ms`, may be `0s`.
+    pub latency_sensitivity: Option<HumanDuration>,
+    /// Methods that may be retried; default `["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]`.
+    pub retry_methods: Option<Vec<String>>,
+    /// Ramp-up of a recovered origin's share; default `10s`, `0s` disables.
+    pub slow_start: Option<HumanDuration>,
+    /// `[routing.retry_budget]`
+    pub retry_budget: Option<RetryBudgetFile>,
+}
+
+/// `[routing.retry_budget]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudgetFile {
+    /// Retries per request, 0.0..=1.0; default 0.2.
+    pub ratio: Option<f64>,
+    /// Counting window; default `10s`, greater than 0.
+    pub window: Option<HumanDuration>,
+    /// Concurrent retries always allowed; default 3.
+    pub min_concurrent: Option<i64>,
+}
+
+/// `[client_ip]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIpFile {
+    /// Networks (`"10.0.0.0/8"`) or addresses of trusted proxies; default none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[rate_limits]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsFile {
+    /// Plan of tenants without one; must name a plan.
+    pub default_plan: Option<String>,
+    /// `RateLimit` headers on successful responses too; default true.
+    pub send_headers: Option<bool>,
+    /// Keys tracked at once, at least 1; default 1000000.
+    pub max_tracked_clients: Option<i64>,
+    /// Idle keys are forgotten after this; default `60s`, greater than 0.
+    pub idle_eviction: Option<HumanDuration>,
+    /// `[rate_limits.plans.<name>]`
+    #[serde(default)]
+    pub plans: BTreeMap<String, QuotaFile>,
+    /// `[rate_limits.per_client]`
+    pub per_client: Option<QuotaFile>,
+    /// `[[rate_limits.tenant_overrides]]`
+    #[serde(default)]
+    pub tenant_overrides: Vec<TenantOverrideFile>,
+    /// `[[rate_limits.routes]]`
+    #[serde(default)]
+    pub routes: Vec<RouteLimitFile>,
+}
+
+/// A quota: `[rate_limits.plans.<name>]` and `[rate_limits.per_client]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaFile {
+    /// Requests per second, at least 1.
+    pub rps: i64,
+    /// Burst size, at least 1; default: `rps`.
+    pub burst: Option<i64>,
+}
+
+/// `[[rate_limits.tenant_overrides]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantOverrideFile {
+    /// Tenant id (a UUID).
+    pub tenant: String,
+    /// Requests per second, at least 1.
+    pub rps: i64,
+    /// Burst size, at least 1; default: `rps`.
+    pub burst: Option<i64>,
+}
+
+/// `[[rate_limits.routes]]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteLimitFile {
+    /// Path prefix, starting with `/`.
+    pub path_prefix: String,
+    /// Methods it applies to; default every method.
+    pub methods: Option<Vec<String>>,
+    /// Requests per second, at least 1.
+    pub rps: i64,
+    /// Burst size, at least 1; default: `rps`.
+    pub burst: Option<i64>,
 }

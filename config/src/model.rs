@@ -6,11 +6,16 @@
 //! - names (geographies, regions) and tenant ids are unique;
 //! - every tenant's geography exists;
 //! - listener addresses do not overlap;
-//! - certificate and key files were readable and parsed as PEM at validation time.
+//! - certificate and key files were readable and parsed as PEM at validation time;
+//! - every region's [`Health`] is fully resolved (the global `[health]` merged with the
+//!   region's override) and lists at least one expected status range;
+//! - `outlier_detection.max_ejection_time >= base_ejection_time > 0`;
+//! - when [`Config::rate_limits`] is set, its `default_plan` and every tenant's plan name a
+//!   plan of [`RateLimits::plans`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -111,10 +116,17 @@ pub struct Config {
     pub geographies: Vec<Geography>,
     /// Regions, in configuration order.
     pub regions: Vec<Region>,
-    /// Active health-check settings.
+    /// Global active health-check settings (each [`Region::health`] holds the resolved
+    /// settings for that region's origins).
     pub health: Health,
+    /// Passive health: ejecting origins that fail live requests.
+    pub outlier_detection: OutlierDetection,
     /// Upstream routing, timeouts and retries.
     pub routing: Routing,
+    /// How the client's address is found behind proxies.
+    pub client_ip: ClientIp,
+    /// Request rate limits; `None` when `[rate_limits]` is absent (no limits).
+    pub rate_limits: Option<RateLimits>,
 }
 
 /// Process-level settings.
@@ -242,6 +254,9 @@ pub struct Region {
     pub weight: u32,
     /// At least one origin.
     pub origins: Vec<Origin>,
+    /// Active health checks of this region's origins: the global `[health]` merged with the
+    /// region's `health = { ... }` override.
+    pub health: Health,
 }
 
 /// One upstream server.
@@ -274,10 +289,107 @@ pub struct Health {
     pub rise: NonZeroU32,
     /// Consecutive failing probes to become unhealthy.
     pub fall: NonZeroU32,
+    /// Response statuses that count as a passing probe; never empty.
+    pub expected_statuses: Vec<StatusRange>,
+    /// `Host` header sent with probes (visible ASCII); `None` sends the origin's address.
+    pub host: Option<String>,
+}
+
+/// An inclusive range of HTTP status codes, `lo..=hi`, both in `100..=599`, `lo <= hi`.
+///
+/// Written `"200"` (a single code) or `"200-399"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    /// The lowest status in the range.
+    pub lo: u16,
+    /// The highest status in the range (inclusive).
+    pub hi: u16,
+}
+
+impl StatusRange {
+    /// Whether `status` lies in the range.
+    pub fn contains(&self, status: u16) -> bool {
+        (self.lo..=self.hi).contains(&status)
+    }
+
+    /// Parses `"NNN"` or `"NNN-MMM"` (spaces around the numbers are allowed); codes must be
+    /// 100 to 599 and the range must not be reversed.
+    pub fn parse(s: &str) -> Result<Self, InvalidStatusRange> {
+        let usage = || {
+            InvalidStatusRange(format!(
+                "{s:?} is not a status code or range: write a code from 100 to 599 or a range \
+                 such as \"200-399\""
+            ))
+        };
+        let code = |part: &str| -> Result<u16, InvalidStatusRange> {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(usage());
+            }
+            match part.parse::<u16>() {
+                Ok(n) if (100..=599).contains(&n) => Ok(n),
+                _ => Err(InvalidStatusRange(format!(
+                    "{s:?}: {part} is not an HTTP status code; codes are 100 to 599"
+                ))),
+            }
+        };
+        let (lo, hi) = match s.split_once('-') {
+            Some((lo, hi)) => (code(lo)?, code(hi)?),
+            None => {
+                let n = code(s)?;
+                (n, n)
+            }
+        };
+        if lo > hi {
+            return Err(InvalidStatusRange(format!(
+                "{s:?} is reversed; did you mean \"{hi}-{lo}\"?"
+            )));
+        }
+        Ok(Self { lo, hi })
+    }
+}
+
+impl fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+impl FromStr for StatusRange {
+    type Err = InvalidStatusRange;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The error for a string that is not a status code or range; says what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidStatusRange(pub String);
+
+/// Passive health: origins that keep failing live requests are ejected for a while.
+///
+/// The ejection time starts at `base_ejection_time` and grows (up to `max_ejection_time`)
+/// for an origin that is ejected again soon after coming back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// Consecutive failed requests (1 to 100) that eject an origin.
+    pub consecutive_failures: NonZeroU32,
+    /// The first ejection's length; greater than zero.
+    pub base_ejection_time: Duration,
+    /// The longest ejection; at least `base_ejection_time`.
+    pub max_ejection_time: Duration,
+    /// Whether 5xx answers from an origin count as failures (besides connection errors and
+    /// timeouts).
+    pub count_5xx: bool,
 }
 
 /// Upstream routing, timeouts and retries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Routing {
     /// Upper bound on attempts per request (first try included).
     pub max_attempts: NonZeroU32,
@@ -291,4 +403,348 @@ pub struct Routing {
     pub idle_timeout: Duration,
     /// Adds `x-edge-route` (candidates, attempts) to responses.
     pub debug_headers: bool,
+    /// Latency differences smaller than this do not change the choice between regions of
+    /// equal priority; zero makes every difference count.
+    pub latency_sensitivity: Duration,
+    /// Methods whose requests may be retried on another origin (upper-case tokens).
+    pub retry_methods: Vec<String>,
+    /// A recovered or new origin's share ramps up over this long; zero disables slow start.
+    pub slow_start: Duration,
+    /// Caps retries relative to requests.
+    pub retry_budget: RetryBudget,
+}
+
+/// Caps retries to a share of recent requests, so retries cannot multiply load during an
+/// outage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// Retries allowed per request over `window`, `0.0..=1.0`.
+    pub ratio: f64,
+    /// The sliding window requests and retries are counted over; greater than zero.
+    pub window: Duration,
+    /// Retries always allowed concurrently, whatever the ratio (so low traffic can retry).
+    pub min_concurrent: u32,
+}
+
+/// How the client's address is found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientIp {
+    /// Peers in these networks are proxies whose `X-Forwarded-For` is believed; empty means
+    /// the peer address is always the client's.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An IP network: an address and a prefix length, with no host bits set.
+///
+/// Written `"10.0.0.0/8"` or `"2001:db8::/32"`; a bare address is a single host (`/32` or
+/// `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The network address (host bits are zero).
+    pub addr: IpAddr,
+    /// Leading bits that make up the network: 0 to 32 for IPv4, 0 to 128 for IPv6.
+    pub prefix_len: u8,
+}
+
+impl Cidr {
+    /// Parses `addr/len` or a bare address; the address must be the network address (no
+    /// host bits set).
+    pub fn parse(s: &str) -> Result<Self, InvalidCidr> {
+        let (addr_text, len_text) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let Ok(addr) = addr_text.parse::<IpAddr>() else {
+            return Err(InvalidCidr(format!(
+                "{s:?} is not an IP network: write an address and prefix length, e.g. \
+                 \"10.0.0.0/8\" or \"2001:db8::/32\", or a single address such as \"10.1.2.3\""
+            )));
+        };
+        let max = match addr {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        let prefix_len = match len_text {
+            None => max,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= max && !l.is_empty() && l.bytes().all(|c| c.is_ascii_digit()) => n,
+                _ => {
+                    let family = if max == 32 { "IPv4" } else { "IPv6" };
+                    return Err(InvalidCidr(format!(
+                        "{s:?}: the prefix length must be a number from 0 to {max} for an \
+                         {family} network"
+                    )));
+                }
+            },
+        };
+        let network = Self::mask(addr, prefix_len);
+        if network != addr {
+            return Err(InvalidCidr(format!(
+                "{s} has host bits set; did you mean {network}/{prefix_len}?"
+            )));
+        }
+        Ok(Self { addr, prefix_len })
+    }
+
+    /// Whether `ip` is in the network. An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`)
+    /// matches IPv4 networks as its IPv4 address, and an IPv4 address matches IPv6 networks
+    /// as its mapped form.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+                Self::mask(ip, self.prefix_len) == self.addr
+            }
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| Self::mask(IpAddr::V4(v4), self.prefix_len) == self.addr),
+            (IpAddr::V6(_), IpAddr::V4(v4)) => {
+                Self::mask(IpAddr::V6(v4.to_ipv6_mapped()), self.prefix_len) == self.addr
+            }
+        }
+    }
+
+    /// `addr` with every bit after the first `prefix_len` cleared.
+    fn mask(addr: IpAddr, prefix_len: u8) -> IpAddr {
+        match addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(prefix_len.min(32)))
+                    .unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(bits & mask))
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(prefix_len.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(bits & mask))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = InvalidCidr;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The error for a string that is not an IP network; says what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidCidr(pub String);
+
+/// A token bucket: `rps` requests per second sustained, bursts of up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    /// Sustained requests per second.
+    pub rps: NonZeroU32,
+    /// The bucket size: the most requests allowed at once; the bucket refills at `rps`.
+    pub burst: NonZeroU32,
+}
+
+/// Request rate limits, per tenant (by plan or override), per client and per route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Named plans that tenants refer to.
+    pub plans: BTreeMap<PlanName, Quota>,
+    /// The plan of tenants that name none; names a key of `plans`.
+    pub default_plan: Option<PlanName>,
+    /// A limit per client address (across tenants), when set.
+    pub per_client: Option<Quota>,
+    /// Quotas that replace a tenant's plan.
+    pub tenant_overrides: HashMap<TenantId, Quota>,
+    /// Per-route limits, applied within each tenant.
+    pub routes: Vec<RouteLimit>,
+    /// Send `RateLimit` headers on successful responses too (not only on 429s).
+    pub send_headers: bool,
+    /// Upper bound on the keys (clients, tenants, routes) tracked at once.
+    pub max_tracked_clients: NonZeroUsize,
+    /// Keys idle this long are forgotten; greater than zero.
+    pub idle_eviction: Duration,
+}
+
+/// A rate limit on requests whose path starts with `path_prefix`, within one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteLimit {
+    /// Starts with `/`.
+    pub path_prefix: String,
+    /// Methods it applies to (upper-case); empty means every method.
+    pub methods: Vec<String>,
+    /// The limit.
+    pub quota: Quota,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn status_ranges_parse() {
+        assert_eq!(
+            StatusRange::parse("200-399").unwrap(),
+            StatusRange { lo: 200, hi: 399 }
+        );
+        assert_eq!(
+            StatusRange::parse("204").unwrap(),
+            StatusRange { lo: 204, hi: 204 }
+        );
+        assert_eq!(
+            " 100 - 599 ".parse::<StatusRange>().unwrap(),
+            StatusRange { lo: 100, hi: 599 }
+        );
+        assert_eq!(
+            StatusRange::parse("399-200").unwrap_err().0,
+            "\"399-200\" is reversed; did you mean \"200-399\"?"
+        );
+        let e = StatusRange::parse("200-600").unwrap_err().0;
+        assert!(e.contains("600 is not an HTTP status code"), "{e}");
+        assert!(StatusRange::parse("99")
+            .unwrap_err()
+            .0
+            .contains("100 to 599"));
+        for bad in [
+            "",
+            "2xx",
+            "200-",
+            "-200",
+            "200-300-400",
+            "+200",
+            "200 300",
+            "２００",
+        ] {
+            let e = StatusRange::parse(bad).unwrap_err().0;
+            assert!(e.contains("100 to 599"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn status_ranges_contain_and_display() {
+        let r = StatusRange { lo: 200, hi: 399 };
+        assert!(r.contains(200) && r.contains(302) && r.contains(399));
+        assert!(!r.contains(199) && !r.contains(400));
+        assert_eq!(r.to_string(), "200-399");
+        assert_eq!(StatusRange { lo: 204, hi: 204 }.to_string(), "204");
+    }
+
+    #[test]
+    fn cidrs_parse() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert_eq!((c.addr, c.prefix_len), (ip("10.0.0.0"), 8));
+        assert_eq!(c.to_string(), "10.0.0.0/8");
+        let c: Cidr = "2001:db8::/32".parse().unwrap();
+        assert_eq!((c.addr, c.prefix_len), (ip("2001:db8::"), 32));
+        // A bare address is one host.
+        assert_eq!(Cidr::parse("10.1.2.3").unwrap().prefix_len, 32);
+        assert_eq!(Cidr::parse("::1").unwrap().prefix_len, 128);
+        assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().prefix_len, 0);
+        assert_eq!(Cidr::parse("::/0").unwrap().prefix_len, 0);
+
+        assert_eq!(
+            Cidr::parse("10.0.0.1/8").unwrap_err().0,
+            "10.0.0.1/8 has host bits set; did you mean 10.0.0.0/8?"
+        );
+        assert_eq!(
+            Cidr::parse("2001:db8::1/32").unwrap_err().0,
+            "2001:db8::1/32 has host bits set; did you mean 2001:db8::/32?"
+        );
+        let e = Cidr::parse("10.0.0.0/33").unwrap_err().0;
+        assert!(e.contains("0 to 32 for an IPv4 network"), "{e}");
+        let e = Cidr::parse("::/129").unwrap_err().0;
+        assert!(e.contains("0 to 128 for an IPv6 network"), "{e}");
+        for bad in ["10.0.0.0/", "10.0.0.0/+8", "10.0.0.0/8/8", "10.0.0.0/x"] {
+            assert!(
+                Cidr::parse(bad).unwrap_err().0.contains("prefix length"),
+                "{bad:?}"
+            );
+        }
+        for bad in [
+            "",
+            "10.0.0",
+            "10.0.0.0.0/8",
+            "host/8",
+            " 10.0.0.0/8",
+            "fe80::1%eth0/64",
+        ] {
+            let e = Cidr::parse(bad).unwrap_err().0;
+            assert!(e.contains("is not an IP network"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn cidrs_contain() {
+        let net = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains(ip("10.0.0.0")));
+        assert!(net.contains(ip("10.255.255.255")));
+        assert!(!net.contains(ip("11.0.0.0")));
+        // IPv4-mapped IPv6 addresses (as seen on dual-stack sockets) match IPv4 networks.
+        assert!(net.contains(ip("::ffff:10.1.2.3")));
+        assert!(!net.contains(ip("::ffff:11.1.2.3")));
+        // Other IPv6 addresses never do, not even IPv4-compatible ones.
+        assert!(!net.contains(ip("::10.1.2.3")));
+        assert!(!net.contains(ip("2001:db8::1")));
+
+        let host = Cidr::parse("::1").unwrap();
+        assert!(host.contains(ip("::1")));
+        assert!(!host.contains(ip("::2")));
+        assert!(!host.contains(ip("127.0.0.1")));
+
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        assert!(!v6.contains(ip("10.0.0.1")));
+
+        // An IPv4 address matches IPv6 networks as its mapped form.
+        let mapped = Cidr::parse("::ffff:10.0.0.0/104").unwrap();
+        assert!(mapped.contains(ip("10.9.9.9")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
+
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("203.0.113.9")));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("::ffff:203.0.113.9")));
+        assert!(Cidr::parse("::/0").unwrap().contains(ip("2001:db8::1")));
+    }
+
+    proptest! {
+        #[test]
+        fn cidr_contains_agrees_with_the_prefix(addr in any::<u32>(), other in any::<u32>(), len in 0u8..=32) {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let text = format!("{}/{len}", Ipv4Addr::from(addr & mask));
+            let net = Cidr::parse(&text).unwrap();
+            prop_assert_eq!(net.to_string(), text);
+            let v4 = Ipv4Addr::from(other);
+            let expected = other & mask == addr & mask;
+            prop_assert_eq!(net.contains(IpAddr::V4(v4)), expected);
+            prop_assert_eq!(net.contains(IpAddr::V6(v4.to_ipv6_mapped())), expected);
+            if addr & !mask != 0 {
+                let set = format!("{}/{len}", Ipv4Addr::from(addr));
+                prop_assert!(Cidr::parse(&set).unwrap_err().0.contains("has host bits set"));
+            }
+        }
+
+        #[test]
+        fn cidr_v6_contains_agrees_with_the_prefix(addr in any::<u128>(), other in any::<u128>(), len in 0u8..=128) {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            let net = Cidr::parse(&format!("{}/{len}", Ipv6Addr::from(addr & mask))).unwrap();
+            let expected = other & mask == addr & mask;
+            prop_assert_eq!(net.contains(IpAddr::V6(Ipv6Addr::from(other))), expected);
+        }
+    }
 }

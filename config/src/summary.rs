@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::{Config, GeographyName, TenantSource, UnknownTenant};
+use crate::model::{Config, GeographyName, Health, Quota, TenantSource, UnknownTenant};
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
-/// weight, origins), health checks and routing.
+/// weight, origins, health-check overrides), health checks, outlier detection, routing and
+/// retries, client addresses and rate limits.
 pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason only.
@@ -141,18 +142,25 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
                 r.weight,
                 r.origins.len()
             )?;
+            if r.health != config.health {
+                writeln!(out, "    health: {}", fmt_health(&r.health))?;
+            }
         }
     }
 
-    let h = &config.health;
+    writeln!(out, "health: {}", fmt_health(&config.health))?;
+    let o = &config.outlier_detection;
     writeln!(
         out,
-        "health: GET {} every {}, timeout {}, rise {}, fall {}",
-        h.path,
-        fmt_duration(h.interval),
-        fmt_duration(h.timeout),
-        h.rise,
-        h.fall
+        "outlier detection: eject after {} consecutive failures{}, for {} growing to {}",
+        o.consecutive_failures,
+        if o.count_5xx {
+            " (5xx included)"
+        } else {
+            " (5xx not counted)"
+        },
+        fmt_duration(o.base_ejection_time),
+        fmt_duration(o.max_ejection_time)
     )?;
     let r = &config.routing;
     writeln!(
@@ -168,7 +176,115 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         } else {
             ""
         }
+    )?;
+    let b = &r.retry_budget;
+    writeln!(
+        out,
+        "retries: {}; budget ratio {} over {}, min {} concurrent; latency sensitivity {}; slow start {}",
+        if r.retry_methods.is_empty() {
+            "no methods".to_owned()
+        } else {
+            r.retry_methods.join(", ")
+        },
+        b.ratio,
+        fmt_duration(b.window),
+        b.min_concurrent,
+        fmt_duration(r.latency_sensitivity),
+        if r.slow_start.is_zero() {
+            "off".to_owned()
+        } else {
+            fmt_duration(r.slow_start)
+        }
+    )?;
+
+    let proxies = &config.client_ip.trusted_proxies;
+    if proxies.is_empty() {
+        writeln!(out, "client ip: the peer address (no trusted proxies)")?;
+    } else {
+        let list = proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "client ip: X-Forwarded-For from trusted proxies {list}"
+        )?;
+    }
+
+    let Some(l) = &config.rate_limits else {
+        return writeln!(out, "rate limits: off");
+    };
+    let plans = if l.plans.is_empty() {
+        "none".to_owned()
+    } else {
+        l.plans
+            .iter()
+            .map(|(name, q)| format!("{name} {}", fmt_quota(q)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    write!(out, "rate limits: plans {plans}")?;
+    if let Some(d) = &l.default_plan {
+        write!(out, "; default plan {d}")?;
+    }
+    if let Some(q) = &l.per_client {
+        write!(out, "; per client {}", fmt_quota(q))?;
+    }
+    if !l.tenant_overrides.is_empty() {
+        write!(out, "; {} tenant override(s)", l.tenant_overrides.len())?;
+    }
+    for route in &l.routes {
+        let methods = if route.methods.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", route.methods.join("/"))
+        };
+        write!(
+            out,
+            "; route {}{methods} {}",
+            route.path_prefix,
+            fmt_quota(&route.quota)
+        )?;
+    }
+    writeln!(
+        out,
+        "; headers {}; up to {} tracked keys, idle after {}",
+        if l.send_headers {
+            "always"
+        } else {
+            "on 429 only"
+        },
+        l.max_tracked_clients,
+        fmt_duration(l.idle_eviction)
     )
+}
+
+/// `GET /healthz every 1s, timeout 500ms, rise 2, fall 2, expect 200-399`.
+fn fmt_health(h: &Health) -> String {
+    let expected = h
+        .expected_statuses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!(
+        "GET {} every {}, timeout {}, rise {}, fall {}, expect {expected}",
+        h.path,
+        fmt_duration(h.interval),
+        fmt_duration(h.timeout),
+        h.rise,
+        h.fall
+    );
+    if let Some(host) = &h.host {
+        let _ = write!(s, ", host {host}");
+    }
+    s
+}
+
+/// `50/s burst 10`.
+fn fmt_quota(q: &Quota) -> String {
+    format!("{}/s burst {}", q.rps, q.burst)
 }
 
 /// `365d`, `10s`, `1m30s`, `500ms`: the units people write in the config, where humantime's

@@ -147,7 +147,8 @@ impl fmt::Display for TenantProblem {
 }
 
 /// Builds a [`TenantDirectory`] from inline tenants and tenant files, checking ids,
-/// geographies, plans and duplicates.
+/// geographies, plans (their names, and with [`DirectoryBuilder::require_plans`] that they
+/// are defined) and duplicates.
 #[derive(Debug, Clone)]
 pub struct DirectoryBuilder {
     /// A handful at most: a linear scan beats hashing every row's geography.
@@ -156,6 +157,10 @@ pub struct DirectoryBuilder {
     defined: String,
     check_geographies: bool,
     plans: HashSet<PlanName>,
+    /// Only the plans already in `plans` are accepted (see [`DirectoryBuilder::require_plans`]).
+    restrict_plans: bool,
+    /// `premium, standard`, for messages about undefined plans.
+    defined_plans: String,
     /// Rows tend to repeat one plan; checking the last one first skips a hash per row.
     last_plan: Option<PlanName>,
     /// Index in `[[tenants]]` of each inline tenant, to say where a duplicate was first seen.
@@ -180,6 +185,8 @@ impl DirectoryBuilder {
             defined,
             check_geographies: true,
             plans: HashSet::new(),
+            restrict_plans: false,
+            defined_plans: String::new(),
             last_plan: None,
             inline: HashMap::new(),
             directory: TenantDirectory::default(),
@@ -192,6 +199,24 @@ impl DirectoryBuilder {
     /// every tenant for it would bury the real problem.
     pub fn skip_unknown_geographies(mut self) -> Self {
         self.check_geographies = false;
+        self
+    }
+
+    /// Accepts only tenants whose plan (when they name one) is one of `plans`: for when
+    /// `[rate_limits]` is present. Call it before adding tenants.
+    pub fn require_plans(mut self, plans: impl IntoIterator<Item = PlanName>) -> Self {
+        let mut names: Vec<PlanName> = plans.into_iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        self.defined_plans = if names.is_empty() {
+            "none".to_owned()
+        } else {
+            let shown: Vec<&str> = names.iter().map(PlanName::as_str).collect();
+            shown.join(", ")
+        };
+        self.plans = names.into_iter().collect();
+        self.last_plan = None;
+        self.restrict_plans = true;
         self
     }
 
@@ -337,7 +362,7 @@ impl DirectoryBuilder {
             None => Some(None),
             Some(p) => match self.last_plan.as_ref().filter(|l| l.as_str() == p) {
                 Some(last) => Some(Some(last.clone())),
-                None => self.intern_plan(p, problems).map(Some),
+                None => self.intern_plan(id, p, problems).map(Some),
             },
         };
         let (Some(tenant_id), Some(geography), Some(plan)) = (tenant_id, geography, plan) else {
@@ -353,9 +378,26 @@ impl DirectoryBuilder {
         ))
     }
 
-    fn intern_plan(&mut self, p: &str, problems: &mut Vec<TenantProblem>) -> Option<PlanName> {
+    fn intern_plan(
+        &mut self,
+        id: &str,
+        p: &str,
+        problems: &mut Vec<TenantProblem>,
+    ) -> Option<PlanName> {
         let name = match self.plans.get(p) {
             Some(known) => known.clone(),
+            None if is_valid_name(p) && self.restrict_plans => {
+                problems.push(TenantProblem {
+                    field: TenantField::Plan,
+                    message: format!(
+                        "tenant {} names plan {p:?}, which is not defined in [rate_limits.plans] \
+                         (defined: {})",
+                        id.trim(),
+                        self.defined_plans
+                    ),
+                });
+                return None;
+            }
             None if is_valid_name(p) => {
                 let name = PlanName::new(p);
                 self.plans.insert(name.clone());
@@ -557,6 +599,33 @@ mod tests {
             last.message
         );
         assert_eq!(errors[99].line, Some(100));
+    }
+
+    #[test]
+    fn plans_can_be_required() {
+        let mut b = builder().require_plans([PlanName::new("standard"), PlanName::new("gold")]);
+        let text = format!("{A},eu,standard\n{B},eu,silver\n{B},eu,silver\n");
+        let errors = b.add_text(&text, "t.csv");
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert_eq!(errors[0].line, Some(2));
+        assert!(
+            errors[0]
+                .message
+                .contains("names plan \"silver\", which is not defined in [rate_limits.plans] (defined: gold, standard)"),
+            "{}",
+            errors[0].message
+        );
+        assert_eq!(errors[1].line, Some(3));
+        let inline = b.add_inline(0, B, "eu", Some("Gold"));
+        assert_eq!(inline.len(), 1);
+        assert_eq!(inline[0].field, TenantField::Plan);
+        assert!(inline[0].message.contains("not a valid plan name"));
+        assert_eq!(b.len(), 1);
+
+        let mut none = builder().require_plans([]);
+        let problems = none.add_inline(0, A, "eu", Some("standard"));
+        assert!(problems[0].message.contains("(defined: none)"));
+        assert!(none.add_inline(1, B, "eu", None).is_empty());
     }
 
     #[test]

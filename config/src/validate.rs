@@ -14,7 +14,7 @@
 //! Key paths look like `regions[1].origins[0].address`; each error carries the 1-based line
 //! of the key it names (or of its nearest parent present in the file).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -28,12 +28,15 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::file::{
-    CertificateFile, GeographyFile, HealthFile, HumanDuration, ListenersFile, OriginFile,
-    RegionFile, RoutingFile, ServerFile, TenancyFile, TenantFile, TenantSourceFile, TlsFile,
+    CertificateFile, ClientIpFile, GeographyFile, HealthFile, HumanDuration, ListenersFile,
+    OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RetryBudgetFile,
+    RouteLimitFile, RoutingFile, ServerFile, StatusText, TenancyFile, TenantFile,
+    TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 use crate::model::{
-    Certificate, Config, Geography, GeographyName, Health, Listeners, Origin, Region, RegionName,
-    Routing, Server, Tenancy, TenantSource, Tls, UnknownTenant,
+    Certificate, Cidr, ClientIp, Config, Geography, GeographyName, Health, Listeners, Origin,
+    OutlierDetection, PlanName, Quota, RateLimits, Region, RegionName, RetryBudget, RouteLimit,
+    Routing, Server, StatusRange, Tenancy, TenantId, TenantSource, Tls, UnknownTenant,
 };
 use crate::tenants_file::DirectoryBuilder;
 
@@ -82,6 +85,32 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `routing.idle_timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(55);
+/// Default `health.expected_statuses`: any 2xx or 3xx answer passes.
+pub const DEFAULT_EXPECTED_STATUSES: StatusRange = StatusRange { lo: 200, hi: 399 };
+/// Default `outlier_detection.consecutive_failures`.
+pub const DEFAULT_CONSECUTIVE_FAILURES: u32 = 3;
+/// Upper bound of `outlier_detection.consecutive_failures`.
+pub const MAX_CONSECUTIVE_FAILURES: u32 = 100;
+/// Default `outlier_detection.base_ejection_time`.
+pub const DEFAULT_BASE_EJECTION_TIME: Duration = Duration::from_secs(5);
+/// Default `outlier_detection.max_ejection_time`.
+pub const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(60);
+/// Default `routing.latency_sensitivity`.
+pub const DEFAULT_LATENCY_SENSITIVITY: Duration = Duration::from_millis(50);
+/// Default `routing.retry_methods`: the idempotent methods (RFC 9110) minus `TRACE`.
+pub const DEFAULT_RETRY_METHODS: [&str; 5] = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"];
+/// Default `routing.slow_start`.
+pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
+/// Default `routing.retry_budget.ratio`.
+pub const DEFAULT_RETRY_RATIO: f64 = 0.2;
+/// Default `routing.retry_budget.window`.
+pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(10);
+/// Default `routing.retry_budget.min_concurrent`.
+pub const DEFAULT_RETRY_MIN_CONCURRENT: u32 = 3;
+/// Default `rate_limits.max_tracked_clients`.
+pub const DEFAULT_MAX_TRACKED_CLIENTS: usize = 1_000_000;
+/// Default `rate_limits.idle_eviction`.
+pub const DEFAULT_IDLE_EVICTION: Duration = Duration::from_secs(60);
 
 /// Default `server.threads`: the number of CPUs available to the process.
 pub fn default_threads() -> NonZeroUsize {
@@ -96,6 +125,16 @@ const DEFAULT_MAX_ATTEMPTS_NZ: NonZeroU32 = match NonZeroU32::new(DEFAULT_MAX_AT
     Some(n) => n,
     None => NonZeroU32::MIN,
 };
+const DEFAULT_CONSECUTIVE_FAILURES_NZ: NonZeroU32 =
+    match NonZeroU32::new(DEFAULT_CONSECUTIVE_FAILURES) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    };
+const DEFAULT_MAX_TRACKED_CLIENTS_NZ: NonZeroUsize =
+    match NonZeroUsize::new(DEFAULT_MAX_TRACKED_CLIENTS) {
+        Some(n) => n,
+        None => NonZeroUsize::MIN,
+    };
 
 impl Default for Server {
     /// `threads` = number of CPUs, `grace_period` = 10s.
@@ -116,6 +155,47 @@ impl Default for Health {
             timeout: DEFAULT_HEALTH_TIMEOUT,
             rise: DEFAULT_RISE_FALL_NZ,
             fall: DEFAULT_RISE_FALL_NZ,
+            expected_statuses: vec![DEFAULT_EXPECTED_STATUSES],
+            host: None,
+        }
+    }
+}
+
+impl Default for OutlierDetection {
+    /// The defaults of an absent `[outlier_detection]` table.
+    fn default() -> Self {
+        Self {
+            consecutive_failures: DEFAULT_CONSECUTIVE_FAILURES_NZ,
+            base_ejection_time: DEFAULT_BASE_EJECTION_TIME,
+            max_ejection_time: DEFAULT_MAX_EJECTION_TIME,
+            count_5xx: true,
+        }
+    }
+}
+
+impl Default for RetryBudget {
+    /// The defaults of an absent `[routing.retry_budget]` table.
+    fn default() -> Self {
+        Self {
+            ratio: DEFAULT_RETRY_RATIO,
+            window: DEFAULT_RETRY_WINDOW,
+            min_concurrent: DEFAULT_RETRY_MIN_CONCURRENT,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    /// The defaults of an empty `[rate_limits]` table: no plans or limits, headers on.
+    fn default() -> Self {
+        Self {
+            plans: BTreeMap::new(),
+            default_plan: None,
+            per_client: None,
+            tenant_overrides: HashMap::new(),
+            routes: Vec::new(),
+            send_headers: true,
+            max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS_NZ,
+            idle_eviction: DEFAULT_IDLE_EVICTION,
         }
     }
 }
@@ -130,6 +210,10 @@ impl Default for Routing {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             debug_headers: false,
+            latency_sensitivity: DEFAULT_LATENCY_SENSITIVITY,
+            retry_methods: DEFAULT_RETRY_METHODS.map(str::to_owned).to_vec(),
+            slow_start: DEFAULT_SLOW_START,
+            retry_budget: RetryBudget::default(),
         }
     }
 }
@@ -373,10 +457,17 @@ struct Raw {
     geographies: Elements<GeographyFile>,
     regions: Elements<(RegionFile, Elements<OriginFile>)>,
     health: Piece<HealthFile>,
+    outlier_detection: Piece<OutlierDetectionFile>,
     routing: Piece<RoutingFile>,
+    client_ip: Piece<ClientIpFile>,
+    rate_limits: Piece<RateLimitsFile>,
+    plans: Elements<(String, QuotaFile)>,
+    per_client: Piece<QuotaFile>,
+    tenant_overrides: Elements<TenantOverrideFile>,
+    route_limits: Elements<RouteLimitFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "server",
     "listeners",
     "tls",
@@ -385,11 +476,15 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
     "geographies",
     "regions",
     "health",
+    "outlier_detection",
     "routing",
+    "client_ip",
+    "rate_limits",
 ];
 
 const SOURCE_EXAMPLE: &str = "{ kind = \"host\", pattern = \"{tenant}.app.example.com\" }";
 const ORIGIN_EXAMPLE: &str = "{ address = \"10.0.0.1:443\" }";
+const QUOTA_EXAMPLE: &str = "{ rps = 50, burst = 10 }";
 
 /// Removes `key` from a table value so it can be deserialized on its own.
 fn take<'a>(value: &mut Spanned<DeValue<'a>>, key: &str) -> Option<Spanned<DeValue<'a>>> {
@@ -528,8 +623,9 @@ impl<'a> Validator<'a> {
     ///
     /// serde stops at the first error, so after reporting one that names a key of the piece,
     /// that key is removed and deserialization retried: every unknown or mistyped key of a
-    /// table is reported, and its valid siblings still reach the semantic checks. Gives up
-    /// when the error cannot be pinned on a removable key (e.g. a missing required key).
+    /// table is reported, and its valid siblings still reach the semantic checks. A mistyped
+    /// array element removes its whole array. Gives up when the error cannot be pinned on a
+    /// removable key (e.g. a missing required key).
     fn de<T: DeserializeOwned>(
         &mut self,
         piece: &Spanned<DeValue<'a>>,
@@ -570,10 +666,22 @@ impl<'a> Validator<'a> {
             let mut full = path.clone();
             full.0.extend(rel.iter().cloned());
             self.error_at(&full, span, humanize(message));
-            if !remove_key(&mut piece, &rel) {
-                return None;
+            if remove_key(&mut piece, &rel) {
+                removed.push(rel);
+                continue;
             }
-            removed.push(rel);
+            // A bad array element: drop the whole array (its elements are not checked any
+            // further) so the other keys of the piece still are.
+            let array = rel
+                .iter()
+                .rposition(|s| matches!(s, Seg::Key(_)))
+                .filter(|&k| k + 1 < rel.len())
+                .and_then(|k| rel.get(..=k))
+                .map(<[Seg]>::to_vec);
+            match array {
+                Some(array) if remove_key(&mut piece, &array) => removed.push(array),
+                _ => return None,
+            }
         }
     }
 
@@ -665,6 +773,42 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// A table of tables keyed by name (`[rate_limits.plans.<name>]`): each entry parsed on
+    /// its own, kept with its name.
+    fn named_tables<T: DeserializeOwned>(
+        &mut self,
+        value: Option<Spanned<DeValue<'a>>>,
+        path: &KeyPath,
+        example: &str,
+    ) -> Elements<(String, T)> {
+        let Some(value) = value else {
+            return Elements {
+                items: Vec::new(),
+                broken: false,
+            };
+        };
+        let DeValue::Table(table) = value.get_ref() else {
+            self.expect_table(&value, path, example);
+            return Elements::broken();
+        };
+        let items = table
+            .iter()
+            .map(|(k, v)| {
+                let name = k.get_ref().to_string();
+                let p = path.key(&name);
+                if self.expect_table(v, &p, example) {
+                    self.de(v, &p).map(|t| (name, t))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Elements {
+            items,
+            broken: false,
+        }
+    }
+
     fn read_schema(&mut self) -> Raw {
         let root = self.root;
         for key in root.keys() {
@@ -732,7 +876,39 @@ impl<'a> Validator<'a> {
         };
 
         let health = self.table(top("health"), &path("health"), "[health]");
+        let outlier_detection = self.table(
+            top("outlier_detection"),
+            &path("outlier_detection"),
+            "[outlier_detection]",
+        );
         let routing = self.table(top("routing"), &path("routing"), "[routing]");
+        let client_ip = self.table(top("client_ip"), &path("client_ip"), "[client_ip]");
+
+        let limits_path = path("rate_limits");
+        let mut limits_value = top("rate_limits");
+        let plans_value = limits_value.as_mut().and_then(|v| take(v, "plans"));
+        let per_client_value = limits_value.as_mut().and_then(|v| take(v, "per_client"));
+        let overrides_value = limits_value
+            .as_mut()
+            .and_then(|v| take(v, "tenant_overrides"));
+        let routes_value = limits_value.as_mut().and_then(|v| take(v, "routes"));
+        let rate_limits = self.table(limits_value, &limits_path, "[rate_limits]");
+        let plans = self.named_tables(plans_value, &limits_path.key("plans"), QUOTA_EXAMPLE);
+        let per_client = self.table(
+            per_client_value,
+            &limits_path.key("per_client"),
+            QUOTA_EXAMPLE,
+        );
+        let tenant_overrides = self.elements(
+            overrides_value,
+            &limits_path.key("tenant_overrides"),
+            "[[rate_limits.tenant_overrides]]",
+        );
+        let route_limits = self.elements(
+            routes_value,
+            &limits_path.key("routes"),
+            "[[rate_limits.routes]]",
+        );
 
         Raw {
             server,
@@ -745,7 +921,14 @@ impl<'a> Validator<'a> {
             geographies,
             regions,
             health,
+            outlier_detection,
             routing,
+            client_ip,
+            rate_limits,
+            plans,
+            per_client,
+            tenant_overrides,
+            route_limits,
         }
     }
 
@@ -762,13 +945,25 @@ impl<'a> Validator<'a> {
         );
         let tenancy = self.tenancy(&raw.tenancy, &raw.sources);
         let geographies = self.geographies(&raw.geographies);
-        let regions = self.regions(&raw.regions, &geographies, raw.geographies.complete());
+        let health = self.health(
+            &KeyPath::default().key("health"),
+            raw.health.parsed(),
+            &Health::default(),
+        );
+        let regions = self.regions(
+            &raw.regions,
+            &geographies,
+            raw.geographies.complete(),
+            &health,
+        );
         if raw.regions.complete() {
             self.geographies_have_regions(&raw.geographies, &raw.regions);
         }
-        let tenants = self.tenants(&raw, &geographies);
-        let health = self.health(raw.health.parsed());
+        let (rate_limits, plan_names) = self.rate_limits(&raw);
+        let tenants = self.tenants(&raw, &geographies, plan_names.as_deref());
+        let outlier_detection = self.outlier_detection(raw.outlier_detection.parsed());
         let routing = self.routing(raw.routing.parsed());
+        let client_ip = self.client_ip(raw.client_ip.parsed());
         Config {
             server,
             listeners,
@@ -778,7 +973,10 @@ impl<'a> Validator<'a> {
             geographies,
             regions,
             health,
+            outlier_detection,
             routing,
+            client_ip,
+            rate_limits,
         }
     }
 
@@ -1190,6 +1388,7 @@ impl<'a> Validator<'a> {
         elements: &Elements<(RegionFile, Elements<OriginFile>)>,
         geographies: &[Geography],
         geographies_complete: bool,
+        global_health: &Health,
     ) -> Vec<Region> {
         let path = KeyPath::default().key("regions");
         let defined = defined_names(geographies);
@@ -1240,6 +1439,7 @@ impl<'a> Validator<'a> {
                 .parsed()
                 .filter_map(|(j, o)| self.origin(&origins_path.index(j), o))
                 .collect();
+            let health = self.health(&p.key("health"), r.health.as_ref(), global_health);
             if let (true, Some(g)) = (ok, geography) {
                 out.push(Region {
                     name: RegionName::new(&r.name),
@@ -1247,6 +1447,7 @@ impl<'a> Validator<'a> {
                     priority,
                     weight,
                     origins: parsed,
+                    health,
                 });
             }
         }
@@ -1338,10 +1539,20 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn tenants(&mut self, raw: &Raw, geographies: &[Geography]) -> crate::model::TenantDirectory {
+    /// `plans`: the plans tenants must name, when `[rate_limits]` is present and every plan
+    /// in it parsed (otherwise plan references are not checked).
+    fn tenants(
+        &mut self,
+        raw: &Raw,
+        geographies: &[Geography],
+        plans: Option<&[PlanName]>,
+    ) -> crate::model::TenantDirectory {
         let mut builder = DirectoryBuilder::new(geographies.iter().map(|g| g.name.clone()));
         if !raw.geographies.complete() {
             builder = builder.skip_unknown_geographies();
+        }
+        if let Some(plans) = plans {
+            builder = builder.require_plans(plans.iter().cloned());
         }
         let path = KeyPath::default().key("tenants");
         for (i, t) in raw.tenants.parsed() {
@@ -1363,12 +1574,15 @@ impl<'a> Validator<'a> {
         builder.finish()
     }
 
-    fn health(&mut self, file: Option<&HealthFile>) -> Health {
-        let file = file.cloned().unwrap_or_default();
-        let path = KeyPath::default().key("health");
-        let probe_path = match file.path {
-            None => DEFAULT_HEALTH_PATH.to_owned(),
-            Some(p) if p.starts_with('/') && p.bytes().all(|c| c.is_ascii_graphic()) => p,
+    /// Resolves `[health]` (or a region's `health` override at `path`) over `base`: keys
+    /// that are absent, or wrong (reported), keep `base`'s value.
+    fn health(&mut self, path: &KeyPath, file: Option<&HealthFile>, base: &Health) -> Health {
+        let Some(file) = file else {
+            return base.clone();
+        };
+        let probe_path = match &file.path {
+            None => base.path.clone(),
+            Some(p) if p.starts_with('/') && p.bytes().all(|c| c.is_ascii_graphic()) => p.clone(),
             Some(p) => {
                 self.error(
                     &path.key("path"),
@@ -1376,7 +1590,27 @@ impl<'a> Validator<'a> {
                         "{p:?} is not a request path: it must start with '/', e.g. \"/healthz\""
                     ),
                 );
-                DEFAULT_HEALTH_PATH.to_owned()
+                base.path.clone()
+            }
+        };
+        let expected_statuses = match &file.expected_statuses {
+            None => base.expected_statuses.clone(),
+            Some(list) => self
+                .status_ranges(&path.key("expected_statuses"), list)
+                .unwrap_or_else(|| base.expected_statuses.clone()),
+        };
+        let host = match &file.host {
+            None => base.host.clone(),
+            Some(h) if !h.is_empty() && h.bytes().all(|c| c.is_ascii_graphic()) => Some(h.clone()),
+            Some(h) => {
+                self.error(
+                    &path.key("host"),
+                    format!(
+                        "{h:?} is not a valid Host header: use visible ASCII without spaces, \
+                         e.g. \"health.internal\""
+                    ),
+                );
+                base.host.clone()
             }
         };
         Health {
@@ -1384,23 +1618,105 @@ impl<'a> Validator<'a> {
             interval: self.duration(
                 &path.key("interval"),
                 file.interval,
-                DEFAULT_HEALTH_INTERVAL,
+                base.interval,
                 MinDuration::AtLeast(MIN_HEALTH_INTERVAL),
             ),
             timeout: self.duration(
                 &path.key("timeout"),
                 file.timeout,
-                DEFAULT_HEALTH_TIMEOUT,
+                base.timeout,
                 MinDuration::Positive,
             ),
-            rise: self.non_zero(&path.key("rise"), file.rise, DEFAULT_RISE_FALL, u32::MAX),
-            fall: self.non_zero(&path.key("fall"), file.fall, DEFAULT_RISE_FALL, u32::MAX),
+            rise: self.non_zero(&path.key("rise"), file.rise, base.rise.get(), u32::MAX),
+            fall: self.non_zero(&path.key("fall"), file.fall, base.fall.get(), u32::MAX),
+            expected_statuses,
+            host,
+        }
+    }
+
+    /// `expected_statuses`; `None` (after reporting) when any entry is wrong or the list is
+    /// empty.
+    fn status_ranges(&mut self, path: &KeyPath, list: &[StatusText]) -> Option<Vec<StatusRange>> {
+        if list.is_empty() {
+            self.error(
+                path,
+                "at least one status or range is required, e.g. [\"200-399\"]; with none, \
+                 every probe would fail",
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(list.len());
+        for (i, StatusText(text)) in list.iter().enumerate() {
+            match StatusRange::parse(text) {
+                Ok(range) => out.push(range),
+                Err(e) => self.error(&path.index(i), e.0),
+            }
+        }
+        (out.len() == list.len()).then_some(out)
+    }
+
+    fn outlier_detection(&mut self, file: Option<&OutlierDetectionFile>) -> OutlierDetection {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("outlier_detection");
+        let consecutive_failures = self.non_zero(
+            &path.key("consecutive_failures"),
+            file.consecutive_failures,
+            DEFAULT_CONSECUTIVE_FAILURES,
+            MAX_CONSECUTIVE_FAILURES,
+        );
+        let base_ejection_time = self.duration(
+            &path.key("base_ejection_time"),
+            file.base_ejection_time,
+            DEFAULT_BASE_EJECTION_TIME,
+            MinDuration::Positive,
+        );
+        let mut max_ejection_time = self.duration(
+            &path.key("max_ejection_time"),
+            file.max_ejection_time,
+            DEFAULT_MAX_EJECTION_TIME,
+            MinDuration::Any,
+        );
+        if max_ejection_time < base_ejection_time {
+            let (base, max) = (
+                humantime::format_duration(base_ejection_time),
+                humantime::format_duration(max_ejection_time),
+            );
+            if file.max_ejection_time.is_some() {
+                self.error(
+                    &path.key("max_ejection_time"),
+                    format!(
+                        "{max} is shorter than base_ejection_time ({base}); it must be at least \
+                         that"
+                    ),
+                );
+            } else {
+                self.error(
+                    &path.key("base_ejection_time"),
+                    format!(
+                        "{base} is longer than max_ejection_time (default {max}); set \
+                         max_ejection_time to at least {base}"
+                    ),
+                );
+            }
+            max_ejection_time = base_ejection_time;
+        }
+        OutlierDetection {
+            consecutive_failures,
+            base_ejection_time,
+            max_ejection_time,
+            count_5xx: file.count_5xx.unwrap_or(true),
         }
     }
 
     fn routing(&mut self, file: Option<&RoutingFile>) -> Routing {
         let file = file.cloned().unwrap_or_default();
         let path = KeyPath::default().key("routing");
+        let retry_methods = match &file.retry_methods {
+            None => Routing::default().retry_methods,
+            Some(list) => self
+                .methods(&path.key("retry_methods"), list)
+                .unwrap_or_else(|| Routing::default().retry_methods),
+        };
         Routing {
             max_attempts: self.non_zero(
                 &path.key("max_attempts"),
@@ -1433,7 +1749,294 @@ impl<'a> Validator<'a> {
                 MinDuration::Any,
             ),
             debug_headers: file.debug_headers.unwrap_or(false),
+            latency_sensitivity: self.duration(
+                &path.key("latency_sensitivity"),
+                file.latency_sensitivity,
+                DEFAULT_LATENCY_SENSITIVITY,
+                MinDuration::Any,
+            ),
+            retry_methods,
+            slow_start: self.duration(
+                &path.key("slow_start"),
+                file.slow_start,
+                DEFAULT_SLOW_START,
+                MinDuration::Any,
+            ),
+            retry_budget: self.retry_budget(&path.key("retry_budget"), file.retry_budget),
         }
+    }
+
+    fn retry_budget(&mut self, path: &KeyPath, file: Option<RetryBudgetFile>) -> RetryBudget {
+        let file = file.unwrap_or_default();
+        let ratio = match file.ratio {
+            None => DEFAULT_RETRY_RATIO,
+            Some(r) if (0.0..=1.0).contains(&r) => r,
+            Some(r) => {
+                self.error(
+                    &path.key("ratio"),
+                    format!(
+                        "{r} is out of range: expected 0.0 to 1.0 (retries per request, e.g. 0.2 \
+                         allows one retry per five requests)"
+                    ),
+                );
+                DEFAULT_RETRY_RATIO
+            }
+        };
+        RetryBudget {
+            ratio,
+            window: self.duration(
+                &path.key("window"),
+                file.window,
+                DEFAULT_RETRY_WINDOW,
+                MinDuration::Positive,
+            ),
+            min_concurrent: self.int(
+                &path.key("min_concurrent"),
+                file.min_concurrent,
+                DEFAULT_RETRY_MIN_CONCURRENT,
+                0,
+                u32::MAX,
+            ),
+        }
+    }
+
+    /// HTTP methods, upper-cased; `None` (after reporting) when any is wrong or repeated.
+    fn methods(&mut self, path: &KeyPath, list: &[String]) -> Option<Vec<String>> {
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        let mut ok = true;
+        for (i, method) in list.iter().enumerate() {
+            if !is_header_name(method) {
+                self.error(
+                    &path.index(i),
+                    format!("{method:?} is not an HTTP method: use a token such as \"GET\""),
+                );
+                ok = false;
+                continue;
+            }
+            let upper = method.to_ascii_uppercase();
+            if let Some(first) = list
+                .iter()
+                .position(|m| m.eq_ignore_ascii_case(method))
+                .filter(|&first| first < i)
+            {
+                self.error(
+                    &path.index(i),
+                    format!("{upper} is listed twice (first at {path}[{first}]); list it once"),
+                );
+                ok = false;
+                continue;
+            }
+            out.push(upper);
+        }
+        ok.then_some(out)
+    }
+
+    fn client_ip(&mut self, file: Option<&ClientIpFile>) -> ClientIp {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("client_ip").key("trusted_proxies");
+        let mut trusted_proxies = Vec::with_capacity(file.trusted_proxies.len());
+        for (i, text) in file.trusted_proxies.iter().enumerate() {
+            match Cidr::parse(text) {
+                Ok(cidr) => trusted_proxies.push(cidr),
+                Err(e) => self.error(&path.index(i), e.0),
+            }
+        }
+        ClientIp { trusted_proxies }
+    }
+
+    /// `[rate_limits]`, and the plan names tenants must use: `None` when rate limits are
+    /// absent or some plan did not parse (plan references are not checked then).
+    fn rate_limits(&mut self, raw: &Raw) -> (Option<RateLimits>, Option<Vec<PlanName>>) {
+        let Some(file) = raw.rate_limits.parsed() else {
+            return (None, None);
+        };
+        let path = KeyPath::default().key("rate_limits");
+        let mut limits = RateLimits::default();
+
+        // Names of well-named plans, even those whose quota is wrong: a tenant naming one is
+        // not the problem.
+        let mut names: Vec<PlanName> = Vec::new();
+        let plans_path = path.key("plans");
+        for (_, (name, q)) in raw.plans.parsed() {
+            let p = plans_path.key(name);
+            let quota = self.quota(&p, q.rps, q.burst);
+            if !self.name(&p, name, "plan") {
+                continue;
+            }
+            let name = PlanName::new(name);
+            names.push(name.clone());
+            if let Some(quota) = quota {
+                limits.plans.insert(name, quota);
+            }
+        }
+        let plans_complete = raw.plans.complete();
+        let defined = if names.is_empty() {
+            "none".to_owned()
+        } else {
+            let mut shown: Vec<&str> = names.iter().map(PlanName::as_str).collect();
+            shown.sort_unstable();
+            shown.join(", ")
+        };
+
+        if let Some(default_plan) = &file.default_plan {
+            let p = path.key("default_plan");
+            if self.name(&p, default_plan, "plan") {
+                match names.iter().find(|n| n.as_str() == default_plan) {
+                    Some(n) => limits.default_plan = Some(n.clone()),
+                    None if plans_complete => self.error(
+                        &p,
+                        format!(
+                            "default_plan {default_plan:?} is not a defined plan (defined: \
+                             {defined}); add [rate_limits.plans.{default_plan}] with rps = ..."
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+        }
+
+        if let Some(q) = raw.per_client.parsed() {
+            limits.per_client = self.quota(&path.key("per_client"), q.rps, q.burst);
+        }
+
+        let overrides_path = path.key("tenant_overrides");
+        let mut first_override: HashMap<TenantId, usize> = HashMap::new();
+        for (i, o) in raw.tenant_overrides.parsed() {
+            let p = overrides_path.index(i);
+            let quota = self.quota(&p, o.rps, o.burst);
+            let tenant = match TenantId::parse(&o.tenant) {
+                Ok(tenant) => tenant,
+                Err(e) => {
+                    self.error(&p.key("tenant"), format!("{:?} is {e}", o.tenant.trim()));
+                    continue;
+                }
+            };
+            if let Some(first) = first_override.get(&tenant) {
+                self.error(
+                    &p.key("tenant"),
+                    format!(
+                        "tenant {tenant} already has an override at \
+                         rate_limits.tenant_overrides[{first}]; keep one"
+                    ),
+                );
+                continue;
+            }
+            first_override.insert(tenant, i);
+            if let Some(quota) = quota {
+                limits.tenant_overrides.insert(tenant, quota);
+            }
+        }
+
+        let routes_path = path.key("routes");
+        let mut seen_routes: Vec<(usize, RouteLimit)> = Vec::new();
+        for (i, r) in raw.route_limits.parsed() {
+            if let Some(route) = self.route_limit(&routes_path.index(i), r) {
+                let overlapping = seen_routes.iter().find(|(_, earlier)| {
+                    earlier.path_prefix == route.path_prefix
+                        && (earlier.methods.is_empty()
+                            || route.methods.is_empty()
+                            || earlier.methods.iter().any(|m| route.methods.contains(m)))
+                });
+                if let Some((j, _)) = overlapping {
+                    self.error(
+                        &routes_path.index(i).key("path_prefix"),
+                        format!(
+                            "{:?} with these methods overlaps rate_limits.routes[{j}] (the same \
+                             prefix and a common method); merge them or make the methods disjoint",
+                            route.path_prefix
+                        ),
+                    );
+                    continue;
+                }
+                seen_routes.push((i, route));
+            }
+        }
+        limits.routes = seen_routes.into_iter().map(|(_, r)| r).collect();
+
+        limits.send_headers = file.send_headers.unwrap_or(true);
+        if let Some(v) = file.max_tracked_clients {
+            match usize::try_from(v).ok().and_then(NonZeroUsize::new) {
+                Some(n) => limits.max_tracked_clients = n,
+                None => self.error(
+                    &path.key("max_tracked_clients"),
+                    format!("{v} is out of range: expected at least 1, e.g. 1000000"),
+                ),
+            }
+        }
+        limits.idle_eviction = self.duration(
+            &path.key("idle_eviction"),
+            file.idle_eviction,
+            DEFAULT_IDLE_EVICTION,
+            MinDuration::Positive,
+        );
+        (Some(limits), plans_complete.then_some(names))
+    }
+
+    fn route_limit(&mut self, path: &KeyPath, r: &RouteLimitFile) -> Option<RouteLimit> {
+        let quota = self.quota(path, r.rps, r.burst);
+        let prefix = &r.path_prefix;
+        let prefix_ok = prefix.starts_with('/')
+            && prefix
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#');
+        if !prefix_ok {
+            self.error(
+                &path.key("path_prefix"),
+                format!(
+                    "{prefix:?} is not a path prefix: it must start with '/' and hold no spaces, \
+                     '?' or '#', e.g. \"/api/search\""
+                ),
+            );
+        }
+        let methods = match &r.methods {
+            None => Some(Vec::new()),
+            Some(list) if list.is_empty() => {
+                self.error(
+                    &path.key("methods"),
+                    "methods must not be empty; leave the key out to limit every method",
+                );
+                None
+            }
+            Some(list) => self.methods(&path.key("methods"), list),
+        };
+        let (Some(quota), Some(methods), true) = (quota, methods, prefix_ok) else {
+            return None;
+        };
+        Some(RouteLimit {
+            path_prefix: prefix.clone(),
+            methods,
+            quota,
+        })
+    }
+
+    /// `rps` and `burst` (default: `rps`) under `path`; `None` after reporting either.
+    fn quota(&mut self, path: &KeyPath, rps: i64, burst: Option<i64>) -> Option<Quota> {
+        let rps = self.positive(&path.key("rps"), rps);
+        let burst = match burst {
+            None => rps,
+            Some(b) => self.positive(&path.key("burst"), b),
+        };
+        Some(Quota {
+            rps: rps?,
+            burst: burst?,
+        })
+    }
+
+    /// A positive `u32`; `None` after reporting.
+    fn positive(&mut self, path: &KeyPath, value: i64) -> Option<NonZeroU32> {
+        let n = u32::try_from(value).ok().and_then(NonZeroU32::new);
+        if n.is_none() {
+            let expected = if value < 1 {
+                "at least 1".to_owned()
+            } else {
+                format!("at most {}", u32::MAX)
+            };
+            self.error(
+                path,
+                format!("{value} is out of range: expected {expected}"),
+            );
+        }
+        n
     }
 }
 

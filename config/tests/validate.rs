@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use edge_config::{
-    parse, summary, validate, Config, ConfigError, TenantId, TenantSource, UnknownTenant,
+    parse, summary, validate, Cidr, Config, ConfigError, Health, OutlierDetection, PlanName, Quota,
+    RateLimits, RetryBudget, RouteLimit, StatusRange, TenantId, TenantSource, UnknownTenant,
 };
 use proptest::prelude::*;
 
@@ -145,6 +146,70 @@ fn full_example_model() {
         .collect();
     assert_eq!(ports, [9101, 9102, 9103, 9104]);
     assert!(config.geographies[1].fail_open);
+
+    // Health: global, and westus's override merged over it.
+    let global = &config.health;
+    assert_eq!(global.expected_statuses, [StatusRange { lo: 200, hi: 399 }]);
+    assert_eq!(global.host.as_deref(), Some("health.internal"));
+    for r in &config.regions[..3] {
+        assert_eq!(&r.health, global, "{}", r.name);
+    }
+    let westus = &config.regions[3].health;
+    assert_eq!(
+        westus,
+        &Health {
+            interval: Duration::from_secs(2),
+            fall: 3.try_into().unwrap(),
+            expected_statuses: vec![
+                StatusRange { lo: 200, hi: 200 },
+                StatusRange { lo: 204, hi: 204 }
+            ],
+            ..global.clone()
+        }
+    );
+    assert_eq!(config.outlier_detection, OutlierDetection::default());
+
+    let r = &config.routing;
+    assert_eq!(r.latency_sensitivity, Duration::from_millis(50));
+    assert_eq!(r.retry_methods, ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+    assert_eq!(r.slow_start, Duration::from_secs(10));
+    assert_eq!(r.retry_budget, RetryBudget::default());
+
+    assert_eq!(
+        config.client_ip.trusted_proxies,
+        [
+            Cidr::parse("10.0.0.0/8").unwrap(),
+            Cidr::parse("::1/128").unwrap()
+        ]
+    );
+
+    let l = config.rate_limits.as_ref().unwrap();
+    let quota = |rps: u32, burst: u32| Quota {
+        rps: rps.try_into().unwrap(),
+        burst: burst.try_into().unwrap(),
+    };
+    let plans: Vec<(&str, Quota)> = l.plans.iter().map(|(n, q)| (n.as_str(), *q)).collect();
+    assert_eq!(
+        plans,
+        [("premium", quota(500, 500)), ("standard", quota(50, 100))]
+    );
+    assert_eq!(l.default_plan, Some(PlanName::new("standard")));
+    assert_eq!(l.per_client, Some(quota(100, 200)));
+    assert_eq!(
+        l.tenant_overrides[&TenantId::parse("3108531b-48f1-4f44-995d-5ce8bdad9dd8").unwrap()],
+        quota(1000, 2000)
+    );
+    assert_eq!(
+        l.routes,
+        [RouteLimit {
+            path_prefix: "/api/search".into(),
+            methods: vec!["GET".into()],
+            quota: quota(5, 5),
+        }]
+    );
+    assert!(l.send_headers);
+    assert_eq!(l.max_tracked_clients.get(), 1_000_000);
+    assert_eq!(l.idle_eviction, Duration::from_secs(60));
 }
 
 #[test]
@@ -178,6 +243,712 @@ fn minimal_example_defaults() {
     assert_eq!(config.routing.write_timeout, Duration::from_secs(30));
     assert_eq!(config.routing.idle_timeout, Duration::from_secs(55));
     assert!(!config.routing.debug_headers);
+
+    assert_eq!(
+        config.health.expected_statuses,
+        [StatusRange { lo: 200, hi: 399 }]
+    );
+    assert_eq!(config.health.host, None);
+    assert_eq!(region.health, config.health);
+    let o = &config.outlier_detection;
+    assert_eq!(o, &OutlierDetection::default());
+    assert_eq!(o.consecutive_failures.get(), 3);
+    assert_eq!(o.base_ejection_time, Duration::from_secs(5));
+    assert_eq!(o.max_ejection_time, Duration::from_secs(60));
+    assert!(o.count_5xx);
+    let r = &config.routing;
+    assert_eq!(r.latency_sensitivity, Duration::from_millis(50));
+    assert_eq!(r.retry_methods, ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+    assert_eq!(r.slow_start, Duration::from_secs(10));
+    assert_eq!(r.retry_budget.ratio, 0.2);
+    assert_eq!(r.retry_budget.window, Duration::from_secs(10));
+    assert_eq!(r.retry_budget.min_concurrent, 3);
+    assert!(config.client_ip.trusted_proxies.is_empty());
+    assert_eq!(config.rate_limits, None);
+}
+
+#[test]
+fn empty_rate_limits_table_takes_defaults() {
+    let c = ok(&format!(
+        "{BASE}
+[rate_limits]
+"
+    ));
+    let l = c.rate_limits.unwrap();
+    assert_eq!(l, RateLimits::default());
+    assert!(l.plans.is_empty() && l.default_plan.is_none() && l.per_client.is_none());
+    assert!(l.tenant_overrides.is_empty() && l.routes.is_empty());
+    assert!(l.send_headers);
+    assert_eq!(l.max_tracked_clients.get(), 1_000_000);
+    assert_eq!(l.idle_eviction, Duration::from_secs(60));
+}
+
+#[test]
+fn new_keys_take_explicit_values() {
+    let text = format!(
+        r#"{BASE}
+[health]
+expected_statuses = ["200", 204, "300-302"]
+
+[outlier_detection]
+consecutive_failures = 100
+base_ejection_time = "1s"
+max_ejection_time = "1s"
+count_5xx = false
+
+[routing]
+latency_sensitivity = "0s"
+retry_methods = ["get", "Post"]
+slow_start = "0s"
+
+[routing.retry_budget]
+ratio = 1
+window = "1m"
+min_concurrent = 0
+
+[client_ip]
+trusted_proxies = ["10.1.2.3", "fd00::/8", "::ffff:0:0/96"]
+
+[rate_limits]
+send_headers = false
+max_tracked_clients = 1
+idle_eviction = "1h"
+
+[rate_limits.plans.gold]
+rps = 7
+
+[[rate_limits.routes]]
+path_prefix = "/"
+rps = 1
+
+[[rate_limits.routes]]
+path_prefix = "/upload"
+methods = ["post", "PUT"]
+rps = 2
+burst = 20
+
+[[rate_limits.routes]]
+path_prefix = "/upload/"
+methods = ["POST"]
+rps = 3
+"#
+    );
+    let c = ok(&text);
+    assert_eq!(
+        c.health.expected_statuses,
+        [
+            StatusRange { lo: 200, hi: 200 },
+            StatusRange { lo: 204, hi: 204 },
+            StatusRange { lo: 300, hi: 302 }
+        ]
+    );
+    assert_eq!(c.regions[0].health, c.health);
+    let o = c.outlier_detection;
+    assert_eq!(o.consecutive_failures.get(), 100);
+    assert_eq!(
+        (o.base_ejection_time, o.max_ejection_time),
+        (Duration::from_secs(1), Duration::from_secs(1))
+    );
+    assert!(!o.count_5xx);
+    assert_eq!(c.routing.latency_sensitivity, Duration::ZERO);
+    assert_eq!(c.routing.retry_methods, ["GET", "POST"]);
+    assert_eq!(c.routing.slow_start, Duration::ZERO);
+    assert_eq!(
+        c.routing.retry_budget,
+        RetryBudget {
+            ratio: 1.0,
+            window: Duration::from_secs(60),
+            min_concurrent: 0
+        }
+    );
+    let proxies: Vec<String> = c
+        .client_ip
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.1.2.3/32", "fd00::/8", "::ffff:0.0.0.0/96"]);
+    let l = c.rate_limits.unwrap();
+    assert!(!l.send_headers);
+    assert_eq!(l.max_tracked_clients.get(), 1);
+    assert_eq!(l.idle_eviction, Duration::from_secs(3600));
+    // burst defaults to rps.
+    let gold = l.plans[&PlanName::new("gold")];
+    assert_eq!((gold.rps.get(), gold.burst.get()), (7, 7));
+    let routes: Vec<(&str, Vec<&str>, u32, u32)> = l
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.path_prefix.as_str(),
+                r.methods.iter().map(String::as_str).collect(),
+                r.quota.rps.get(),
+                r.quota.burst.get(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/", vec![], 1, 1),
+            ("/upload", vec!["POST", "PUT"], 2, 20),
+            ("/upload/", vec!["POST"], 3, 3)
+        ]
+    );
+}
+
+#[test]
+fn region_health_overrides_merge_over_the_global_settings() {
+    let text = BASE.replace(
+        "[[regions]]\nname = \"northeurope\"",
+        r#"[health]
+path = "/ready"
+timeout = "2s"
+host = "probe.internal"
+
+[[regions]]
+name = "westeurope"
+geography = "eu"
+priority = 2
+origins = [{ address = "127.0.0.1:9102" }]
+health = { interval = "5s", rise = 4, expected_statuses = ["204"] }
+
+[[regions]]
+name = "uksouth"
+geography = "eu"
+priority = 3
+origins = [{ address = "127.0.0.1:9103" }]
+
+[regions.health]
+path = "/deep"
+host = "uk.internal"
+
+[[regions]]
+name = "northeurope""#,
+    );
+    let c = ok(&text);
+    let global = Health {
+        path: "/ready".into(),
+        timeout: Duration::from_secs(2),
+        host: Some("probe.internal".into()),
+        ..Health::default()
+    };
+    assert_eq!(c.health, global);
+    let by_name = |n: &str| {
+        &c.regions
+            .iter()
+            .find(|r| r.name.as_str() == n)
+            .unwrap()
+            .health
+    };
+    assert_eq!(
+        by_name("westeurope"),
+        &Health {
+            interval: Duration::from_secs(5),
+            rise: 4.try_into().unwrap(),
+            expected_statuses: vec![StatusRange { lo: 204, hi: 204 }],
+            ..global.clone()
+        }
+    );
+    assert_eq!(
+        by_name("uksouth"),
+        &Health {
+            path: "/deep".into(),
+            host: Some("uk.internal".into()),
+            ..global.clone()
+        }
+    );
+    assert_eq!(by_name("northeurope"), &global);
+    let s = summary(&c);
+    assert!(
+        s.contains("region westeurope priority 2 weight 100: 1 origin(s): 127.0.0.1:9102\n    health: GET /ready every 5s, timeout 2s, rise 4, fall 2, expect 204, host probe.internal\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("health: GET /ready every 1s, timeout 2s, rise 2, fall 2, expect 200-399, host probe.internal\n"),
+        "{s}"
+    );
+}
+
+#[test]
+fn bad_health_outlier_routing_and_client_ip_values_are_reported_at_their_keys() {
+    let text = BASE.replace(
+        "origins = [{ address = \"127.0.0.1:9101\" }]",
+        r#"origins = [{ address = "127.0.0.1:9101" }]
+health = { interval = "1ms", expected_statuses = [], colour = "red", host = "a b" }
+
+[health]
+expected_statuses = ["200-299", "600", "399-200"]
+host = ""
+
+[outlier_detection]
+consecutive_failures = 101
+max_ejection_time = "1s"
+base_ejection_time = "0s"
+
+[routing]
+latency_sensitivity = 5
+retry_methods = ["GET", "get", "PO ST"]
+slow_start = "-1s"
+
+[routing.retry_budget]
+ratio = 1.5
+window = "0s"
+min_concurrent = -1
+burst = 3
+
+[client_ip]
+trusted_proxies = ["10.0.0.1/8", "10.0.0.0/40", "localhost", "::1"]"#,
+    );
+    let errs = errors(&text);
+    let at = |key| error_at(&errs, key);
+    let has = |key, part: &str, line_needle: &str| {
+        let e = at(key);
+        assert!(
+            e.message.contains(part),
+            "{key}: {:?} lacks {part:?}",
+            e.message
+        );
+        assert_eq!(e.line, Some(line_of(&text, line_needle)), "{key}: {e:?}");
+    };
+    // The region's override is checked like [health], at its own keys.
+    has(
+        "regions[0].health.interval",
+        "at least 100ms",
+        "interval = \"1ms\"",
+    );
+    has(
+        "regions[0].health.expected_statuses",
+        "at least one status or range",
+        "expected_statuses = []",
+    );
+    has("regions[0].health.colour", "unknown key `colour`", "colour");
+    has(
+        "regions[0].health.host",
+        "not a valid Host header",
+        "host = \"a b\"",
+    );
+
+    has(
+        "health.expected_statuses[1]",
+        "600 is not an HTTP status code",
+        "\"600\"",
+    );
+    has(
+        "health.expected_statuses[2]",
+        "did you mean \"200-399\"",
+        "\"399-200\"",
+    );
+    has("health.host", "not a valid Host header", "host = \"\"");
+
+    has(
+        "outlier_detection.consecutive_failures",
+        "expected 1 to 100",
+        "= 101",
+    );
+    has(
+        "outlier_detection.base_ejection_time",
+        "greater than 0",
+        "base_ejection_time",
+    );
+    // base fell back to its default (5s), which the written max is shorter than.
+    has(
+        "outlier_detection.max_ejection_time",
+        "1s is shorter than base_ejection_time (5s)",
+        "max_ejection_time",
+    );
+
+    has(
+        "routing.latency_sensitivity",
+        "expected a duration string",
+        "latency_sensitivity",
+    );
+    has(
+        "routing.retry_methods[1]",
+        "GET is listed twice (first at routing.retry_methods[0])",
+        "retry_methods",
+    );
+    has(
+        "routing.retry_methods[2]",
+        "\"PO ST\" is not an HTTP method",
+        "retry_methods",
+    );
+    has("routing.slow_start", "is not a duration", "slow_start");
+    has(
+        "routing.retry_budget.ratio",
+        "1.5 is out of range: expected 0.0 to 1.0",
+        "ratio = 1.5",
+    );
+    has("routing.retry_budget.window", "greater than 0", "window = ");
+    has(
+        "routing.retry_budget.min_concurrent",
+        "expected at least 0",
+        "min_concurrent",
+    );
+    has(
+        "routing.retry_budget.burst",
+        "unknown key `burst`",
+        "burst = 3",
+    );
+
+    has(
+        "client_ip.trusted_proxies[0]",
+        "10.0.0.1/8 has host bits set; did you mean 10.0.0.0/8?",
+        "trusted_proxies",
+    );
+    has(
+        "client_ip.trusted_proxies[1]",
+        "from 0 to 32",
+        "trusted_proxies",
+    );
+    has(
+        "client_ip.trusted_proxies[2]",
+        "is not an IP network",
+        "trusted_proxies",
+    );
+    assert_eq!(errs.len(), 21, "{errs:#?}");
+}
+
+#[test]
+fn a_mistyped_array_element_does_not_hide_sibling_keys() {
+    let text = format!(
+        "{BASE}\n[health]\nexpected_statuses = [\"200\", 2.5, \"999\"]\nhost = \"\"\n\n\
+         [client_ip]\ntrusted_proxies = [\"10.0.0.0/8\", 7]\n"
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "health.expected_statuses[1]");
+    assert_eq!(
+        e.message,
+        "invalid type: floating point `2.5`, expected a status code or range such as \"200\" or \
+         \"200-399\""
+    );
+    assert_eq!(e.line, Some(line_of(&text, "2.5")));
+    // The rest of [health] is still checked; the array itself is not (no "999" error).
+    assert!(error_at(&errs, "health.host")
+        .message
+        .contains("not a valid Host header"));
+    assert!(error_at(&errs, "client_ip.trusted_proxies[1]")
+        .message
+        .contains("expected a string"));
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn ejection_times_must_be_ordered() {
+    let errs = errors(&format!(
+        "{BASE}\n[outlier_detection]\nbase_ejection_time = \"2m\"\n"
+    ));
+    let e = error_at(&errs, "outlier_detection.base_ejection_time");
+    assert!(
+        e.message
+            .contains("2m is longer than max_ejection_time (default 1m); set max_ejection_time to at least 2m"),
+        "{}",
+        e.message
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let c = ok(&format!(
+        "{BASE}\n[outlier_detection]\nbase_ejection_time = \"2m\"\nmax_ejection_time = \"1h\"\n"
+    ));
+    assert_eq!(
+        c.outlier_detection.max_ejection_time,
+        Duration::from_secs(3600)
+    );
+}
+
+#[test]
+fn bad_rate_limits_are_reported_at_their_keys() {
+    let text = format!(
+        r#"{BASE}
+[rate_limits]
+default_plan = "Gold"
+max_tracked_clients = 0
+idle_eviction = "0s"
+send_headers = "yes"
+
+[rate_limits.plans.standard]
+rps = 0
+burst = -5
+
+[rate_limits.plans."Big Plan"]
+rps = 10
+
+[rate_limits.plans.nobody]
+burst = 10
+
+[rate_limits.plans.flat]
+rps = 1
+bursts = 2
+
+[rate_limits.per_client]
+rps = 4294967296
+
+[[rate_limits.tenant_overrides]]
+tenant = "not-a-uuid"
+rps = 1
+
+[[rate_limits.tenant_overrides]]
+tenant = "3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b"
+rps = 1
+
+[[rate_limits.tenant_overrides]]
+tenant = "3F0B1F5E-8A7C-4C57-9A53-0C1D2E3F4A5B"
+rps = 2
+
+[[rate_limits.tenant_overrides]]
+rps = 2
+
+[[rate_limits.routes]]
+path_prefix = "api"
+methods = []
+rps = 1
+
+[[rate_limits.routes]]
+path_prefix = "/api"
+methods = ["GET"]
+rps = 1
+
+[[rate_limits.routes]]
+path_prefix = "/api"
+methods = ["POST", "get"]
+rps = 1
+
+[[rate_limits.routes]]
+path_prefix = "/api"
+methods = ["HEAD", "G E T"]
+rps = 1
+"#
+    );
+    let errs = errors(&text);
+    let has = |key, part: &str, line_needle: &str| {
+        let e = error_at(&errs, key);
+        assert!(
+            e.message.contains(part),
+            "{key}: {:?} lacks {part:?}",
+            e.message
+        );
+        assert_eq!(e.line, Some(line_of(&text, line_needle)), "{key}: {e:?}");
+    };
+    has(
+        "rate_limits.default_plan",
+        "\"Gold\" is not a valid plan name",
+        "default_plan",
+    );
+    has(
+        "rate_limits.max_tracked_clients",
+        "expected at least 1",
+        "max_tracked_clients",
+    );
+    has(
+        "rate_limits.idle_eviction",
+        "greater than 0",
+        "idle_eviction",
+    );
+    has(
+        "rate_limits.send_headers",
+        "expected a boolean",
+        "send_headers",
+    );
+    has(
+        "rate_limits.plans.standard.rps",
+        "0 is out of range: expected at least 1",
+        "rps = 0",
+    );
+    has(
+        "rate_limits.plans.standard.burst",
+        "expected at least 1",
+        "burst = -5",
+    );
+    has(
+        "rate_limits.plans.\"Big Plan\"",
+        "not a valid plan name",
+        "Big Plan",
+    );
+    has(
+        "rate_limits.plans.nobody.rps",
+        "missing required key `rps`",
+        "plans.nobody",
+    );
+    has(
+        "rate_limits.plans.flat.bursts",
+        "unknown key `bursts`",
+        "bursts",
+    );
+    has(
+        "rate_limits.per_client.rps",
+        "expected at most 4294967295",
+        "4294967296",
+    );
+    has(
+        "rate_limits.tenant_overrides[0].tenant",
+        "not a valid tenant id",
+        "not-a-uuid",
+    );
+    has(
+        "rate_limits.tenant_overrides[2].tenant",
+        "already has an override at rate_limits.tenant_overrides[1]",
+        "3F0B1F5E",
+    );
+    let e = error_at(&errs, "rate_limits.tenant_overrides[3].tenant");
+    assert!(e.message.contains("missing required key `tenant`"));
+    has(
+        "rate_limits.routes[0].path_prefix",
+        "must start with '/'",
+        "\"api\"",
+    );
+    has(
+        "rate_limits.routes[0].methods",
+        "must not be empty",
+        "methods = []",
+    );
+    let e = error_at(&errs, "rate_limits.routes[2].path_prefix");
+    assert!(
+        e.message
+            .contains("\"/api\" with these methods overlaps rate_limits.routes[1]"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.line, Some(line_of(&text, "[\"POST\", \"get\"]") - 1));
+    has(
+        "rate_limits.routes[3].methods[1]",
+        "is not an HTTP method",
+        "G E T",
+    );
+    assert_eq!(errs.len(), 17, "{errs:#?}");
+}
+
+#[test]
+fn rate_limit_plan_references_are_checked() {
+    const T1: &str = "3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b";
+    const T2: &str = "9d6c2a4e-1b3f-4e5a-8c7d-0f1e2d3c4b5a";
+    let tenants = format!(
+        "[[tenants]]\nid = \"{T1}\"\ngeography = \"eu\"\nplan = \"standard\"\n\n\
+         [[tenants]]\nid = \"{T2}\"\ngeography = \"eu\"\nplan = \"gold\"\n"
+    );
+    // Without [rate_limits], plans are not checked.
+    let c = ok(&format!("{BASE}\n{tenants}"));
+    assert_eq!(c.rate_limits, None);
+
+    let text = format!(
+        "{BASE}\n{tenants}\n[rate_limits]\ndefault_plan = \"free\"\n\n\
+         [rate_limits.plans.standard]\nrps = 10\n\n[rate_limits.plans.premium]\nrps = 100\n"
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "rate_limits.default_plan");
+    assert_eq!(
+        e.message,
+        "default_plan \"free\" is not a defined plan (defined: premium, standard); add \
+         [rate_limits.plans.free] with rps = ..."
+    );
+    assert_eq!(e.line, Some(line_of(&text, "default_plan")));
+    let e = error_at(&errs, "tenants[1].plan");
+    assert_eq!(
+        e.message,
+        format!(
+            "tenant {T2} names plan \"gold\", which is not defined in [rate_limits.plans] \
+             (defined: premium, standard)"
+        )
+    );
+    assert_eq!(e.line, Some(line_of(&text, "plan = \"gold\"")));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+
+    // An empty [rate_limits] defines no plans: any plan is unknown.
+    let errs = errors(&format!("{BASE}\n{tenants}\n[rate_limits]\n"));
+    assert!(error_at(&errs, "tenants[0].plan")
+        .message
+        .contains("(defined: none)"));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+
+    // When a plan did not parse, references are not checked (that would be noise).
+    let errs = errors(&format!(
+        "{BASE}\n{tenants}\n[rate_limits]\ndefault_plan = \"gold\"\n[rate_limits.plans.standard]\nrsp = 1\n"
+    ));
+    assert!(
+        errs.iter()
+            .all(|e| e.key.starts_with("rate_limits.plans.standard")),
+        "{errs:#?}"
+    );
+
+    // A plan whose quota is wrong is still a defined plan.
+    let errs = errors(&format!(
+        "{BASE}\n{tenants}\n[rate_limits]\n[rate_limits.plans.standard]\nrps = 0\n[rate_limits.plans.gold]\nrps = 1\n"
+    ));
+    error_at(&errs, "rate_limits.plans.standard.rps");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+#[test]
+fn tenant_file_plans_must_be_defined_when_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["edge.pem", "edge.key"] {
+        std::fs::copy(examples_dir().join("certs").join(f), dir.path().join(f)).unwrap();
+    }
+    let mut csv =
+        String::from("id,geography,plan\n3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b,eu,standard\n");
+    for i in 0..150u128 {
+        csv.push_str(&format!("{},eu,gold\n", uuid::Uuid::from_u128(i + 1)));
+    }
+    std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+    let config = format!(
+        "{}\n[rate_limits]\n[rate_limits.plans.standard]\nrps = 5\n",
+        BASE.replace("certs/", "")
+            .replace("[tenancy]", "[tenancy]\nfile = \"t.csv\"")
+    );
+    let path = dir.path().join("edge.toml");
+    std::fs::write(&path, &config).unwrap();
+    let errs = edge_config::load(&path).unwrap_err().0;
+    let file = dir.path().join("t.csv").display().to_string();
+    assert!(errs.iter().all(|e| e.file == file && e.key.is_empty()));
+    // The first 100 with their lines, then a count.
+    assert_eq!(errs.len(), 101, "{errs:#?}");
+    assert_eq!(errs[0].line, Some(3));
+    assert!(
+        errs[0].message.ends_with(
+            "names plan \"gold\", which is not defined in [rate_limits.plans] (defined: standard)"
+        ),
+        "{}",
+        errs[0].message
+    );
+    assert_eq!(errs[99].line, Some(102));
+    assert!(
+        errs[100].message.starts_with("50 more errors"),
+        "{}",
+        errs[100].message
+    );
+}
+
+#[test]
+fn rate_limits_schema_shapes() {
+    let text = format!(
+        "{BASE}\n[rate_limits]\nplans = 3\nper_client = \"fast\"\nroutes = {{ rps = 1 }}\ntenant_overrides = [1]\n"
+    );
+    let errs = errors(&text);
+    assert!(error_at(&errs, "rate_limits.plans")
+        .message
+        .contains("expected a table"));
+    assert!(error_at(&errs, "rate_limits.per_client")
+        .message
+        .contains("expected a table"));
+    assert!(error_at(&errs, "rate_limits.routes")
+        .message
+        .contains("expected an array"));
+    assert!(error_at(&errs, "rate_limits.tenant_overrides[0]")
+        .message
+        .contains("expected a table"));
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+
+    let errs = errors(&format!("{BASE}\n[rate_limits.plans]\nstandard = 50\n"));
+    let e = error_at(&errs, "rate_limits.plans.standard");
+    assert!(
+        e.message
+            .contains("expected a table, e.g. { rps = 50, burst = 10 }"),
+        "{}",
+        e.message
+    );
+
+    let errs = errors(&format!("rate_limits = 1\nclient_ip = []\n{BASE}"));
+    error_at(&errs, "rate_limits");
+    error_at(&errs, "client_ip");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
 }
 
 #[test]
@@ -713,10 +1484,24 @@ fn summary_describes_the_topology() {
         "region westus priority 2 weight 100: 1 origin(s): 127.0.0.1:9104",
         "host {tenant}.app.example.com",
         "HSTS max-age 365d",
-        "health: GET /healthz every 1s, timeout 500ms, rise 2, fall 2",
+        "health: GET /healthz every 1s, timeout 500ms, rise 2, fall 2, expect 200-399, host health.internal\n",
+        "region westus priority 2 weight 100: 1 origin(s): 127.0.0.1:9104\n    health: GET /healthz every 2s, timeout 500ms, rise 2, fall 3, expect 200, 204, host health.internal\n",
+        "outlier detection: eject after 3 consecutive failures (5xx included), for 5s growing to 1m",
+        "retries: GET, HEAD, OPTIONS, PUT, DELETE; budget ratio 0.2 over 10s, min 3 concurrent; latency sensitivity 50ms; slow start 10s",
+        "client ip: X-Forwarded-For from trusted proxies 10.0.0.0/8, ::1/128",
+        "rate limits: plans premium 500/s burst 500, standard 50/s burst 100; default plan standard; per client 100/s burst 200; 1 tenant override(s); route /api/search GET 5/s burst 5; headers always; up to 1000000 tracked keys, idle after 1m",
     ] {
         assert!(s.contains(part), "summary lacks {part:?}:\n{s}");
     }
+    let minimal = summary(&edge_config::load(&examples_dir().join("minimal.toml")).unwrap());
+    for part in [
+        "client ip: the peer address (no trusted proxies)",
+        "rate limits: off",
+        "slow start 10s",
+    ] {
+        assert!(minimal.contains(part), "summary lacks {part:?}:\n{minimal}");
+    }
+    assert!(!minimal.contains("    health:"), "{minimal}");
 }
 
 proptest! {
@@ -737,6 +1522,15 @@ proptest! {
                 Just("[tenancy]".to_owned()),
                 Just("[[tls.certificates]]".to_owned()),
                 Just("[health]".to_owned()),
+                Just("[outlier_detection]".to_owned()),
+                Just("[routing.retry_budget]".to_owned()),
+                Just("[client_ip]".to_owned()),
+                Just("[rate_limits]".to_owned()),
+                Just("[rate_limits.plans.standard]".to_owned()),
+                Just("[rate_limits.per_client]".to_owned()),
+                Just("[[rate_limits.routes]]".to_owned()),
+                Just("[[rate_limits.tenant_overrides]]".to_owned()),
+                Just("[regions.health]".to_owned()),
                 "[a-z_]{1,12} = \"[a-z0-9{}:./ -]{0,20}\"",
                 "[a-z_]{1,12} = -?[0-9]{1,12}",
                 "[a-z_]{1,12} = \\[\\{ [a-z]{1,8} = \"[a-z0-9.:]{0,12}\" \\}\\]",

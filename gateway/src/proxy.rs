@@ -14,7 +14,9 @@ use pingora::{ErrorSource, ErrorType};
 
 use crate::error::{EdgeError, ErrorKind, PROBLEM_CONTENT_TYPE};
 use crate::headers::{self, UpstreamFacts};
-use crate::routing::{self, AllUsable, OriginId, Route};
+use crate::health::log_transition;
+use crate::retry_budget::RetryPermit;
+use crate::routing::{self, OriginId, Route};
 use crate::snapshot::Snapshot;
 use crate::state::GatewayState;
 use crate::tenancy::{self, RequestFacts};
@@ -41,9 +43,50 @@ pub struct RequestCtx {
     current: Option<OriginId>,
     failure: Option<EdgeError>,
     started: Instant,
+    /// Retry permits held until the request ends (they count in-flight retries).
+    permits: Vec<RetryPermit>,
+    /// A permit taken when an origin's 5xx answer was turned into a retry.
+    pending_permit: Option<RetryPermit>,
 }
 
 impl RequestCtx {
+    fn has_more_candidates(&self) -> bool {
+        self.route
+            .as_ref()
+            .is_some_and(|r| self.attempts < r.candidates.len())
+    }
+
+    /// Feeds a failed attempt to passive health (outlier detection).
+    fn origin_failed(&self) {
+        let Some(origin) = self.current else { return };
+        let health = self.snapshot.origin_health(origin);
+        let now = self.snapshot.registry().now_ms();
+        if let Some(t) = health.record_live_failure(now, &self.snapshot.config.outlier_detection) {
+            log_transition(health, &t, Some("live traffic"));
+        }
+    }
+
+    fn origin_succeeded(&self) {
+        if let Some(origin) = self.current {
+            self.snapshot.origin_health(origin).record_live_success();
+        }
+    }
+
+    /// Whether a request that already reached an origin may be sent again: an idempotent
+    /// (configured) method, a body that still fits the retry buffer, another candidate.
+    fn may_resend(&self, session: &Session) -> bool {
+        let method = session.req_header().method.as_str();
+        self.has_more_candidates()
+            && !session.as_ref().retry_buffer_truncated()
+            && self
+                .snapshot
+                .config
+                .routing
+                .retry_methods
+                .iter()
+                .any(|m| m == method)
+    }
+
     fn region_name(&self) -> Option<&str> {
         let origin = self.snapshot.origin(self.current?);
         Some(self.snapshot.region(origin.region).name.as_str())
@@ -111,6 +154,8 @@ impl ProxyHttp for EdgeProxy {
             current: None,
             failure: None,
             started: Instant::now(),
+            permits: Vec::new(),
+            pending_permit: None,
         }
     }
 
@@ -125,9 +170,11 @@ impl ProxyHttp for EdgeProxy {
             headers: &req.headers,
         };
         let found = tenancy::identify(&ctx.snapshot.config.tenancy.sources, &facts);
-        match routing::route(&ctx.snapshot, &found, &AllUsable, rand::random()) {
+        let health = ctx.snapshot.live_health();
+        match routing::route(&ctx.snapshot, &found, &health, rand::random()) {
             Ok(route) => {
                 ctx.route = Some(route);
+                self.state.retry_budget.record_request();
                 Ok(false)
             }
             Err(err) => {
@@ -165,15 +212,67 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        // Nothing reached the origin, so another candidate is safe for any method.
-        let remaining = ctx
-            .route
-            .as_ref()
-            .is_some_and(|r| ctx.attempts < r.candidates.len());
-        if remaining {
+        ctx.origin_failed();
+        // Nothing reached the origin, so another candidate is safe for any method, and costs
+        // no retry budget.
+        if ctx.has_more_candidates() {
             e.set_retry(true);
         }
         e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("origin {peer}"));
+        ctx.origin_failed();
+        let retry = if let Some(permit) = ctx.pending_permit.take() {
+            ctx.permits.push(permit);
+            true
+        } else if ctx.may_resend(session) {
+            match self.state.retry_budget.try_acquire() {
+                Some(permit) => {
+                    ctx.permits.push(permit);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        e.set_retry(retry);
+        e
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let status = upstream_response.status.as_u16();
+        if status >= 500 && ctx.snapshot.config.outlier_detection.count_5xx {
+            // An overloaded or broken origin: try another one of the geography if this
+            // request may be sent again and the budget allows; the origin's answer is dropped.
+            if matches!(status, 502..=504) && ctx.may_resend(session) {
+                if let Some(permit) = self.state.retry_budget.try_acquire() {
+                    ctx.pending_permit = Some(permit);
+                    return Error::e_explain(
+                        ErrorType::HTTPStatus(status),
+                        "origin answered with a retryable status",
+                    );
+                }
+            }
+            ctx.origin_failed();
+        } else {
+            ctx.origin_succeeded();
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -217,7 +316,14 @@ impl ProxyHttp for EdgeProxy {
             ctx.snapshot.hsts.as_ref(),
             ctx.region_name(),
             &ctx.request_id,
-        )
+        )?;
+        if ctx.snapshot.config.routing.debug_headers {
+            if let Some(route) = &ctx.route {
+                let value = crate::explain::route_header(&ctx.snapshot, route, ctx.attempts);
+                upstream_response.insert_header("x-edge-route", value)?;
+            }
+        }
+        Ok(())
     }
 
     async fn fail_to_proxy(

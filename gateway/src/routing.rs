@@ -5,6 +5,8 @@
 //! own geography, so a request can never be sent across a residency border — the property tests
 //! below (and in `tests/residency.rs`) check that over random topologies.
 
+use std::time::Duration;
+
 use edge_config::TenantId;
 
 use crate::error::{EdgeError, ErrorKind};
@@ -40,14 +42,24 @@ pub struct RouteTable {
     pub tiers: Vec<Tier>,
 }
 
-/// Whether an origin may take traffic now. Health checks implement this; the spine treats
-/// every origin as usable.
+/// What the router knows about origins' health at one instant. Health checks implement it
+/// over live state; tests implement it over fixed sets.
 pub trait HealthView {
     /// True when `origin` may be sent a request.
     fn is_usable(&self, origin: OriginId) -> bool;
+
+    /// The origin's measured latency, if known.
+    fn latency(&self, _origin: OriginId) -> Option<Duration> {
+        None
+    }
+
+    /// Share of its weight the origin gets while warming up after recovery, in (0, 1].
+    fn warmth(&self, _origin: OriginId) -> f64 {
+        1.0
+    }
 }
 
-/// A [`HealthView`] in which every origin is usable.
+/// A [`HealthView`] in which every origin is usable, equally fast and fully warm.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AllUsable;
 
@@ -57,39 +69,97 @@ impl HealthView for AllUsable {
     }
 }
 
-/// Orders the usable origins of `table` for one request: the most preferred tier first, each
-/// tier shuffled by weight (so the first candidate follows the weights and the others are the
-/// same-priority alternatives), then the next tier. At most `max` candidates are returned.
+/// A usable origin of one tier, as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    origin: OriginId,
+    weight: f64,
+    latency: Option<Duration>,
+    warmth: f64,
+}
+
+/// Orders the usable origins of `table` for one request (Front Door's selection, restricted
+/// to one geography):
 ///
-/// Drained origins (weight 0) and unusable ones are never returned.
-pub fn plan(table: &RouteTable, health: &impl HealthView, seed: u64, max: usize) -> Vec<OriginId> {
-    let mut out = Vec::with_capacity(max.min(8));
+/// 1. keep usable origins with a non-zero weight;
+/// 2. take the most preferred tier (lowest priority value) that has any — except that a tier
+///    whose origins are all warming up after recovery is taken only with probability equal to
+///    their warmth, so traffic fails back gradually (slow start);
+/// 3. inside the tier, keep the origins whose latency is within `sensitivity` of the fastest,
+///    shuffled by effective weight (region × origin × warmth); the rest of the tier follows,
+///    fastest first;
+/// 4. then the next tier, and so on, up to `max` candidates.
+///
+/// Drained origins (weight 0) and unusable ones are never returned, and every candidate comes
+/// from `table`, i.e. from one geography.
+pub fn plan(
+    table: &RouteTable,
+    health: &impl HealthView,
+    seed: u64,
+    max: usize,
+    sensitivity: Duration,
+) -> Vec<OriginId> {
     let mut rng = SplitMix64(seed);
-    let mut pool: Vec<(OriginId, u64)> = Vec::new();
-    for tier in &table.tiers {
-        if out.len() >= max {
-            break;
-        }
-        pool.clear();
-        pool.extend(
+    let mut tiers: Vec<Vec<Live>> = table
+        .tiers
+        .iter()
+        .map(|tier| {
             tier.members
                 .iter()
                 .filter(|m| m.weight > 0 && health.is_usable(m.origin))
-                .map(|m| (m.origin, m.weight)),
-        );
-        while !pool.is_empty() && out.len() < max {
-            let total: u64 = pool.iter().map(|&(_, w)| w).sum();
-            let mut ticket = rng.next() % total;
-            let mut chosen = pool.len() - 1;
-            for (i, &(_, w)) in pool.iter().enumerate() {
-                if ticket < w {
-                    chosen = i;
+                .map(|m| {
+                    let warmth = health.warmth(m.origin).clamp(f64::MIN_POSITIVE, 1.0);
+                    Live {
+                        origin: m.origin,
+                        weight: m.weight as f64 * warmth,
+                        latency: health.latency(m.origin),
+                        warmth,
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    // Slow start across tiers: a recovering primary gets its share of requests first.
+    let mut i = 0;
+    while i + 1 < tiers.len() {
+        let warmth = tiers[i].iter().map(|l| l.warmth).fold(0.0, f64::max);
+        if warmth < 1.0 && rng.next_f64() >= warmth {
+            tiers.swap(i, i + 1);
+        }
+        i += 1;
+    }
+    let mut out = Vec::with_capacity(max.min(8));
+    for mut tier in tiers {
+        if out.len() >= max {
+            break;
+        }
+        let fastest = tier.iter().filter_map(|l| l.latency).min();
+        let (mut band, mut slow): (Vec<Live>, Vec<Live>) = match fastest {
+            Some(f) => tier
+                .drain(..)
+                .partition(|l| l.latency.is_none_or(|lat| lat <= f + sensitivity)),
+            None => (std::mem::take(&mut tier), Vec::new()),
+        };
+        while !band.is_empty() && out.len() < max {
+            let total: f64 = band.iter().map(|l| l.weight).sum();
+            let mut ticket = rng.next_f64() * total;
+            let mut chosen = band.len() - 1;
+            for (k, l) in band.iter().enumerate() {
+                if ticket < l.weight {
+                    chosen = k;
                     break;
                 }
-                ticket -= w;
+                ticket -= l.weight;
             }
-            out.push(pool.swap_remove(chosen).0);
+            out.push(band.swap_remove(chosen).origin);
         }
+        slow.sort_by_key(|l| l.latency);
+        out.extend(
+            slow.iter()
+                .map(|l| l.origin)
+                .take(max.saturating_sub(out.len())),
+        );
     }
     out
 }
@@ -140,12 +210,14 @@ pub fn route(
         ));
     };
     let geo = snapshot.geography(geography);
-    let max = snapshot.config.routing.max_attempts.get() as usize;
-    let mut candidates = plan(&geo.table, health, seed, max);
+    let routing = &snapshot.config.routing;
+    let max = routing.max_attempts.get() as usize;
+    let sensitivity = routing.latency_sensitivity;
+    let mut candidates = plan(&geo.table, health, seed, max, sensitivity);
     if candidates.is_empty() && geo.fail_open {
         // Front Door's behaviour when every origin is down, restricted to the same geography:
         // trying a possibly-unhealthy origin of the tenant's own geography beats a certain 503.
-        candidates = plan(&geo.table, &AllUsable, seed, max);
+        candidates = plan(&geo.table, &AllUsable, seed, max, sensitivity);
     }
     if candidates.is_empty() {
         return Err(EdgeError::no_origin(
@@ -171,6 +243,11 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -209,7 +286,7 @@ mod tests {
     fn primary_tier_first_then_secondary() {
         let t = table(&[(1, &[(0, 100), (1, 100)]), (2, &[(2, 100)])]);
         for seed in 0..50 {
-            let c = plan(&t, &AllUsable, seed, 3);
+            let c = plan(&t, &AllUsable, seed, 3, Duration::ZERO);
             assert_eq!(c.len(), 3);
             assert!(c[..2].contains(&OriginId(0)) && c[..2].contains(&OriginId(1)));
             assert_eq!(c[2], OriginId(2));
@@ -219,16 +296,16 @@ mod tests {
     #[test]
     fn max_bounds_the_list() {
         let t = table(&[(1, &[(0, 1), (1, 1)]), (2, &[(2, 1)])]);
-        assert_eq!(plan(&t, &AllUsable, 7, 1).len(), 1);
-        assert_eq!(plan(&t, &AllUsable, 7, 0).len(), 0);
+        assert_eq!(plan(&t, &AllUsable, 7, 1, Duration::ZERO).len(), 1);
+        assert_eq!(plan(&t, &AllUsable, 7, 0, Duration::ZERO).len(), 0);
     }
 
     #[test]
     fn drained_and_unusable_are_skipped() {
         let t = table(&[(1, &[(0, 0), (1, 100)]), (2, &[(2, 100)])]);
-        let c = plan(&t, &Down([1].into()), 1, 3);
+        let c = plan(&t, &Down([1].into()), 1, 3, Duration::ZERO);
         assert_eq!(c, vec![OriginId(2)]);
-        let c = plan(&t, &Down([1, 2].into()), 1, 3);
+        let c = plan(&t, &Down([1, 2].into()), 1, 3, Duration::ZERO);
         assert!(c.is_empty());
     }
 
@@ -237,9 +314,61 @@ mod tests {
         let t = table(&[(1, &[(0, 300), (1, 100)])]);
         let n = 20_000u64;
         let zeros = (0..n)
-            .filter(|&s| plan(&t, &AllUsable, s, 1)[0] == OriginId(0))
+            .filter(|&s| plan(&t, &AllUsable, s, 1, Duration::ZERO)[0] == OriginId(0))
             .count() as f64;
         let share = zeros / n as f64;
         assert!((share - 0.75).abs() < 0.02, "share {share}");
+    }
+
+    struct Latency(Vec<(u32, u64)>, Vec<(u32, f64)>);
+    impl HealthView for Latency {
+        fn is_usable(&self, _o: OriginId) -> bool {
+            true
+        }
+        fn latency(&self, o: OriginId) -> Option<Duration> {
+            self.0
+                .iter()
+                .find(|(id, _)| *id == o.0)
+                .map(|(_, ms)| Duration::from_millis(*ms))
+        }
+        fn warmth(&self, o: OriginId) -> f64 {
+            self.1
+                .iter()
+                .find(|(id, _)| *id == o.0)
+                .map_or(1.0, |(_, w)| *w)
+        }
+    }
+
+    fn share_first(t: &RouteTable, h: &impl HealthView, sens: Duration, origin: u32) -> f64 {
+        let n = 10_000u64;
+        (0..n)
+            .filter(|&s| plan(t, h, s, 3, sens)[0] == OriginId(origin))
+            .count() as f64
+            / n as f64
+    }
+
+    #[test]
+    fn latency_band_prefers_the_fast_origin_and_keeps_the_slow_one_as_fallback() {
+        let t = table(&[(1, &[(0, 100), (1, 100)])]);
+        let h = Latency(vec![(0, 5), (1, 85)], vec![]);
+        let sens = Duration::from_millis(20);
+        assert_eq!(share_first(&t, &h, sens, 0), 1.0);
+        assert_eq!(plan(&t, &h, 1, 3, sens), vec![OriginId(0), OriginId(1)]);
+        // Both within the band: split by weight.
+        let h = Latency(vec![(0, 5), (1, 15)], vec![]);
+        let share = share_first(&t, &h, sens, 0);
+        assert!((share - 0.5).abs() < 0.03, "{share}");
+    }
+
+    #[test]
+    fn a_warming_primary_gets_a_growing_share() {
+        let t = table(&[(1, &[(0, 100)]), (2, &[(1, 100)])]);
+        for warmth in [0.1, 0.5, 0.9] {
+            let h = Latency(vec![], vec![(0, warmth)]);
+            let share = share_first(&t, &h, Duration::ZERO, 0);
+            assert!((share - warmth).abs() < 0.03, "warmth {warmth}: {share}");
+            // The secondary stays a candidate either way.
+            assert_eq!(plan(&t, &h, 3, 3, Duration::ZERO).len(), 2);
+        }
     }
 }

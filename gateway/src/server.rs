@@ -9,11 +9,13 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
+use crate::health::{probe_all_once, HealthChecker, HealthRegistry};
 use crate::proxy::EdgeProxy;
 use crate::redirect::HttpsRedirect;
 use crate::snapshot::Snapshot;
 use crate::state::GatewayState;
 use crate::tls::{CertResolver, CertStore, TlsError};
+use pingora::services::background::background_service;
 
 /// Upper bound on upstream attempts per request that Pingora allows; the configured
 /// `routing.max_attempts` (at most 10) applies inside it and can change on reload.
@@ -29,6 +31,9 @@ pub enum StartError {
     /// Certificates could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The start-up runtime could not be created.
+    #[error("runtime: {0}")]
+    Runtime(String),
     /// A listener could not be configured.
     #[error("listener {addr}: {message}")]
     Listener {
@@ -39,10 +44,19 @@ pub enum StartError {
     },
 }
 
-/// Builds the shared state (routing snapshot, certificates) for `config`.
+/// Builds the shared state (routing snapshot, certificates) for `config`, and probes every
+/// origin once so the gateway starts serving with known-healthy origins instead of refusing
+/// traffic for a probe interval.
 pub fn build_state(config: Config) -> Result<Arc<GatewayState>, StartError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let certs = CertStore::load(&config.tls.certificates)?;
-    let snapshot = Snapshot::build(Arc::new(config), 1);
+    let registry = Arc::new(HealthRegistry::new());
+    let snapshot = Snapshot::build(Arc::new(config), 1, registry.clone());
+    let warmup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    warmup.block_on(probe_all_once(&registry, &snapshot));
     Ok(Arc::new(GatewayState::new(
         snapshot,
         Arc::new(CertResolver::new(certs)),
@@ -101,6 +115,10 @@ pub fn build_server(
         proxy.add_tls_with_settings(&addr.to_string(), None, tls);
     }
     server.add_service(proxy);
+    server.add_service(background_service(
+        "health-checks",
+        HealthChecker::new(state.clone()),
+    ));
 
     if !config.listeners.http.is_empty() {
         let https_port = config.listeners.https.first().map_or(443, |a| a.port());

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use edge_config::{Config, GeographyName, RegionName, TenantId};
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::routing::{Member, OriginId, RouteTable, Tier};
+use crate::health::{HealthRegistry, OriginHealth, OriginKey};
+use crate::routing::{HealthView, Member, OriginId, RouteTable, Tier};
 
 /// Index of a geography in a [`Snapshot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +42,10 @@ pub struct RegionEntry {
     pub geography: GeoId,
     /// Its priority (1 = primary).
     pub priority: u32,
+    /// Its configured weight.
+    pub weight: u32,
+    /// Health-check settings for its origins (global merged with the region's override).
+    pub health: edge_config::Health,
 }
 
 /// An origin, ready to be connected to.
@@ -52,6 +57,12 @@ pub struct OriginEntry {
     pub geography: GeoId,
     /// The address as configured.
     pub address: String,
+    /// The resolved address.
+    pub socket_addr: std::net::SocketAddr,
+    /// Whether the origin speaks TLS.
+    pub tls: bool,
+    /// Its configured weight inside the region.
+    pub weight: u32,
     /// `Host` header override.
     pub host: Option<String>,
     /// The prebuilt peer; cloned per request.
@@ -70,6 +81,8 @@ pub struct Snapshot {
     geographies: Vec<GeoEntry>,
     regions: Vec<RegionEntry>,
     origins: Vec<OriginEntry>,
+    health: Vec<Arc<OriginHealth>>,
+    registry: Arc<HealthRegistry>,
     geo_by_name: HashMap<GeographyName, GeoId>,
 }
 
@@ -78,7 +91,9 @@ impl Snapshot {
     ///
     /// Validation guarantees every region's geography exists; a region that somehow names an
     /// unknown geography is left out rather than routed anywhere.
-    pub fn build(config: Arc<Config>, generation: u64) -> Snapshot {
+    ///
+    /// Origins whose (region, address) a live snapshot already has keep their health state.
+    pub fn build(config: Arc<Config>, generation: u64, registry: Arc<HealthRegistry>) -> Snapshot {
         let geo_by_name: HashMap<GeographyName, GeoId> = config
             .geographies
             .iter()
@@ -96,6 +111,7 @@ impl Snapshot {
             .collect();
         let mut regions = Vec::with_capacity(config.regions.len());
         let mut origins = Vec::new();
+        let mut health = Vec::new();
         let routing = &config.routing;
         for region in &config.regions {
             let Some(&geo) = geo_by_name.get(&region.geography) else {
@@ -106,6 +122,8 @@ impl Snapshot {
                 name: region.name.clone(),
                 geography: geo,
                 priority: region.priority.get(),
+                weight: region.weight,
+                health: region.health.clone(),
             });
             let table = &mut geographies[geo.0 as usize].table;
             let tier_pos = match table
@@ -134,9 +152,16 @@ impl Snapshot {
                     region: region_id,
                     geography: geo,
                     address: origin.address.clone(),
+                    socket_addr: origin.socket_addr,
+                    tls: origin.tls,
+                    weight: origin.weight,
                     host: origin.host.clone(),
                     peer: Box::new(peer),
                 });
+                health.push(registry.get_or_create(OriginKey {
+                    region: region.name.to_string(),
+                    address: origin.address.clone(),
+                }));
                 table.tiers[tier_pos].members.push(Member {
                     origin: id,
                     weight: u64::from(region.weight) * u64::from(origin.weight),
@@ -154,7 +179,27 @@ impl Snapshot {
             geographies,
             regions,
             origins,
+            health,
+            registry,
             geo_by_name,
+        }
+    }
+
+    /// The health state of origin `id`.
+    pub fn origin_health(&self, id: OriginId) -> &Arc<OriginHealth> {
+        &self.health[id.0 as usize]
+    }
+
+    /// The registry this snapshot's health state lives in.
+    pub fn registry(&self) -> &Arc<HealthRegistry> {
+        &self.registry
+    }
+
+    /// The live health view of this snapshot at this instant.
+    pub fn live_health(&self) -> LiveHealth<'_> {
+        LiveHealth {
+            snapshot: self,
+            now_ms: self.registry.now_ms(),
         }
     }
 
@@ -205,4 +250,27 @@ fn hsts_value(tls: &edge_config::Tls) -> Option<http::HeaderValue> {
         v.push_str("; includeSubDomains");
     }
     http::HeaderValue::from_str(&v).ok()
+}
+
+/// Health as the router sees it at one instant: probes, ejections, latency and slow start.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveHealth<'a> {
+    snapshot: &'a Snapshot,
+    now_ms: u64,
+}
+
+impl HealthView for LiveHealth<'_> {
+    fn is_usable(&self, origin: OriginId) -> bool {
+        self.snapshot.origin_health(origin).is_usable(self.now_ms)
+    }
+
+    fn latency(&self, origin: OriginId) -> Option<std::time::Duration> {
+        self.snapshot.origin_health(origin).latency()
+    }
+
+    fn warmth(&self, origin: OriginId) -> f64 {
+        self.snapshot
+            .origin_health(origin)
+            .warmth(self.now_ms, self.snapshot.config.routing.slow_start)
+    }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::health::HealthRegistry;
 use crate::snapshot::Snapshot;
 use crate::tls::CertResolver;
 
@@ -15,15 +16,28 @@ pub struct GatewayState {
     snapshot: ArcSwap<Snapshot>,
     /// The certificate resolver installed on every HTTPS listener.
     pub certs: Arc<CertResolver>,
+    health: Arc<HealthRegistry>,
+    /// The process-wide retry budget.
+    pub retry_budget: crate::retry_budget::RetryBudget,
 }
 
 impl GatewayState {
     /// State serving `snapshot` with certificates from `certs`.
     pub fn new(snapshot: Snapshot, certs: Arc<CertResolver>) -> Self {
+        let health = snapshot.registry().clone();
+        let retry_budget =
+            crate::retry_budget::RetryBudget::new(&snapshot.config.routing.retry_budget);
         GatewayState {
             snapshot: ArcSwap::from_pointee(snapshot),
             certs,
+            health,
+            retry_budget,
         }
+    }
+
+    /// The health registry shared by every snapshot.
+    pub fn health(&self) -> &Arc<HealthRegistry> {
+        &self.health
     }
 
     /// The current snapshot.

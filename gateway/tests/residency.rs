@@ -109,6 +109,7 @@ fn build_config(plan: &Plan) -> Config {
                     }
                 })
                 .collect(),
+            health: Health::default(),
         })
         .collect();
     let tenants = TenantDirectory {
@@ -163,7 +164,10 @@ fn build_config(plan: &Plan) -> Config {
             timeout: Duration::from_millis(500),
             rise: NonZeroU32::new(2).unwrap(),
             fall: NonZeroU32::new(2).unwrap(),
+            expected_statuses: vec![StatusRange { lo: 200, hi: 399 }],
+            host: None,
         },
+        outlier_detection: OutlierDetection::default(),
         routing: Routing {
             max_attempts: NonZeroU32::new(plan.max_attempts).unwrap(),
             connect_timeout: Duration::from_secs(1),
@@ -171,14 +175,26 @@ fn build_config(plan: &Plan) -> Config {
             write_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(55),
             debug_headers: false,
+            ..Routing::default()
         },
+        client_ip: ClientIp::default(),
+        rate_limits: None,
     }
 }
 
-struct Down(HashSet<OriginId>);
+/// Random health: some origins down, random latencies and slow-start warmth.
+struct Down(HashSet<OriginId>, u64);
 impl HealthView for Down {
     fn is_usable(&self, o: OriginId) -> bool {
         !self.0.contains(&o)
+    }
+    fn latency(&self, o: OriginId) -> Option<Duration> {
+        let h = self.1.rotate_left(o.0 % 64) ^ u64::from(o.0);
+        (h % 5 != 0).then(|| Duration::from_millis(h % 200))
+    }
+    fn warmth(&self, o: OriginId) -> f64 {
+        let h = self.1.rotate_right(o.0 % 64) ^ u64::from(o.0);
+        [1.0, 0.5, 0.05, 1.0][(h % 4) as usize]
     }
 }
 
@@ -192,12 +208,13 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let config = Arc::new(build_config(&plan));
-        let snapshot = Snapshot::build(config.clone(), 1);
+        let registry = std::sync::Arc::new(edge_gateway::health::HealthRegistry::new());
+        let snapshot = Snapshot::build(config.clone(), 1, registry);
         let down: HashSet<OriginId> = (0..snapshot.origins().len() as u32)
             .filter(|i| down_mask & (1 << (i % 64)) != 0)
             .map(OriginId)
             .collect();
-        let health = Down(down.clone());
+        let health = Down(down.clone(), seed);
         // Region name -> configured geography, straight from the config (not the snapshot).
         let region_geo: HashMap<&str, &str> = config
             .regions

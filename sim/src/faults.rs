@@ -20,6 +20,9 @@ pub(crate) struct Faults {
     latency_jitter_us: AtomicU64,
     error_rate_bits: AtomicU64,
     health_status: AtomicU16,
+    /// When set, `/healthz` alternates pass / fail on every probe (a flapping origin).
+    health_flapping: std::sync::atomic::AtomicBool,
+    flap_counter: AtomicU64,
 }
 
 impl Default for Faults {
@@ -30,6 +33,8 @@ impl Default for Faults {
             latency_jitter_us: AtomicU64::new(0),
             error_rate_bits: AtomicU64::new(0.0f64.to_bits()),
             health_status: AtomicU16::new(StatusCode::OK.as_u16()),
+            health_flapping: std::sync::atomic::AtomicBool::new(false),
+            flap_counter: AtomicU64::new(0),
         }
     }
 }
@@ -115,11 +120,26 @@ impl Faults {
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    pub(crate) fn set_health_flapping(&self, flapping: bool) {
+        self.health_flapping.store(flapping, Ordering::Relaxed);
+    }
+
+    /// The status for one probe: while flapping, every other probe fails (500).
+    pub(crate) fn next_health_status(&self) -> StatusCode {
+        if self.health_flapping.load(Ordering::Relaxed)
+            && self.flap_counter.fetch_add(1, Ordering::Relaxed) % 2 == 1
+        {
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        self.health_status()
+    }
+
     pub(crate) fn reset(&self) {
         self.set_hang(false);
         self.set_latency(Duration::ZERO, Duration::ZERO);
         self.set_error_rate(0.0);
         self.set_health_status(StatusCode::OK.as_u16());
+        self.set_health_flapping(false);
     }
 }
 

@@ -119,7 +119,7 @@ fn is_health_probe<B>(req: &Request<B>) -> bool {
 async fn health(shared: &Shared) -> Response<RespBody> {
     shared.stats.count_health_probe();
     apply_delay_faults(shared).await;
-    let status = shared.faults.health_status();
+    let status = shared.faults.next_health_status();
     let text = if status.is_success() {
         "ok"
     } else {

@@ -370,6 +370,11 @@ impl SimOrigin {
         self.shared().faults.set_health_status(status);
     }
 
+    /// Makes `/healthz` alternate between the configured status and 500 on every probe.
+    pub fn set_health_flapping(&self, flapping: bool) {
+        self.shared().faults.set_health_flapping(flapping);
+    }
+
     /// The configured `(fixed, jitter)` latency.
     pub fn latency(&self) -> (Duration, Duration) {
         self.shared().faults.latency()

@@ -71,6 +71,13 @@ impl SimRegion {
         self.origins.iter().map(SimOrigin::addr).collect()
     }
 
+    /// [`SimOrigin::set_health_flapping`] on every origin.
+    pub fn set_health_flapping(&self, flapping: bool) {
+        for o in &self.origins {
+            o.set_health_flapping(flapping);
+        }
+    }
+
     /// [`SimOrigin::kill`] on every origin.
     pub fn kill(&self) {
         self.origins.iter().for_each(SimOrigin::kill);

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod load;
 pub mod topology;
 
 pub use client::{https_client, raw_tls_connect, ClientOptions};
