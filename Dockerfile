@@ -54,13 +54,13 @@ COPY . .
 
 # Parallel jobs; lower it on small builders if fat LTO runs out of memory.
 ARG CARGO_BUILD_JOBS=
-ARG TARGETPLATFORM
+ARG TARGETARCH
 # The registry and the target directory are BuildKit cache mounts: they survive between builds
 # but are not part of any layer, so the binary is copied out of the target directory before the
-# step ends. The target cache is keyed by platform so multi-arch builds do not share it.
+# step ends. The target cache is keyed by architecture so multi-arch builds do not share it.
 RUN --mount=type=cache,id=edge-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=edge-cargo-git,target=/usr/local/cargo/git,sharing=locked \
-    --mount=type=cache,id=edge-target-${TARGETPLATFORM},target=/src/target,sharing=locked \
+    --mount=type=cache,id=edge-target-${TARGETARCH},target=/src/target,sharing=locked \
     if [ -n "${CARGO_BUILD_JOBS}" ]; then export CARGO_BUILD_JOBS; else unset CARGO_BUILD_JOBS; fi \
  && cargo build --release --locked -p edge-gateway --bin edge-gateway \
  && install -D -m 0755 target/release/edge-gateway /out/edge-gateway \

@@ -114,6 +114,20 @@ pub struct ConfigFile {
     pub client_ip: Option<ClientIpFile>,
     /// `[rate_limits]`
     pub rate_limits: Option<RateLimitsFile>,
+    /// `[admin]`
+    pub admin: Option<AdminFile>,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    /// File with admin bearer tokens (one per line, optionally `name:token`).
+    pub token_file: Option<String>,
+    /// Serve `/metrics` without a token; default false.
+    pub metrics_public: Option<bool>,
+    /// Where operator overrides (weights, drains) are persisted.
+    pub state_file: Option<String>,
 }
 
 /// `[server]`

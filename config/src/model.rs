@@ -102,6 +102,8 @@ name_type!(
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The admin API's settings (its listener is `listeners.admin`).
+    pub admin: Admin,
     /// Process-level settings.
     pub server: Server,
     /// Listening addresses.
@@ -176,6 +178,8 @@ pub struct Tenancy {
     pub sources: Vec<TenantSource>,
     /// What happens to a request whose tenant is absent or unknown.
     pub unknown: UnknownTenant,
+    /// The tenant file, resolved against the config file's directory (watched for reloads).
+    pub file: Option<PathBuf>,
 }
 
 /// One place a tenant id can be read from.
@@ -747,4 +751,16 @@ mod tests {
             prop_assert_eq!(net.contains(IpAddr::V6(Ipv6Addr::from(other))), expected);
         }
     }
+}
+
+/// The admin API's settings. Tokens are never written in the config file itself: they come
+/// from the `EDGE_ADMIN_TOKEN` environment variable or from `token_file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admin {
+    /// File with bearer tokens, one per line (`name:token` or `token`).
+    pub token_file: Option<PathBuf>,
+    /// Serve `/metrics` without a token (for scrapers on a trusted network).
+    pub metrics_public: bool,
+    /// Where operator overrides are persisted (atomically) and restored from at start.
+    pub state_file: Option<PathBuf>,
 }

@@ -28,15 +28,15 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::file::{
-    CertificateFile, ClientIpFile, GeographyFile, HealthFile, HumanDuration, ListenersFile,
-    OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RetryBudgetFile,
-    RouteLimitFile, RoutingFile, ServerFile, StatusText, TenancyFile, TenantFile,
+    AdminFile, CertificateFile, ClientIpFile, GeographyFile, HealthFile, HumanDuration,
+    ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile,
+    RetryBudgetFile, RouteLimitFile, RoutingFile, ServerFile, StatusText, TenancyFile, TenantFile,
     TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 use crate::model::{
-    Certificate, Cidr, ClientIp, Config, Geography, GeographyName, Health, Listeners, Origin,
-    OutlierDetection, PlanName, Quota, RateLimits, Region, RegionName, RetryBudget, RouteLimit,
-    Routing, Server, StatusRange, Tenancy, TenantId, TenantSource, Tls, UnknownTenant,
+    Admin, Certificate, Cidr, ClientIp, Config, Geography, GeographyName, Health, Listeners,
+    Origin, OutlierDetection, PlanName, Quota, RateLimits, Region, RegionName, RetryBudget,
+    RouteLimit, Routing, Server, StatusRange, Tenancy, TenantId, TenantSource, Tls, UnknownTenant,
 };
 use crate::tenants_file::DirectoryBuilder;
 
@@ -461,13 +461,15 @@ struct Raw {
     routing: Piece<RoutingFile>,
     client_ip: Piece<ClientIpFile>,
     rate_limits: Piece<RateLimitsFile>,
+    admin: Piece<AdminFile>,
     plans: Elements<(String, QuotaFile)>,
     per_client: Piece<QuotaFile>,
     tenant_overrides: Elements<TenantOverrideFile>,
     route_limits: Elements<RouteLimitFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 12] = [
+const TOP_LEVEL_KEYS: [&str; 13] = [
+    "admin",
     "server",
     "listeners",
     "tls",
@@ -883,6 +885,7 @@ impl<'a> Validator<'a> {
         );
         let routing = self.table(top("routing"), &path("routing"), "[routing]");
         let client_ip = self.table(top("client_ip"), &path("client_ip"), "[client_ip]");
+        let admin = self.table(top("admin"), &path("admin"), "[admin]");
 
         let limits_path = path("rate_limits");
         let mut limits_value = top("rate_limits");
@@ -925,6 +928,7 @@ impl<'a> Validator<'a> {
             routing,
             client_ip,
             rate_limits,
+            admin,
             plans,
             per_client,
             tenant_overrides,
@@ -964,7 +968,9 @@ impl<'a> Validator<'a> {
         let outlier_detection = self.outlier_detection(raw.outlier_detection.parsed());
         let routing = self.routing(raw.routing.parsed());
         let client_ip = self.client_ip(raw.client_ip.parsed());
+        let admin = self.admin(raw.admin.parsed());
         Config {
+            admin,
             server,
             listeners,
             tls,
@@ -1303,6 +1309,7 @@ impl<'a> Validator<'a> {
         Tenancy {
             sources: parsed,
             unknown,
+            file: file.file.as_deref().map(|f| self.base_dir.join(f)),
         }
     }
 
@@ -1829,6 +1836,39 @@ impl<'a> Validator<'a> {
             out.push(upper);
         }
         ok.then_some(out)
+    }
+
+    fn admin(&mut self, file: Option<&AdminFile>) -> Admin {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("admin");
+        let token_file = file.token_file.as_deref().map(|f| {
+            let resolved = self.base_dir.join(f);
+            if let Err(e) = std::fs::metadata(&resolved) {
+                self.error(
+                    &path.key("token_file"),
+                    format!("cannot read {f:?} ({}): {e}", resolved.display()),
+                );
+            }
+            resolved
+        });
+        let state_file = file.state_file.as_deref().map(|f| {
+            let resolved = self.base_dir.join(f);
+            let dir = resolved.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir {
+                if !dir.is_dir() {
+                    self.error(
+                        &path.key("state_file"),
+                        format!("the directory of {f:?} ({}) does not exist", dir.display()),
+                    );
+                }
+            }
+            resolved
+        });
+        Admin {
+            token_file,
+            metrics_public: file.metrics_public.unwrap_or(false),
+            state_file,
+        }
     }
 
     fn client_ip(&mut self, file: Option<&ClientIpFile>) -> ClientIp {

@@ -42,6 +42,18 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Operate a running gateway through its admin API.
+    Ctl {
+        /// The admin API's address.
+        #[arg(long, default_value = "http://127.0.0.1:9901")]
+        admin: String,
+        /// File holding the admin bearer token (default: the EDGE_ADMIN_TOKEN variable).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::ctl::CtlCommand,
+    },
     /// Run a self-contained demo: simulated origins in two geographies, a generated
     /// certificate, demo tenants, and ready-to-paste curl commands.
     Demo {
@@ -54,6 +66,9 @@ pub enum Command {
         /// HTTP (redirect) port.
         #[arg(long, default_value_t = 8080)]
         http_port: u16,
+        /// Admin API port (on loopback).
+        #[arg(long, default_value_t = 9901)]
+        admin_port: u16,
     },
 }
 
@@ -74,11 +89,17 @@ pub fn main() -> i32 {
                 upgrade_sock,
             },
         ),
+        Command::Ctl {
+            admin,
+            token_file,
+            command,
+        } => crate::ctl::run(&crate::ctl::CtlTarget { admin, token_file }, &command),
         Command::Demo {
             bind,
             https_port,
             http_port,
-        } => crate::demo::run(bind, https_port, http_port),
+            admin_port,
+        } => crate::demo::run(bind, https_port, http_port, admin_port),
     }
 }
 
@@ -108,7 +129,15 @@ fn check(path: &std::path::Path) -> i32 {
 }
 
 fn run(path: &std::path::Path, launch: &LaunchOptions) -> i32 {
-    let config = match edge_config::load(path) {
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("refusing to start: cannot read {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let config = match edge_config::parse(&source, &path.display().to_string(), base) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
@@ -116,7 +145,7 @@ fn run(path: &std::path::Path, launch: &LaunchOptions) -> i32 {
             return 1;
         }
     };
-    match serve(config, launch) {
+    match serve(config, Some((path, &source)), launch, Box::new(|| ())) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("refusing to start: {e}");
@@ -126,20 +155,39 @@ fn run(path: &std::path::Path, launch: &LaunchOptions) -> i32 {
 }
 
 /// Builds and runs the gateway until it is told to stop (SIGTERM: graceful; SIGINT: fast;
-/// SIGQUIT: hand the sockets to an `--upgrade` process).
+/// SIGQUIT: hand the sockets to an `--upgrade` process). With `file` (the config path and
+/// its text) the gateway reloads it on change, on SIGHUP and from the admin API.
 pub fn serve(
     config: edge_config::Config,
+    file: Option<(&std::path::Path, &str)>,
     launch: &LaunchOptions,
+    cleanup: Box<dyn Fn() + Send + Sync>,
 ) -> Result<(), server::StartError> {
-    let state = server::build_state(config.clone())?;
-    let srv = server::build_server(&config, state, launch)?;
+    let overrides = match &config.admin.state_file {
+        Some(p) => crate::overrides::Overrides::load(p)?,
+        None => crate::overrides::Overrides::default(),
+    };
+    let state = server::build_state(config.clone(), &overrides)?;
+    let control = file.map(|(path, source)| {
+        std::sync::Arc::new(crate::control::Control::new(
+            state.clone(),
+            path.to_path_buf(),
+            source,
+            config.admin.state_file.clone(),
+            overrides,
+        ))
+    });
+    let srv = server::build_server(&config, state, control, launch)?;
     tracing::info!(
         https = ?config.listeners.https,
         http = ?config.listeners.http,
+        admin = ?config.listeners.admin,
         tenants = config.tenants.by_id.len(),
         "edge-gateway starting"
     );
-    srv.run(pingora::server::RunArgs::default());
+    srv.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(server::StopSignals::new(cleanup)),
+    });
     tracing::info!("edge-gateway stopped");
     Ok(())
 }

@@ -7,16 +7,23 @@
 //! [`snapshot`] holds what a request reads, [`state`] holds the swappable snapshot.
 
 pub mod access_log;
+pub mod admin;
 pub mod certs;
 pub mod cli;
+pub mod control;
+pub mod ctl;
 pub mod demo;
 pub mod error;
 pub mod explain;
 pub mod headers;
 pub mod health;
 pub mod logging;
+pub mod metrics;
+pub mod overrides;
 pub mod proxy;
+pub mod ratelimit;
 pub mod redirect;
+pub mod reload;
 pub mod retry_budget;
 pub mod routing;
 pub mod server;

@@ -202,6 +202,11 @@ impl ProxyHttp for EdgeProxy {
         };
         ctx.attempts += 1;
         ctx.current = Some(origin);
+        let m = &self.state.metrics;
+        m.upstream_attempts.inc();
+        if ctx.attempts > 1 {
+            m.retries.inc();
+        }
         Ok(ctx.snapshot.origin(origin).peer.clone())
     }
 
@@ -213,6 +218,15 @@ impl ProxyHttp for EdgeProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.origin_failed();
+        if let Some(origin) = ctx.current {
+            let o = ctx.snapshot.origin(origin);
+            let region = ctx.snapshot.region(o.region).name.as_str();
+            self.state
+                .metrics
+                .connect_failures
+                .with_label_values(&[region, o.address.as_str()])
+                .inc();
+        }
         // Nothing reached the origin, so another candidate is safe for any method, and costs
         // no retry budget.
         if ctx.has_more_candidates() {
@@ -363,7 +377,39 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        self.record_metrics(session, ctx);
         crate::access_log::log_request(session, e, ctx_view(ctx));
+    }
+}
+
+impl EdgeProxy {
+    /// Counts a finished request: by the region that answered, else by the tenant's geography,
+    /// else as unrouted.
+    fn record_metrics(&self, session: &Session, ctx: &RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let seconds = ctx.started.elapsed().as_secs_f64();
+        let answered_by_origin = ctx.failure.is_none() && ctx.current.is_some();
+        let handles = match (&ctx.route, ctx.current) {
+            (Some(_), Some(origin)) if answered_by_origin => {
+                let region = ctx.snapshot.origin(origin).region;
+                ctx.snapshot.region_metrics(region)
+            }
+            (Some(route), _) => ctx.snapshot.geo_metrics(route.geography),
+            _ => None,
+        };
+        handles
+            .unwrap_or(&self.state.unrouted)
+            .observe(status, seconds);
+        let m = &self.state.metrics;
+        if answered_by_origin && ctx.attempts > 1 {
+            m.failovers.inc();
+        }
+        if let (Some(err), Some(route)) = (&ctx.failure, &ctx.route) {
+            if err.kind == ErrorKind::NoOriginAvailable {
+                let geo = ctx.snapshot.geography(route.geography).name.as_str();
+                m.residency_refusals.with_label_values(&[geo]).inc();
+            }
+        }
     }
 }
 

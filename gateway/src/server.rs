@@ -9,9 +9,14 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
+use crate::admin::{AdminApi, Tokens};
+use crate::control::Control;
 use crate::health::{probe_all_once, HealthChecker, HealthRegistry};
+use crate::metrics::ConnectionGuard;
+use crate::overrides::Overrides;
 use crate::proxy::EdgeProxy;
 use crate::redirect::HttpsRedirect;
+use crate::reload::ReloadTriggers;
 use crate::snapshot::Snapshot;
 use crate::state::GatewayState;
 use crate::tls::{CertResolver, CertStore, TlsError};
@@ -31,6 +36,12 @@ pub enum StartError {
     /// Certificates could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The admin listener cannot be opened safely, or its tokens are unusable.
+    #[error("admin: {0}")]
+    Admin(String),
+    /// The state file (operator overrides) is unreadable.
+    #[error(transparent)]
+    StateFile(#[from] crate::overrides::StateFileError),
     /// The start-up runtime could not be created.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -47,11 +58,11 @@ pub enum StartError {
 /// Builds the shared state (routing snapshot, certificates) for `config`, and probes every
 /// origin once so the gateway starts serving with known-healthy origins instead of refusing
 /// traffic for a probe interval.
-pub fn build_state(config: Config) -> Result<Arc<GatewayState>, StartError> {
+pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayState>, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let certs = CertStore::load(&config.tls.certificates)?;
     let registry = Arc::new(HealthRegistry::new());
-    let snapshot = Snapshot::build(Arc::new(config), 1, registry.clone());
+    let snapshot = Snapshot::build_with_overrides(Arc::new(config), 1, registry.clone(), overrides);
     let warmup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -77,6 +88,7 @@ pub struct LaunchOptions {
 pub fn build_server(
     config: &Config,
     state: Arc<GatewayState>,
+    control: Option<Arc<Control>>,
     launch: &LaunchOptions,
 ) -> Result<Server, StartError> {
     let mut conf = ServerConf {
@@ -106,7 +118,10 @@ pub fn build_server(
         "edge-https",
     );
     for addr in &config.listeners.https {
-        let mut tls = TlsSettings::intermediate("", "").map_err(|e| StartError::Listener {
+        let mut tls = TlsSettings::with_callbacks(Box::new(HandshakeMetrics {
+            metrics: state.metrics.clone(),
+        }))
+        .map_err(|e| StartError::Listener {
             addr: addr.to_string(),
             message: e.to_string(),
         })?;
@@ -114,7 +129,7 @@ pub fn build_server(
         tls.enable_h2();
         proxy.add_tls_with_settings(&addr.to_string(), None, tls);
     }
-    server.add_service(proxy);
+    let proxy_handle = server.add_service(proxy);
     server.add_service(background_service(
         "health-checks",
         HealthChecker::new(state.clone()),
@@ -131,5 +146,108 @@ pub fn build_server(
         }
         server.add_service(redirect);
     }
+    if let Some(control) = control {
+        if let Some(addr) = config.listeners.admin {
+            let tokens = admin_tokens(config, addr)?;
+            let mut admin = Service::new(
+                "edge-admin".to_string(),
+                HttpServer::new_app(AdminApi::new(
+                    control.clone(),
+                    tokens,
+                    config.admin.metrics_public,
+                )),
+            );
+            admin.add_tcp(&addr.to_string());
+            server.add_service(admin);
+        }
+        let triggers = server.add_service(background_service(
+            "reload-triggers",
+            ReloadTriggers::new(control),
+        ));
+        proxy_handle.add_dependency(&triggers);
+    }
     Ok(server)
+}
+
+/// Loads the admin tokens; refuses a non-loopback admin listener without one.
+fn admin_tokens(config: &Config, addr: std::net::SocketAddr) -> Result<Tokens, StartError> {
+    let env = std::env::var(crate::admin::auth::TOKEN_ENV).ok();
+    let tokens = Tokens::load(env.as_deref(), config.admin.token_file.as_deref())
+        .map_err(StartError::Admin)?;
+    if tokens.is_empty() {
+        if !addr.ip().is_loopback() {
+            return Err(StartError::Admin(format!(
+                "refusing to open the admin listener on non-loopback address {addr} without a                  token: set {} or [admin] token_file",
+                crate::admin::auth::TOKEN_ENV
+            )));
+        }
+        tracing::warn!(%addr, "no admin token configured: only /healthz and /readyz (and /metrics if public) answer");
+    }
+    Ok(tokens)
+}
+
+/// Counts TLS handshakes by version and tracks open connections.
+struct HandshakeMetrics {
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+#[async_trait::async_trait]
+impl pingora::listeners::TlsAccept for HandshakeMetrics {
+    async fn handshake_complete_callback(
+        &self,
+        tls: &pingora::protocols::tls::TlsRef,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.metrics
+            .tls_handshakes
+            .with_label_values(&[tls.version().unwrap_or("unknown")])
+            .inc();
+        // Lives in the connection's TLS digest: dropped (and counted closed) with it.
+        Some(Arc::new(ConnectionGuard::new(
+            &self.metrics.open_connections,
+        )))
+    }
+}
+
+/// The process's stop signals. `SIGTERM`: graceful stop (stop accepting, finish in-flight
+/// requests within the grace period). `SIGQUIT`: graceful upgrade (hand the listening sockets
+/// to a process started with `--upgrade`). `SIGINT`: stop now.
+///
+/// `SIGINT` exits the process directly after `cleanup` instead of using Pingora's fast
+/// shutdown: with single-threaded runtimes (no work stealing), Pingora 0.9's fast shutdown can
+/// leave an accept loop spinning on a runtime that is shutting down, and the process never
+/// exits.
+pub struct StopSignals {
+    cleanup: Box<dyn Fn() + Send + Sync>,
+}
+
+impl StopSignals {
+    /// Stop signals running `cleanup` before a `SIGINT` exit.
+    pub fn new(cleanup: Box<dyn Fn() + Send + Sync>) -> Self {
+        StopSignals { cleanup }
+    }
+}
+
+#[async_trait::async_trait]
+impl pingora::server::ShutdownSignalWatch for StopSignals {
+    async fn recv(&self) -> pingora::server::ShutdownSignal {
+        use pingora::server::ShutdownSignal;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::GracefulTerminate;
+        };
+        tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => {
+                tracing::info!("SIGINT received, exiting now");
+                (self.cleanup)();
+                std::process::exit(0)
+            }
+        }
+    }
 }

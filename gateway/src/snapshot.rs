@@ -12,6 +12,8 @@ use edge_config::{Config, GeographyName, RegionName, TenantId};
 use pingora::upstreams::peer::HttpPeer;
 
 use crate::health::{HealthRegistry, OriginHealth, OriginKey};
+use crate::metrics::{Metrics, RequestHandles};
+use crate::overrides::Overrides;
 use crate::routing::{HealthView, Member, OriginId, RouteTable, Tier};
 
 /// Index of a geography in a [`Snapshot`].
@@ -42,8 +44,12 @@ pub struct RegionEntry {
     pub geography: GeoId,
     /// Its priority (1 = primary).
     pub priority: u32,
-    /// Its configured weight.
+    /// Its weight as configured.
+    pub configured_weight: u32,
+    /// Its weight after operator overrides (0 when drained).
     pub weight: u32,
+    /// Drained by an operator.
+    pub drained: bool,
     /// Health-check settings for its origins (global merged with the region's override).
     pub health: edge_config::Health,
 }
@@ -61,8 +67,12 @@ pub struct OriginEntry {
     pub socket_addr: std::net::SocketAddr,
     /// Whether the origin speaks TLS.
     pub tls: bool,
-    /// Its configured weight inside the region.
+    /// Its weight inside the region as configured.
+    pub configured_weight: u32,
+    /// Its weight after operator overrides (0 when drained).
     pub weight: u32,
+    /// Drained by an operator.
+    pub drained: bool,
     /// `Host` header override.
     pub host: Option<String>,
     /// The prebuilt peer; cloned per request.
@@ -83,6 +93,10 @@ pub struct Snapshot {
     origins: Vec<OriginEntry>,
     health: Vec<Arc<OriginHealth>>,
     registry: Arc<HealthRegistry>,
+    /// Request metrics by region (same order as `regions`), then by geography for requests
+    /// no origin answered; empty until [`Snapshot::attach_metrics`].
+    region_metrics: Vec<RequestHandles>,
+    geo_metrics: Vec<RequestHandles>,
     geo_by_name: HashMap<GeographyName, GeoId>,
 }
 
@@ -94,6 +108,16 @@ impl Snapshot {
     ///
     /// Origins whose (region, address) a live snapshot already has keep their health state.
     pub fn build(config: Arc<Config>, generation: u64, registry: Arc<HealthRegistry>) -> Snapshot {
+        Self::build_with_overrides(config, generation, registry, &Overrides::default())
+    }
+
+    /// Like [`Snapshot::build`], with operators' weight and drain overrides applied.
+    pub fn build_with_overrides(
+        config: Arc<Config>,
+        generation: u64,
+        registry: Arc<HealthRegistry>,
+        overrides: &Overrides,
+    ) -> Snapshot {
         let geo_by_name: HashMap<GeographyName, GeoId> = config
             .geographies
             .iter()
@@ -118,11 +142,14 @@ impl Snapshot {
                 continue;
             };
             let region_id = RegionId(regions.len() as u32);
+            let region_weight = overrides.region_weight(region.name.as_str(), region.weight);
             regions.push(RegionEntry {
                 name: region.name.clone(),
                 geography: geo,
                 priority: region.priority.get(),
-                weight: region.weight,
+                configured_weight: region.weight,
+                weight: region_weight,
+                drained: overrides.region_drained(region.name.as_str()),
                 health: region.health.clone(),
             });
             let table = &mut geographies[geo.0 as usize].table;
@@ -142,6 +169,8 @@ impl Snapshot {
             };
             for origin in &region.origins {
                 let id = OriginId(origins.len() as u32);
+                let origin_weight =
+                    overrides.origin_weight(region.name.as_str(), &origin.address, origin.weight);
                 let mut peer = HttpPeer::new(origin.socket_addr, origin.tls, origin.sni.clone());
                 peer.options.connection_timeout = Some(routing.connect_timeout);
                 peer.options.total_connection_timeout = Some(routing.connect_timeout);
@@ -154,7 +183,9 @@ impl Snapshot {
                     address: origin.address.clone(),
                     socket_addr: origin.socket_addr,
                     tls: origin.tls,
-                    weight: origin.weight,
+                    configured_weight: origin.weight,
+                    weight: origin_weight,
+                    drained: overrides.origin_drained(region.name.as_str(), &origin.address),
                     host: origin.host.clone(),
                     peer: Box::new(peer),
                 });
@@ -164,7 +195,7 @@ impl Snapshot {
                 }));
                 table.tiers[tier_pos].members.push(Member {
                     origin: id,
-                    weight: u64::from(region.weight) * u64::from(origin.weight),
+                    weight: u64::from(region_weight) * u64::from(origin_weight),
                 });
             }
         }
@@ -181,8 +212,38 @@ impl Snapshot {
             origins,
             health,
             registry,
+            region_metrics: Vec::new(),
+            geo_metrics: Vec::new(),
             geo_by_name,
         }
+    }
+
+    /// Resolves the request metrics of every region and geography once, so the request path
+    /// does no label lookups.
+    pub fn attach_metrics(&mut self, metrics: &Metrics) {
+        self.region_metrics = self
+            .regions
+            .iter()
+            .map(|r| {
+                let geo = self.geographies[r.geography.0 as usize].name.as_str();
+                metrics.request_handles(geo, r.name.as_str())
+            })
+            .collect();
+        self.geo_metrics = self
+            .geographies
+            .iter()
+            .map(|g| metrics.request_handles(g.name.as_str(), "-"))
+            .collect();
+    }
+
+    /// Request metrics of region `id`, if attached.
+    pub fn region_metrics(&self, id: RegionId) -> Option<&RequestHandles> {
+        self.region_metrics.get(id.0 as usize)
+    }
+
+    /// Request metrics of geography `id` for requests no origin answered, if attached.
+    pub fn geo_metrics(&self, id: GeoId) -> Option<&RequestHandles> {
+        self.geo_metrics.get(id.0 as usize)
     }
 
     /// The health state of origin `id`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::health::HealthRegistry;
+use crate::metrics::{Metrics, RequestHandles};
 use crate::snapshot::Snapshot;
 use crate::tls::CertResolver;
 
@@ -19,11 +20,19 @@ pub struct GatewayState {
     health: Arc<HealthRegistry>,
     /// The process-wide retry budget.
     pub retry_budget: crate::retry_budget::RetryBudget,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Counts requests that could not be attributed to a geography.
+    pub unrouted: RequestHandles,
 }
 
 impl GatewayState {
     /// State serving `snapshot` with certificates from `certs`.
-    pub fn new(snapshot: Snapshot, certs: Arc<CertResolver>) -> Self {
+    pub fn new(mut snapshot: Snapshot, certs: Arc<CertResolver>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        snapshot.attach_metrics(&metrics);
+        metrics.generation.set(snapshot.generation as i64);
+        let unrouted = metrics.request_handles("-", "-");
         let health = snapshot.registry().clone();
         let retry_budget =
             crate::retry_budget::RetryBudget::new(&snapshot.config.routing.retry_budget);
@@ -32,6 +41,8 @@ impl GatewayState {
             certs,
             health,
             retry_budget,
+            metrics,
+            unrouted,
         }
     }
 
@@ -46,7 +57,11 @@ impl GatewayState {
     }
 
     /// Replaces the snapshot for requests that start from now on.
-    pub fn store(&self, snapshot: Snapshot) {
+    pub fn store(&self, mut snapshot: Snapshot) {
+        snapshot.attach_metrics(&self.metrics);
+        self.metrics.generation.set(snapshot.generation as i64);
+        self.retry_budget
+            .reconfigure(&snapshot.config.routing.retry_budget);
         self.snapshot.store(Arc::new(snapshot));
     }
 }

@@ -130,6 +130,7 @@ fn build_config(plan: &Plan) -> Config {
             .collect(),
     };
     Config {
+        admin: Admin::default(),
         server: Server {
             threads: NonZeroUsize::new(1).unwrap(),
             grace_period: Duration::from_secs(1),
@@ -149,6 +150,7 @@ fn build_config(plan: &Plan) -> Config {
                 name: "x-tenant-id".into(),
             }],
             unknown: UnknownTenant::Reject,
+            file: None,
         },
         tenants,
         geographies: (0..plan.geographies)

@@ -1,5 +1,9 @@
 //! Client location for the edge gateway.
 //!
-//! This crate will hold the MaxMind lookups and the trusted-proxy client-address logic shared
-//! by rate limiting and geo routing (issue 6). It has no Pingora dependency so it can be tested
-//! and benchmarked on its own. It is intentionally empty until that work lands.
+//! [`client_ip`] finds the address of the client behind trusted proxies; rate limiting keys
+//! clients by it and geo-IP will look it up. The MaxMind lookups (issue 6) will join it here.
+//! The crate has no Pingora dependency so it can be tested and benchmarked on its own.
+
+pub mod client_ip;
+
+pub use client_ip::{client_ip, MAX_HOPS};

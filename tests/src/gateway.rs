@@ -56,8 +56,18 @@ impl GatewayProcess {
 
     /// Like [`GatewayProcess::start`], with extra arguments after `run --config FILE`.
     pub fn start_with(config: &Path, https: SocketAddr, extra: &[&str]) -> GatewayProcess {
+        Self::start_full(config, https, extra, &[])
+    }
+
+    /// Like [`GatewayProcess::start`], with extra arguments and environment variables.
+    pub fn start_full(
+        config: &Path,
+        https: SocketAddr,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> GatewayProcess {
         let dir = config.parent().expect("config in a directory");
-        let log = dir.join(format!("gateway-{}.log", https.port()));
+        let log = dir.join(format!("gateway-{}-{}.log", https.port(), unique()));
         let out = File::create(&log).expect("create gateway log");
         let err = out.try_clone().expect("clone log handle");
         let child = Command::new(gateway_bin())
@@ -66,6 +76,7 @@ impl GatewayProcess {
             .arg(config)
             .args(extra)
             .env("RUST_LOG", "info,pingora_core=warn,pingora_proxy=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -129,6 +140,12 @@ impl GatewayProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 #[allow(unsafe_code)]

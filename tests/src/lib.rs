@@ -14,7 +14,9 @@ pub mod topology;
 
 pub use client::{https_client, raw_tls_connect, ClientOptions};
 pub use gateway::{gateway_bin, GatewayProcess};
-pub use topology::{RegionSpec, Topology, EU_TENANT, EU_TENANT_2, NA_TENANT, UNKNOWN_TENANT};
+pub use topology::{
+    RegionSpec, Topology, ADMIN_TOKEN, EU_TENANT, EU_TENANT_2, NA_TENANT, UNKNOWN_TENANT,
+};
 
 use std::net::{SocketAddr, TcpListener};
 

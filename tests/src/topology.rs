@@ -50,7 +50,14 @@ pub struct Topology {
     pub sources: String,
     /// Extra TOML appended to the config (e.g. `[routing]`).
     pub extra: String,
+    /// The admin listener, when the test wants one (with a state file in `dir`).
+    pub admin: Option<SocketAddr>,
+    /// Region priorities to use instead of the specs' (by region name).
+    pub priorities: Vec<(&'static str, u32)>,
 }
+
+/// The admin token tests use (passed to the gateway in `EDGE_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl Topology {
     /// eu: northeurope (1) + westeurope (2); na: eastus (1) + westus (2); one origin each;
@@ -120,6 +127,8 @@ impl Topology {
 ]"#
             .into(),
             extra: String::new(),
+            admin: None,
+            priorities: Vec::new(),
         }
     }
 
@@ -153,10 +162,15 @@ impl Topology {
         let _ = write!(
             s,
             "[server]\nthreads = 2\ngrace_period = \"1s\"\n\n\
-             [listeners]\nhttps = [\"{}\"]\nhttp = [\"{}\"]\n\n\
+             [listeners]\nhttps = [\"{}\"]\nhttp = [\"{}\"]\n{}\n\
              [tls]\nhsts_max_age = \"365d\"\n[[tls.certificates]]\ncert = \"edge.pem\"\nkey = \"edge.key\"\n\n\
              [tenancy]\nsources = {}\nunknown = \"reject\"\n\n",
-            self.https, self.http, self.sources
+            self.https,
+            self.http,
+            self.admin
+                .map(|a| format!("admin = \"{a}\"\n\n[admin]\nstate_file = \"overrides.json\"\n"))
+                .unwrap_or_default(),
+            self.sources
         );
         for (id, geo) in &self.tenants {
             let _ = write!(s, "[[tenants]]\nid = \"{id}\"\ngeography = \"{geo}\"\n\n");
@@ -178,7 +192,10 @@ impl Topology {
                 "[[regions]]\nname = \"{}\"\ngeography = \"{}\"\npriority = {}\nweight = 100\norigins = [{}]\n\n",
                 spec.name,
                 spec.geography,
-                spec.priority,
+                self.priorities
+                    .iter()
+                    .find(|(n, _)| *n == spec.name)
+                    .map_or(spec.priority, |(_, p)| *p),
                 origins.join(", ")
             );
         }

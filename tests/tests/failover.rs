@@ -368,3 +368,29 @@ async fn traffic_fails_back_to_the_recovered_primary_gradually() {
         "failback took {back:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_headers_explain_the_route() {
+    let extra = format!("{FAST_HEALTH}\ndebug_headers = true\n");
+    let topo = topology(&standard_regions(), &extra).await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    topo.region("northeurope").kill();
+    let c = https_client(&topo, &ClientOptions::default());
+    let resp = c
+        .get(format!("{}/x", topo.base_url()))
+        .header("x-tenant-id", EU_TENANT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let route = resp.headers()["x-edge-route"].to_str().unwrap().to_string();
+    assert!(
+        route.starts_with("geo=eu; source=header; attempts="),
+        "{route}"
+    );
+    assert!(route.contains("westeurope/"), "{route}");
+    assert!(
+        !route.contains("eastus") && !route.contains("westus"),
+        "{route}"
+    );
+}

@@ -1,0 +1,364 @@
+//! The control plane's one writer: hot reload and operator overrides.
+//!
+//! Every change — a reload (file watch, SIGHUP, admin API) or an override (weight, drain) —
+//! builds a complete new snapshot off the request path, warms it (probes origins it has not
+//! seen), then swaps it in with one `ArcSwap::store`. Requests in flight finish on the snapshot
+//! they started with. Health state of unchanged origins carries over through the health
+//! registry. A config that fails validation changes nothing.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edge_config::{Config, ConfigErrors};
+use serde::Serialize;
+
+use crate::health::probe_all_once;
+use crate::overrides::{Overrides, StateFileError, MAX_WEIGHT};
+use crate::snapshot::Snapshot;
+use crate::state::GatewayState;
+use crate::tls::{CertStore, TlsError};
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The config is invalid (every error, with key path and line).
+    #[error("configuration is invalid:\n{0}")]
+    Invalid(ConfigErrors),
+    /// Certificates could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Why an override was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// No such region or origin in the active config.
+    #[error("{0}")]
+    NotFound(String),
+    /// The value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The state file could not be written; nothing was changed.
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// The new generation.
+    pub generation: u64,
+    /// Hash of the config text (hex).
+    pub hash: String,
+    /// Known tenants.
+    pub tenants: usize,
+    /// Changes that were NOT applied because they need a restart.
+    pub restart_required: Vec<String>,
+    /// Time from trigger to swap, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// The active config's identity, for the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveConfig {
+    /// Path of the config file.
+    pub path: String,
+    /// Generation (1 at start, +1 per reload or override change).
+    pub generation: u64,
+    /// Hash of the config text (hex).
+    pub hash: String,
+    /// The config text as loaded.
+    pub source: String,
+    /// The last refused reload's error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Changes from the last reload that need a restart.
+    pub restart_required: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Status {
+    hash: String,
+    source: String,
+    last_error: Option<String>,
+    restart_required: Vec<String>,
+}
+
+/// Owns reloads and overrides for one gateway process.
+#[derive(Debug)]
+pub struct Control {
+    /// The shared state it updates.
+    pub state: Arc<GatewayState>,
+    config_path: PathBuf,
+    state_file: Option<PathBuf>,
+    overrides: Mutex<Overrides>,
+    status: Mutex<Status>,
+    /// One change at a time; readers never wait on it.
+    writer: tokio::sync::Mutex<()>,
+}
+
+fn hash_text(text: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Settings that only take effect at start.
+pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
+    let mut v = Vec::new();
+    if old.listeners.https != new.listeners.https {
+        v.push("listeners.https".to_string());
+    }
+    if old.listeners.http != new.listeners.http {
+        v.push("listeners.http".to_string());
+    }
+    if old.listeners.admin != new.listeners.admin {
+        v.push("listeners.admin".to_string());
+    }
+    if old.server.threads != new.server.threads {
+        v.push("server.threads".to_string());
+    }
+    if old.server.grace_period != new.server.grace_period {
+        v.push("server.grace_period".to_string());
+    }
+    v
+}
+
+impl Control {
+    /// A control plane for `state`, loaded from `config_path` whose text was `source`.
+    pub fn new(
+        state: Arc<GatewayState>,
+        config_path: PathBuf,
+        source: &str,
+        state_file: Option<PathBuf>,
+        overrides: Overrides,
+    ) -> Self {
+        Control {
+            state,
+            config_path,
+            state_file,
+            overrides: Mutex::new(overrides),
+            status: Mutex::new(Status {
+                hash: hash_text(source),
+                source: source.to_string(),
+                last_error: None,
+                restart_required: Vec::new(),
+            }),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The config file being watched.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The active config's identity and source.
+    pub fn active(&self) -> ActiveConfig {
+        let s = lock(&self.status);
+        ActiveConfig {
+            path: self.config_path.display().to_string(),
+            generation: self.state.snapshot().generation,
+            hash: s.hash.clone(),
+            source: s.source.clone(),
+            last_error: s.last_error.clone(),
+            restart_required: s.restart_required.clone(),
+        }
+    }
+
+    /// The current overrides.
+    pub fn overrides(&self) -> Overrides {
+        lock(&self.overrides).clone()
+    }
+
+    /// Re-reads, validates, builds, warms and swaps in the config file. `trigger` names what
+    /// asked for it (for the log).
+    pub async fn reload(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {
+        let _one_at_a_time = self.writer.lock().await;
+        let start = Instant::now();
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path))
+            .await
+            .map_err(|e| ReloadError::Internal(e.to_string()))
+            .and_then(|r| r);
+        let (config, source, certs) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                let result = match e {
+                    ReloadError::Invalid(_) => "invalid",
+                    _ => "failed",
+                };
+                self.state
+                    .metrics
+                    .reloads
+                    .with_label_values(&[result])
+                    .inc();
+                tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
+                lock(&self.status).last_error = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let old = self.state.snapshot();
+        let restart = restart_required(&old.config, &config);
+        let tenants = config.tenants.by_id.len();
+        let overrides = self.overrides();
+        let generation = old.generation + 1;
+        let snapshot = self
+            .build_and_warm(Arc::new(config), generation, &overrides)
+            .await;
+        self.state.certs.replace(certs);
+        self.state.store(snapshot);
+        self.state.metrics.reloads.with_label_values(&["ok"]).inc();
+        let hash = hash_text(&source);
+        {
+            let mut s = lock(&self.status);
+            s.hash = hash.clone();
+            s.source = source;
+            s.last_error = None;
+            s.restart_required = restart.clone();
+        }
+        let took_ms = start.elapsed().as_secs_f64() * 1000.0;
+        if restart.is_empty() {
+            tracing::info!(
+                trigger,
+                generation,
+                tenants,
+                took_ms,
+                "configuration reloaded"
+            );
+        } else {
+            tracing::warn!(trigger, generation, tenants, took_ms, restart_required = ?restart,
+                "configuration reloaded; some changes need a restart to take effect");
+        }
+        Ok(ReloadReport {
+            generation,
+            hash,
+            tenants,
+            restart_required: restart,
+            took_ms,
+        })
+    }
+
+    async fn build_and_warm(
+        &self,
+        config: Arc<Config>,
+        generation: u64,
+        overrides: &Overrides,
+    ) -> Snapshot {
+        let registry = self.state.health().clone();
+        let snapshot =
+            Snapshot::build_with_overrides(config, generation, registry.clone(), overrides);
+        // Origins new to this snapshot are probed before it takes traffic.
+        probe_all_once(&registry, &snapshot).await;
+        snapshot
+    }
+
+    /// Applies `change` to the overrides, persists them, and swaps in a snapshot that uses
+    /// them. Nothing changes if the state file cannot be written.
+    pub async fn update_overrides<F>(
+        &self,
+        who: &str,
+        what: &str,
+        change: F,
+    ) -> Result<Overrides, OverrideError>
+    where
+        F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
+        let _one_at_a_time = self.writer.lock().await;
+        let old = self.state.snapshot();
+        let before = self.overrides();
+        let mut after = before.clone();
+        change(&old.config, &mut after)?;
+        after.compact();
+        if let Some(path) = &self.state_file {
+            after.save(path)?;
+        }
+        *lock(&self.overrides) = after.clone();
+        let snapshot = self
+            .build_and_warm(old.config.clone(), old.generation + 1, &after)
+            .await;
+        self.state.store(snapshot);
+        tracing::info!(
+            target: "audit",
+            who,
+            what,
+            before = %serde_json::to_string(&before).unwrap_or_default(),
+            after = %serde_json::to_string(&after).unwrap_or_default(),
+            "operator override"
+        );
+        Ok(after)
+    }
+}
+
+/// Checks that `region` exists in `config`.
+pub fn require_region(config: &Config, region: &str) -> Result<(), OverrideError> {
+    if config.regions.iter().any(|r| r.name.as_str() == region) {
+        Ok(())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "no region named {region:?}"
+        )))
+    }
+}
+
+/// Checks that the origin `address` exists in `region`.
+pub fn require_origin(config: &Config, region: &str, address: &str) -> Result<(), OverrideError> {
+    let found = config
+        .regions
+        .iter()
+        .filter(|r| r.name.as_str() == region)
+        .any(|r| r.origins.iter().any(|o| o.address == address));
+    if found {
+        Ok(())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "no origin {address:?} in region {region:?}"
+        )))
+    }
+}
+
+/// Checks an operator weight.
+pub fn check_weight(weight: u32) -> Result<(), OverrideError> {
+    if weight > MAX_WEIGHT {
+        Err(OverrideError::Invalid(format!(
+            "weight {weight} is out of range (0..={MAX_WEIGHT})"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads and validates the config file and its certificates (blocking).
+fn load(path: &Path) -> Result<(Config, String, CertStore), ReloadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ReloadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let config = edge_config::parse(&source, &path.display().to_string(), base)
+        .map_err(ReloadError::Invalid)?;
+    let certs = CertStore::load(&config.tls.certificates)?;
+    Ok((config, source, certs))
+}
+
+/// How long file-change events are collected before one reload (editors write in bursts).
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);

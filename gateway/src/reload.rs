@@ -1,0 +1,134 @@
+//! What triggers a reload: `SIGHUP`, and a change of the config file, the tenant file or a
+//! certificate (watched with `notify`, debounced). The admin API triggers it directly.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use notify::{RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::sync::mpsc;
+
+use crate::control::{Control, WATCH_DEBOUNCE};
+
+/// The files whose change triggers a reload: the config, the tenant file, certificates and
+/// keys, the admin token file.
+pub fn watched_files(control: &Control) -> Vec<PathBuf> {
+    let snapshot = control.state.snapshot();
+    let c = &snapshot.config;
+    let mut files = vec![control.config_path().to_path_buf()];
+    for cert in &c.tls.certificates {
+        files.push(cert.cert.clone());
+        files.push(cert.key.clone());
+    }
+    if let Some(f) = &c.tenancy.file {
+        files.push(f.clone());
+    }
+    files
+}
+
+/// Reloads on `SIGHUP` and on changes of the watched files.
+pub struct ReloadTriggers {
+    control: Arc<Control>,
+}
+
+impl ReloadTriggers {
+    /// Triggers for `control`.
+    pub fn new(control: Arc<Control>) -> Self {
+        ReloadTriggers { control }
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Watches the directories of `files` (editors and `kubectl` replace files by renaming, which
+/// a watch on the file itself would miss) and sends on `tx` when one of `files` changes.
+fn start_watcher(
+    files: &[PathBuf],
+    tx: mpsc::UnboundedSender<()>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let wanted: HashSet<PathBuf> = files.iter().map(|f| canonical(f)).collect();
+    let names: HashSet<std::ffi::OsString> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_os_string()))
+        .collect();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        let relevant = event.paths.iter().any(|p| {
+            wanted.contains(&canonical(p)) || p.file_name().is_some_and(|n| names.contains(n))
+        });
+        if relevant {
+            let _ = tx.send(());
+        }
+    })?;
+    let dirs: HashSet<PathBuf> = files
+        .iter()
+        .map(|f| {
+            canonical(f)
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        })
+        .collect();
+    for dir in dirs {
+        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
+}
+
+#[async_trait]
+impl BackgroundService for ReloadTriggers {
+    /// Signals ready only once SIGHUP is handled and the watch is in place: the proxy service
+    /// waits for it, so no change made after the gateway accepts traffic goes unnoticed (and
+    /// an early SIGHUP does not kill the process, its default action).
+    async fn start_with_ready_notifier(
+        &self,
+        mut shutdown: ShutdownWatch,
+        ready: pingora::services::ServiceReadyNotifier,
+    ) {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; reload with the admin API");
+                None
+            }
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut files = watched_files(&self.control);
+        let mut watcher = match start_watcher(&files, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch the config files; reload with SIGHUP or the admin API");
+                None
+            }
+        };
+        ready.notify_ready();
+        loop {
+            let trigger = tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
+                Some(()) = rx.recv() => {
+                    // Collect the burst of events one save produces.
+                    tokio::time::sleep(WATCH_DEBOUNCE).await;
+                    while rx.try_recv().is_ok() {}
+                    "file change"
+                }
+            };
+            if self.control.reload(trigger).await.is_ok() {
+                // The set of files may have changed (a new tenant file, another certificate).
+                let now = watched_files(&self.control);
+                if now != files {
+                    files = now;
+                    drop(watcher.take());
+                    watcher = start_watcher(&files, tx.clone()).ok();
+                }
+            }
+        }
+    }
+}
