@@ -148,6 +148,11 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Sends `signal` to process `pid` (a child the test started); panics if it cannot.
+pub fn send_signal(pid: u32, signal: i32) {
+    assert_eq!(unsafe_kill(pid, signal), 0, "kill({pid}, {signal}) failed");
+}
+
 #[allow(unsafe_code)]
 fn unsafe_kill(pid: u32, signal: i32) -> i32 {
     // SAFETY: kill(2) has no memory-safety preconditions.

@@ -47,6 +47,19 @@ pub async fn run_load<F>(
 where
     F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
+    drive(n, concurrency, make, trigger, None).await
+}
+
+async fn drive<F>(
+    n: usize,
+    concurrency: usize,
+    make: F,
+    trigger: Option<Trigger>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Vec<Outcome>
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
     let next = Arc::new(AtomicUsize::new(0));
     let out = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let make = Arc::new(make);
@@ -54,8 +67,12 @@ where
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let (next, out, make, trigger) = (next.clone(), out.clone(), make.clone(), trigger.clone());
+        let stop = stop.clone();
         workers.push(tokio::spawn(async move {
             loop {
+                if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    break;
+                }
                 let seq = next.fetch_add(1, Ordering::SeqCst);
                 if seq >= n {
                     break;
@@ -81,6 +98,19 @@ where
     let mut v = std::mem::take(&mut *out.lock().unwrap());
     v.sort_by_key(|o| o.seq);
     v
+}
+
+/// Sends requests with `concurrency` workers until `stop` is set, at most `max` of them.
+pub async fn run_until<F>(
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    max: usize,
+    concurrency: usize,
+    make: F,
+) -> Vec<Outcome>
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    drive(max, concurrency, make, None, Some(stop)).await
 }
 
 /// Sends one request and records its outcome.
