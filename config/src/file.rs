@@ -83,6 +83,42 @@ impl<'de> Deserialize<'de> for StatusText {
     }
 }
 
+/// A number of degrees: a TOML float or integer (`lat = 53` is as good as `lat = 53.0`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Degrees(pub f64);
+
+impl<'de> Deserialize<'de> for Degrees {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DegreesVisitor;
+
+        impl Visitor<'_> for DegreesVisitor {
+            type Value = Degrees;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of degrees such as 53.35 or -6.26")
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Degrees, E> {
+                Ok(Degrees(v))
+            }
+
+            // Coordinates are at most 180 in magnitude; a larger integer is reported as out of
+            // range by validation, and the conversion's rounding cannot change that.
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Degrees, E> {
+                Ok(Degrees(v as f64))
+            }
+
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Degrees, E> {
+                Ok(Degrees(v as f64))
+            }
+        }
+
+        deserializer.deserialize_any(DegreesVisitor)
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +150,8 @@ pub struct ConfigFile {
     pub client_ip: Option<ClientIpFile>,
     /// `[rate_limits]`
     pub rate_limits: Option<RateLimitsFile>,
+    /// `[geo]`
+    pub geo: Option<GeoFile>,
     /// `[admin]`
     pub admin: Option<AdminFile>,
 }
@@ -184,8 +222,11 @@ pub struct TenancyFile {
     /// Where tenant ids are read from, first match wins; required and non-empty.
     #[serde(default)]
     pub sources: Vec<TenantSourceFile>,
-    /// `reject` (the default) or `nearest` (not supported yet).
+    /// `reject` (the default) or `nearest` (route by client location; needs `[geo]`).
     pub unknown: Option<String>,
+    /// With `unknown = "nearest"`: the geography for clients no geography's countries or
+    /// continents match. Required then, and only allowed then.
+    pub default_geography: Option<String>,
     /// Tenant file (`id,geography[,plan]` lines), relative to the config file's directory.
     pub file: Option<String>,
 }
@@ -226,6 +267,9 @@ pub struct TenantFile {
     pub geography: String,
     /// Rate-limit plan name.
     pub plan: Option<String>,
+    /// Only clients in these countries (ISO 3166-1 alpha-2) are served; needs `[geo]`. Not
+    /// available in the tenant file.
+    pub allowed_countries: Option<Vec<String>>,
 }
 
 /// `[[geographies]]`
@@ -236,10 +280,16 @@ pub struct GeographyFile {
     pub name: String,
     /// Use unhealthy origins when none is healthy; default false.
     pub fail_open: Option<bool>,
+    /// Countries (ISO 3166-1 alpha-2) whose tenant-less clients are routed here.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Continents (`AF AN AS EU NA OC SA`) whose tenant-less clients are routed here.
+    #[serde(default)]
+    pub continents: Vec<String>,
 }
 
 /// `[[regions]]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionFile {
     /// Region name.
@@ -255,6 +305,19 @@ pub struct RegionFile {
     pub origins: Vec<OriginFile>,
     /// `health = { ... }`: overrides keys of `[health]` for this region's origins.
     pub health: Option<HealthFile>,
+    /// `location = { lat = 53.35, lon = -6.26 }`: where the region is.
+    pub location: Option<LocationFile>,
+}
+
+/// A region's `location = { lat = ..., lon = ... }`. Both keys are required; they are
+/// optional here so that a missing one is reported by validation without dropping the region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationFile {
+    /// Latitude in degrees, -90 to 90.
+    pub lat: Option<Degrees>,
+    /// Longitude in degrees, -180 to 180.
+    pub lon: Option<Degrees>,
 }
 
 /// One element of `regions[].origins`.
@@ -414,4 +477,18 @@ pub struct RouteLimitFile {
     pub rps: i64,
     /// Burst size, at least 1; default: `rps`.
     pub burst: Option<i64>,
+}
+
+/// `[geo]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoFile {
+    /// MaxMind database (`.mmdb`), relative to the config file's directory; required in
+    /// `[geo]` (optional here so validation can say so in its own words).
+    pub database: Option<String>,
+    /// How often the database file is checked for a replacement; default `5s`.
+    pub reload_interval: Option<HumanDuration>,
+    /// Countries whose clients are refused; default none.
+    #[serde(default)]
+    pub deny_countries: Vec<String>,
 }

@@ -11,7 +11,13 @@
 //!   region's override) and lists at least one expected status range;
 //! - `outlier_detection.max_ejection_time >= base_ejection_time > 0`;
 //! - when [`Config::rate_limits`] is set, its `default_plan` and every tenant's plan name a
-//!   plan of [`RateLimits::plans`].
+//!   plan of [`RateLimits::plans`];
+//! - a country (and a continent) belongs to at most one geography's
+//!   [`Geography::countries`] (and [`Geography::continents`]);
+//! - [`Tenancy::default_geography`] is `Some` exactly when [`Tenancy::unknown`] is
+//!   [`UnknownTenant::Nearest`], and then names a geography and [`Config::geo`] is set;
+//! - a tenant with [`Tenant::allowed_countries`] implies [`Config::geo`] is set; the list is
+//!   non-empty, without duplicates, and shares no country with [`GeoSettings::deny_countries`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -129,6 +135,8 @@ pub struct Config {
     pub client_ip: ClientIp,
     /// Request rate limits; `None` when `[rate_limits]` is absent (no limits).
     pub rate_limits: Option<RateLimits>,
+    /// Client location (a MaxMind database); `None` when `[geo]` is absent.
+    pub geo: Option<GeoSettings>,
 }
 
 /// Process-level settings.
@@ -178,6 +186,9 @@ pub struct Tenancy {
     pub sources: Vec<TenantSource>,
     /// What happens to a request whose tenant is absent or unknown.
     pub unknown: UnknownTenant,
+    /// With [`UnknownTenant::Nearest`]: the geography of clients whose country and continent
+    /// match no geography (or who cannot be located). `None` with [`UnknownTenant::Reject`].
+    pub default_geography: Option<GeographyName>,
     /// The tenant file, resolved against the config file's directory (watched for reloads).
     pub file: Option<PathBuf>,
 }
@@ -216,6 +227,13 @@ pub enum TenantSource {
 pub enum UnknownTenant {
     /// Answer 404 (unknown) or 400 (malformed / missing) without contacting any origin.
     Reject,
+    /// Route requests that carry no tenant id by where the client is: to the geography that
+    /// lists the client's country, else the one that lists its continent, else
+    /// [`Tenancy::default_geography`]. A known tenant always goes to its own geography, so
+    /// location never overrides residency. An id that is malformed (400) or not in the
+    /// directory (404) is still refused: that tenant's residency is unknown, and guessing it
+    /// from the client's location could send its data out of its geography.
+    Nearest,
 }
 
 /// Every known tenant, indexed by id.
@@ -234,6 +252,11 @@ pub struct Tenant {
     pub geography: GeographyName,
     /// Its rate-limit plan, when set.
     pub plan: Option<PlanName>,
+    /// When set, only clients located in one of these countries are served (others get 403);
+    /// a client that cannot be located is not in any of them. Inline `[[tenants]]` only: the
+    /// tenant file has no column for it. Boxed so that the million tenants without a list pay
+    /// one pointer each, not a `Vec`'s three words.
+    pub allowed_countries: Option<Box<[CountryCode]>>,
 }
 
 /// A residency boundary.
@@ -243,10 +266,18 @@ pub struct Geography {
     pub name: GeographyName,
     /// When every origin is unhealthy, use them all anyway (still never another geography).
     pub fail_open: bool,
+    /// Clients located in these countries (and sending no tenant) are routed here, with
+    /// [`UnknownTenant::Nearest`]. No country is in two geographies.
+    pub countries: Vec<CountryCode>,
+    /// Clients located on these continents whose country no geography lists are routed
+    /// here, with [`UnknownTenant::Nearest`]. No continent is in two geographies.
+    pub continents: Vec<ContinentCode>,
 }
 
 /// A region: a set of origins in one geography with one priority.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `PartialEq` only: [`Region::location`] holds floating-point coordinates.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Region {
     /// The region's name.
     pub name: RegionName,
@@ -261,7 +292,207 @@ pub struct Region {
     /// Active health checks of this region's origins: the global `[health]` merged with the
     /// region's `health = { ... }` override.
     pub health: Health,
+    /// Where the region's data centre is, for distance-based choices; `None` when not written.
+    pub location: Option<Location>,
 }
+
+/// A point on Earth in degrees (WGS 84): latitude `-90..=90`, longitude `-180..=180`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Location {
+    /// Degrees north (negative: south).
+    pub lat: f64,
+    /// Degrees east (negative: west).
+    pub lon: f64,
+}
+
+/// Client location: the MaxMind database and global country rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoSettings {
+    /// A GeoIP2/GeoLite2 Country or City database (`.mmdb`), resolved against the config
+    /// file's directory. It was a readable MaxMind DB file at validation time; the gateway
+    /// opens and checks it properly.
+    pub database: PathBuf,
+    /// How often the database file is checked for a replacement; greater than zero.
+    pub reload_interval: Duration,
+    /// Clients located in these countries are refused (403) whatever the tenant.
+    pub deny_countries: Vec<CountryCode>,
+}
+
+/// Every ISO 3166-1 alpha-2 code currently assigned, sorted, plus `XK` (Kosovo: user-assigned,
+/// but the code MaxMind and most registries use).
+const ASSIGNED_COUNTRIES: [&str; 250] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// The continent codes GeoIP2 databases use.
+const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+/// Two ASCII letters, upper-cased; `None` for anything else.
+fn two_letters(s: &str) -> Option<[u8; 2]> {
+    match s.as_bytes() {
+        &[a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()])
+        }
+        _ => None,
+    }
+}
+
+/// The two letters as text; both constructors only ever store ASCII letters.
+fn letters_str(letters: &[u8; 2]) -> &str {
+    std::str::from_utf8(letters).unwrap_or("??")
+}
+
+/// An ISO 3166-1 alpha-2 country code such as `DE`: two upper-case ASCII letters.
+///
+/// Two bytes and `Copy`, so per-request comparisons and per-tenant lists stay cheap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// Parses a code as written in the configuration: two letters in either case, which must
+    /// be an assigned ISO 3166-1 alpha-2 code (so `UK` is refused with a pointer to `GB`).
+    pub fn parse(s: &str) -> Result<Self, InvalidCountryCode> {
+        let Some(letters) = two_letters(s) else {
+            return Err(InvalidCountryCode(format!(
+                "{s:?} is not a country code: write an ISO 3166-1 alpha-2 code such as \"DE\" \
+                 or \"US\""
+            )));
+        };
+        let code = letters_str(&letters);
+        if ASSIGNED_COUNTRIES.binary_search(&code).is_ok() {
+            return Ok(Self(letters));
+        }
+        let hint = match code {
+            "UK" => " (the United Kingdom is \"GB\")".to_owned(),
+            "EL" => " (Greece is \"GR\")".to_owned(),
+            "EU" | "OC" | "AN" => {
+                format!(" ({code} is a continent: use continents = [\"{code}\"])")
+            }
+            _ => String::new(),
+        };
+        Err(InvalidCountryCode(format!(
+            "{s:?} is not an assigned ISO 3166-1 alpha-2 country code{hint}"
+        )))
+    }
+
+    /// A code read from a location database: any two ASCII letters (upper-cased), without
+    /// checking the ISO list, so a database newer than this list still works.
+    pub fn from_alpha2(s: &str) -> Option<Self> {
+        two_letters(s).map(Self)
+    }
+
+    /// The code, e.g. `"DE"`.
+    pub fn as_str(&self) -> &str {
+        letters_str(&self.0)
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = InvalidCountryCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The error for text that is not a country code; says what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidCountryCode(pub String);
+
+/// A continent code as GeoIP2 databases use them: `AF`, `AN`, `AS`, `EU`, `NA`, `OC` or `SA`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContinentCode([u8; 2]);
+
+impl ContinentCode {
+    /// Africa.
+    pub const AF: Self = Self(*b"AF");
+    /// Antarctica.
+    pub const AN: Self = Self(*b"AN");
+    /// Asia.
+    pub const AS: Self = Self(*b"AS");
+    /// Europe.
+    pub const EU: Self = Self(*b"EU");
+    /// North America (including Central America and the Caribbean).
+    pub const NA: Self = Self(*b"NA");
+    /// Oceania.
+    pub const OC: Self = Self(*b"OC");
+    /// South America.
+    pub const SA: Self = Self(*b"SA");
+
+    /// Parses one of the seven codes, in either case.
+    pub fn parse(s: &str) -> Result<Self, InvalidContinentCode> {
+        Self::from_code(s).ok_or_else(|| {
+            InvalidContinentCode(format!(
+                "{s:?} is not a continent code: use one of {}",
+                CONTINENTS.join(", ")
+            ))
+        })
+    }
+
+    /// One of the seven codes, in either case; `None` for anything else. Does not allocate,
+    /// for per-request use on database values.
+    pub fn from_code(s: &str) -> Option<Self> {
+        two_letters(s)
+            .filter(|letters| CONTINENTS.contains(&letters_str(letters)))
+            .map(Self)
+    }
+
+    /// The code, e.g. `"EU"`.
+    pub fn as_str(&self) -> &str {
+        letters_str(&self.0)
+    }
+}
+
+impl fmt::Display for ContinentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for ContinentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ContinentCode {
+    type Err = InvalidContinentCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The error for text that is not a continent code; lists the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidContinentCode(pub String);
 
 /// One upstream server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -726,7 +957,53 @@ mod tests {
         assert!(Cidr::parse("::/0").unwrap().contains(ip("2001:db8::1")));
     }
 
+    #[test]
+    fn country_codes() {
+        assert!(
+            ASSIGNED_COUNTRIES.windows(2).all(|w| w[0] < w[1]),
+            "sorted, unique"
+        );
+        let de = CountryCode::parse("de").unwrap();
+        assert_eq!(de.to_string(), "DE");
+        assert_eq!(format!("{de:?}"), "DE");
+        assert_eq!("US".parse::<CountryCode>().unwrap().as_str(), "US");
+        assert_eq!(CountryCode::parse("xk").unwrap().as_str(), "XK");
+        let e = CountryCode::parse("UK").unwrap_err().0;
+        assert!(e.contains("\"GB\""), "{e}");
+        let e = CountryCode::parse("EU").unwrap_err().0;
+        assert!(e.contains("continents = [\"EU\"]"), "{e}");
+        for bad in ["", "D", "DEU", "D1", "ÄÖ", " DE", "ZZ", "AA"] {
+            assert!(CountryCode::parse(bad).is_err(), "{bad:?}");
+        }
+        // Database values are only checked for shape.
+        assert_eq!(CountryCode::from_alpha2("zz").unwrap().as_str(), "ZZ");
+        assert!(CountryCode::from_alpha2("Z9").is_none());
+        assert!(CountryCode::from_alpha2("").is_none());
+    }
+
+    #[test]
+    fn continent_codes() {
+        for c in CONTINENTS {
+            assert_eq!(ContinentCode::parse(c).unwrap().as_str(), c);
+        }
+        assert_eq!(ContinentCode::parse("eu").unwrap(), ContinentCode::EU);
+        assert_eq!(ContinentCode::NA.to_string(), "NA");
+        let e = ContinentCode::parse("AM").unwrap_err().0;
+        assert!(e.contains("AF, AN, AS, EU, NA, OC, SA"), "{e}");
+        assert!(ContinentCode::parse("Europe").is_err());
+    }
+
     proptest! {
+        #[test]
+        fn country_code_parse_round_trips(a in b'A'..=b'Z', b in b'A'..=b'Z') {
+            let text = String::from_utf8(vec![a, b]).unwrap();
+            match CountryCode::parse(&text.to_ascii_lowercase()) {
+                Ok(code) => prop_assert_eq!(code.to_string(), text.clone()),
+                Err(e) => prop_assert!(e.0.contains("not an assigned"), "{}", e.0),
+            }
+            prop_assert_eq!(CountryCode::from_alpha2(&text).unwrap().to_string(), text);
+        }
+
         #[test]
         fn cidr_contains_agrees_with_the_prefix(addr in any::<u32>(), other in any::<u32>(), len in 0u8..=32) {
             let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);

@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::model::{Config, GeographyName, Health, Quota, TenantSource, UnknownTenant};
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
-/// weight, origins, health-check overrides), health checks, outlier detection, routing and
-/// retries, client addresses and rate limits.
+/// weight, origins, health-check overrides, location) and the countries and continents routed
+/// to it, health checks, outlier detection, routing and retries, client addresses, client
+/// location and rate limits.
 pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason only.
@@ -79,19 +80,29 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let unknown = match config.tenancy.unknown {
-        UnknownTenant::Reject => "reject",
+    let unknown = match (config.tenancy.unknown, &config.tenancy.default_geography) {
+        (UnknownTenant::Reject, _) => "reject".to_owned(),
+        (UnknownTenant::Nearest, Some(d)) => {
+            format!("route by client location (default geography {d})")
+        }
+        (UnknownTenant::Nearest, None) => "route by client location".to_owned(),
     };
     writeln!(out, "tenant sources: {sources}; unknown tenants: {unknown}")?;
 
     let mut per_geography: HashMap<&GeographyName, usize> = HashMap::new();
+    let mut restricted = 0usize;
     for tenant in config.tenants.by_id.values() {
         *per_geography.entry(&tenant.geography).or_default() += 1;
+        restricted += usize::from(tenant.allowed_countries.is_some());
     }
-    writeln!(out, "tenants: {}", config.tenants.by_id.len())?;
+    write!(out, "tenants: {}", config.tenants.by_id.len())?;
+    if restricted > 0 {
+        write!(out, " ({restricted} limited to allowed countries)")?;
+    }
+    writeln!(out)?;
 
     for g in &config.geographies {
-        writeln!(
+        write!(
             out,
             "geography {} ({}, {} tenants)",
             g.name,
@@ -102,6 +113,16 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             },
             per_geography.get(&g.name).copied().unwrap_or(0)
         )?;
+        let join_codes = |codes: Vec<&str>| codes.join(", ");
+        if !g.countries.is_empty() {
+            let list = join_codes(g.countries.iter().map(|c| c.as_str()).collect());
+            write!(out, "; countries {list}")?;
+        }
+        if !g.continents.is_empty() {
+            let list = join_codes(g.continents.iter().map(|c| c.as_str()).collect());
+            write!(out, "; continents {list}")?;
+        }
+        writeln!(out)?;
         let mut regions: Vec<_> = config
             .regions
             .iter()
@@ -144,6 +165,9 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             )?;
             if r.health != config.health {
                 writeln!(out, "    health: {}", fmt_health(&r.health))?;
+            }
+            if let Some(loc) = r.location {
+                writeln!(out, "    location: lat {}, lon {}", loc.lat, loc.lon)?;
             }
         }
     }
@@ -210,6 +234,28 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
             out,
             "client ip: X-Forwarded-For from trusted proxies {list}"
         )?;
+    }
+
+    match &config.geo {
+        None => writeln!(out, "geo: off")?,
+        Some(g) => {
+            write!(
+                out,
+                "geo: database {}, checked for changes every {}",
+                g.database.display(),
+                fmt_duration(g.reload_interval)
+            )?;
+            if !g.deny_countries.is_empty() {
+                let list = g
+                    .deny_countries
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                write!(out, "; denied countries {list}")?;
+            }
+            writeln!(out)?;
+        }
     }
 
     let Some(l) = &config.rate_limits else {

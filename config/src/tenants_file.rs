@@ -3,7 +3,8 @@
 //!
 //! The file holds one tenant per line, `id,geography[,plan]`; blank lines and lines starting
 //! with `#` are ignored, as is an optional first header line `id,geography[,plan]`. Fields are
-//! trimmed.
+//! trimmed. The file has no column for `allowed_countries`: the few tenants restricted to
+//! countries are written inline as `[[tenants]]`, and file rows stay three fields.
 //!
 //! Tenant files can hold millions of rows, so parsing borrows from the text and the builder
 //! interns geography and plan names: each row costs one map entry and nothing else.
@@ -14,7 +15,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::error::ConfigError;
-use crate::model::{GeographyName, PlanName, Tenant, TenantDirectory, TenantId};
+use crate::model::{CountryCode, GeographyName, PlanName, Tenant, TenantDirectory, TenantId};
 use crate::validate::{is_valid_name, NAME_RULE};
 
 /// At most this many errors are reported from one tenant file; the rest are counted in one
@@ -220,17 +221,20 @@ impl DirectoryBuilder {
         self
     }
 
-    /// Adds the inline tenant `tenants[index]`.
+    /// Adds the inline tenant `tenants[index]`, with its already validated
+    /// `allowed_countries`.
     pub fn add_inline(
         &mut self,
         index: usize,
         id: &str,
         geography: &str,
         plan: Option<&str>,
+        allowed_countries: Option<Box<[CountryCode]>>,
     ) -> Vec<TenantProblem> {
         let mut problems = Vec::new();
         let parsed = self.check(id, geography, plan, &mut problems);
-        if let Some((tenant_id, tenant)) = parsed {
+        if let Some((tenant_id, mut tenant)) = parsed {
+            tenant.allowed_countries = allowed_countries;
             match self.directory.by_id.entry(tenant_id) {
                 Entry::Occupied(_) => {
                     let first = self
@@ -374,6 +378,7 @@ impl DirectoryBuilder {
                 id: tenant_id,
                 geography,
                 plan,
+                allowed_countries: None,
             },
         ))
     }
@@ -554,8 +559,8 @@ mod tests {
     #[test]
     fn duplicates_across_inline_and_file() {
         let mut b = builder();
-        assert!(b.add_inline(0, A, "eu", Some("standard")).is_empty());
-        let again = b.add_inline(1, &A.to_uppercase(), "eu", None);
+        assert!(b.add_inline(0, A, "eu", Some("standard"), None).is_empty());
+        let again = b.add_inline(1, &A.to_uppercase(), "eu", None, None);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].field, TenantField::Id);
         assert!(
@@ -616,16 +621,16 @@ mod tests {
             errors[0].message
         );
         assert_eq!(errors[1].line, Some(3));
-        let inline = b.add_inline(0, B, "eu", Some("Gold"));
+        let inline = b.add_inline(0, B, "eu", Some("Gold"), None);
         assert_eq!(inline.len(), 1);
         assert_eq!(inline[0].field, TenantField::Plan);
         assert!(inline[0].message.contains("not a valid plan name"));
         assert_eq!(b.len(), 1);
 
         let mut none = builder().require_plans([]);
-        let problems = none.add_inline(0, A, "eu", Some("standard"));
+        let problems = none.add_inline(0, A, "eu", Some("standard"), None);
         assert!(problems[0].message.contains("(defined: none)"));
-        assert!(none.add_inline(1, B, "eu", None).is_empty());
+        assert!(none.add_inline(1, B, "eu", None, None).is_empty());
     }
 
     #[test]

@@ -16,6 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::Hash;
+use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::ops::Range;
@@ -28,15 +30,16 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::file::{
-    AdminFile, CertificateFile, ClientIpFile, GeographyFile, HealthFile, HumanDuration,
-    ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile,
-    RetryBudgetFile, RouteLimitFile, RoutingFile, ServerFile, StatusText, TenancyFile, TenantFile,
-    TenantOverrideFile, TenantSourceFile, TlsFile,
+    AdminFile, CertificateFile, ClientIpFile, Degrees, GeoFile, GeographyFile, HealthFile,
+    HumanDuration, ListenersFile, LocationFile, OriginFile, OutlierDetectionFile, QuotaFile,
+    RateLimitsFile, RegionFile, RetryBudgetFile, RouteLimitFile, RoutingFile, ServerFile,
+    StatusText, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 use crate::model::{
-    Admin, Certificate, Cidr, ClientIp, Config, Geography, GeographyName, Health, Listeners,
-    Origin, OutlierDetection, PlanName, Quota, RateLimits, Region, RegionName, RetryBudget,
-    RouteLimit, Routing, Server, StatusRange, Tenancy, TenantId, TenantSource, Tls, UnknownTenant,
+    Admin, Certificate, Cidr, ClientIp, Config, ContinentCode, CountryCode, GeoSettings, Geography,
+    GeographyName, Health, Listeners, Location, Origin, OutlierDetection, PlanName, Quota,
+    RateLimits, Region, RegionName, RetryBudget, RouteLimit, Routing, Server, StatusRange, Tenancy,
+    TenantId, TenantSource, Tls, UnknownTenant,
 };
 use crate::tenants_file::DirectoryBuilder;
 
@@ -111,6 +114,16 @@ pub const DEFAULT_RETRY_MIN_CONCURRENT: u32 = 3;
 pub const DEFAULT_MAX_TRACKED_CLIENTS: usize = 1_000_000;
 /// Default `rate_limits.idle_eviction`.
 pub const DEFAULT_IDLE_EVICTION: Duration = Duration::from_secs(60);
+/// Default `geo.reload_interval`.
+pub const DEFAULT_GEO_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Lower bound of `geo.reload_interval`: checking a file's size and time more often gains
+/// nothing, since databases change weekly at most.
+pub const MIN_GEO_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+/// The bytes that start a MaxMind DB file's metadata section.
+pub const MMDB_METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
+/// The metadata section is at most this long (MaxMind DB format), so the marker lies in the
+/// file's last this-many bytes.
+const MMDB_METADATA_MAX_LEN: u64 = 128 * 1024;
 
 /// Default `server.threads`: the number of CPUs available to the process.
 pub fn default_threads() -> NonZeroUsize {
@@ -466,9 +479,10 @@ struct Raw {
     per_client: Piece<QuotaFile>,
     tenant_overrides: Elements<TenantOverrideFile>,
     route_limits: Elements<RouteLimitFile>,
+    geo: Piece<GeoFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "admin",
     "server",
     "listeners",
@@ -482,6 +496,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "routing",
     "client_ip",
     "rate_limits",
+    "geo",
 ];
 
 const SOURCE_EXAMPLE: &str = "{ kind = \"host\", pattern = \"{tenant}.app.example.com\" }";
@@ -912,6 +927,7 @@ impl<'a> Validator<'a> {
             &limits_path.key("routes"),
             "[[rate_limits.routes]]",
         );
+        let geo = self.table(top("geo"), &path("geo"), "[geo]");
 
         Raw {
             server,
@@ -933,6 +949,7 @@ impl<'a> Validator<'a> {
             per_client,
             tenant_overrides,
             route_limits,
+            geo,
         }
     }
 
@@ -947,8 +964,19 @@ impl<'a> Validator<'a> {
             &raw.certificates,
             !listeners.https.is_empty(),
         );
-        let tenancy = self.tenancy(&raw.tenancy, &raw.sources);
+        let geo = self.geo(raw.geo.parsed());
+        // A `[geo]` that is present but wrong was reported already; features that need it are
+        // not blamed for that.
+        let geo_present = !matches!(raw.geo, Piece::Absent);
+        let mut tenancy = self.tenancy(&raw.tenancy, &raw.sources);
         let geographies = self.geographies(&raw.geographies);
+        tenancy.default_geography = self.default_geography(
+            raw.tenancy.parsed(),
+            tenancy.unknown,
+            geo_present,
+            &geographies,
+            raw.geographies.complete(),
+        );
         let health = self.health(
             &KeyPath::default().key("health"),
             raw.health.parsed(),
@@ -964,7 +992,14 @@ impl<'a> Validator<'a> {
             self.geographies_have_regions(&raw.geographies, &raw.regions);
         }
         let (rate_limits, plan_names) = self.rate_limits(&raw);
-        let tenants = self.tenants(&raw, &geographies, plan_names.as_deref());
+        let deny_countries = geo.as_ref().map_or(&[][..], |g| &g.deny_countries[..]);
+        let tenants = self.tenants(
+            &raw,
+            &geographies,
+            plan_names.as_deref(),
+            geo_present,
+            deny_countries,
+        );
         let outlier_detection = self.outlier_detection(raw.outlier_detection.parsed());
         let routing = self.routing(raw.routing.parsed());
         let client_ip = self.client_ip(raw.client_ip.parsed());
@@ -983,6 +1018,7 @@ impl<'a> Validator<'a> {
             routing,
             client_ip,
             rate_limits,
+            geo,
         }
     }
 
@@ -1268,6 +1304,8 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `[tenancy]` without `default_geography`, which needs the geographies
+    /// (see [`Validator::default_geography`]).
     fn tenancy(
         &mut self,
         piece: &Piece<TenancyFile>,
@@ -1290,18 +1328,13 @@ impl<'a> Validator<'a> {
             .collect();
         let unknown = match file.unknown.as_deref() {
             None | Some("reject") => UnknownTenant::Reject,
-            Some("nearest") => {
-                self.error(
-                    &path.key("unknown"),
-                    "\"nearest\" is not supported yet (planned: route by client location); use \
-                     \"reject\"",
-                );
-                UnknownTenant::Reject
-            }
+            // What "nearest" needs is checked with default_geography, once geographies are
+            // known (see `Validator::default_geography`).
+            Some("nearest") => UnknownTenant::Nearest,
             Some(other) => {
                 self.error(
                     &path.key("unknown"),
-                    format!("unknown value {other:?}; expected \"reject\""),
+                    format!("unknown value {other:?}; expected \"reject\" or \"nearest\""),
                 );
                 UnknownTenant::Reject
             }
@@ -1310,7 +1343,256 @@ impl<'a> Validator<'a> {
             sources: parsed,
             unknown,
             file: file.file.as_deref().map(|f| self.base_dir.join(f)),
+            default_geography: None,
         }
+    }
+
+    /// `tenancy.default_geography`: required with `unknown = "nearest"`, refused otherwise (it
+    /// would do nothing, which is more likely a mistake than an intention). Also reports
+    /// "nearest" without `[geo]`, in the same message when both are missing.
+    fn default_geography(
+        &mut self,
+        file: Option<&TenancyFile>,
+        unknown: UnknownTenant,
+        geo_present: bool,
+        geographies: &[Geography],
+        geographies_complete: bool,
+    ) -> Option<GeographyName> {
+        let path = KeyPath::default().key("tenancy");
+        let written = file.and_then(|f| f.default_geography.as_deref());
+        const NEEDS_GEO: &str = "a MaxMind database ([geo] with database = \
+                                 \"GeoLite2-Country.mmdb\")";
+        const NEEDS_DEFAULT: &str = "default_geography, the geography for clients whose \
+                                     country and continent no geography lists or who cannot be \
+                                     located, e.g. default_geography = \"eu\"";
+        let needs = match (geo_present, written.is_some()) {
+            _ if unknown != UnknownTenant::Nearest => None,
+            (true, true) => None,
+            (false, true) => Some(NEEDS_GEO.to_owned()),
+            (true, false) => Some(NEEDS_DEFAULT.to_owned()),
+            (false, false) => Some(format!("{NEEDS_GEO} and {NEEDS_DEFAULT}")),
+        };
+        if let Some(needs) = needs {
+            self.error(
+                &path.key("unknown"),
+                format!(
+                    "\"nearest\" routes clients without a tenant by location and needs {needs}"
+                ),
+            );
+        }
+        match (unknown, written) {
+            (UnknownTenant::Reject, None) => None,
+            (UnknownTenant::Reject, Some(_)) => {
+                // A misspelt `unknown` was reported already and is probably meant as "nearest".
+                let unknown_ok = file
+                    .and_then(|f| f.unknown.as_deref())
+                    .is_none_or(|u| u == "reject");
+                if unknown_ok {
+                    self.error(
+                        &path.key("default_geography"),
+                        "default_geography only applies with unknown = \"nearest\" (clients \
+                         without a tenant are rejected now); set unknown = \"nearest\" or remove \
+                         default_geography",
+                    );
+                }
+                None
+            }
+            (UnknownTenant::Nearest, None) => None,
+            (UnknownTenant::Nearest, Some(name)) => {
+                let p = path.key("default_geography");
+                if !self.name(&p, name, "geography") {
+                    return None;
+                }
+                let found = geographies.iter().find(|g| g.name.as_str() == name);
+                if found.is_none() && geographies_complete {
+                    self.error(
+                        &p,
+                        format!(
+                            "default_geography {name:?} is not defined (defined: {})",
+                            defined_names(geographies)
+                        ),
+                    );
+                }
+                found.map(|g| g.name.clone())
+            }
+        }
+    }
+
+    /// `[geo]`; `None` when absent or when its database is missing or unusable (reported).
+    fn geo(&mut self, file: Option<&GeoFile>) -> Option<GeoSettings> {
+        let file = file?;
+        let path = KeyPath::default().key("geo");
+        let reload_interval = self.duration(
+            &path.key("reload_interval"),
+            file.reload_interval,
+            DEFAULT_GEO_RELOAD_INTERVAL,
+            MinDuration::AtLeast(MIN_GEO_RELOAD_INTERVAL),
+        );
+        let deny_countries = self
+            .codes(
+                &path.key("deny_countries"),
+                &file.deny_countries,
+                CountryCode::parse,
+            )
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let Some(written) = &file.database else {
+            self.error(
+                &path,
+                "database is required in [geo], e.g. database = \"GeoLite2-Country.mmdb\" (a \
+                 GeoIP2 or GeoLite2 Country or City file); remove [geo] to run without client \
+                 location",
+            );
+            return None;
+        };
+        let resolved = self.base_dir.join(written);
+        let shown = if Path::new(written) == resolved {
+            format!("{written:?}")
+        } else {
+            format!("{written:?} ({})", resolved.display())
+        };
+        if let Err(problem) = check_mmdb(&resolved) {
+            self.error(&path.key("database"), format!("{shown} {problem}"));
+            return None;
+        }
+        Some(GeoSettings {
+            database: resolved,
+            reload_interval,
+            deny_countries,
+        })
+    }
+
+    /// A list of codes with their indices; wrong or repeated entries are reported and left
+    /// out.
+    fn codes<T, E>(
+        &mut self,
+        path: &KeyPath,
+        list: &[String],
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Vec<(usize, T)>
+    where
+        T: Copy + Eq + fmt::Display,
+        E: fmt::Display,
+    {
+        let mut out: Vec<(usize, T)> = Vec::with_capacity(list.len());
+        for (i, text) in list.iter().enumerate() {
+            match parse(text) {
+                Ok(code) => {
+                    if let Some((first, _)) = out.iter().find(|(_, c)| *c == code) {
+                        self.error(
+                            &path.index(i),
+                            format!(
+                                "{code} is listed twice (first at {path}[{first}]); list it once"
+                            ),
+                        );
+                    } else {
+                        out.push((i, code));
+                    }
+                }
+                Err(e) => self.error(&path.index(i), e.to_string()),
+            }
+        }
+        out
+    }
+
+    /// A geography's `countries` or `continents`: codes as [`Validator::codes`], each claimed
+    /// for geography `owner`; a code another geography claimed first is reported.
+    fn claimed_codes<T, E>(
+        &mut self,
+        path: &KeyPath,
+        list: &[String],
+        parse: impl Fn(&str) -> Result<T, E>,
+        what: &str,
+        owner: &str,
+        claimed: &mut HashMap<T, (String, KeyPath)>,
+    ) -> Vec<T>
+    where
+        T: Copy + Eq + Hash + fmt::Display,
+        E: fmt::Display,
+    {
+        let mut out = Vec::new();
+        for (i, code) in self.codes(path, list, parse) {
+            let p = path.index(i);
+            if let Some((first_owner, first_path)) = claimed.get(&code) {
+                let message = format!(
+                    "{what} {code} is already in geography {first_owner:?} ({first_path}); a \
+                     {what} can belong to one geography only, so that its clients route to \
+                     exactly one"
+                );
+                self.error(&p, message);
+                continue;
+            }
+            claimed.insert(code, (owner.to_owned(), p));
+            out.push(code);
+        }
+        out
+    }
+
+    /// A region's `location`; `None` after reporting a missing or out-of-range coordinate.
+    fn location(&mut self, path: &KeyPath, l: LocationFile) -> Option<Location> {
+        let (Some(Degrees(lat)), Some(Degrees(lon))) = (l.lat, l.lon) else {
+            self.error(
+                path,
+                "location needs both lat and lon in degrees, e.g. location = { lat = 53.35, lon \
+                 = -6.26 }",
+            );
+            return None;
+        };
+        // `contains` is false for NaN too, which TOML can spell `nan`.
+        let lat_ok = (-90.0..=90.0).contains(&lat);
+        if !lat_ok {
+            self.error(
+                &path.key("lat"),
+                format!("{lat} is out of range: latitude is -90 to 90 degrees (negative: south)"),
+            );
+        }
+        let lon_ok = (-180.0..=180.0).contains(&lon);
+        if !lon_ok {
+            self.error(
+                &path.key("lon"),
+                format!("{lon} is out of range: longitude is -180 to 180 degrees (negative: west)"),
+            );
+        }
+        (lat_ok && lon_ok).then_some(Location { lat, lon })
+    }
+
+    /// A tenant's `allowed_countries`; `None` after reporting an empty list.
+    fn allowed_countries(
+        &mut self,
+        path: &KeyPath,
+        list: &[String],
+        geo_present: bool,
+        deny_countries: &[CountryCode],
+    ) -> Option<Box<[CountryCode]>> {
+        if list.is_empty() {
+            self.error(
+                path,
+                "allowed_countries must not be empty (that would refuse every client); leave the \
+                 key out to allow every country",
+            );
+            return None;
+        }
+        if !geo_present {
+            self.error(
+                path,
+                "allowed_countries needs client location: add [geo] with database = \
+                 \"GeoLite2-Country.mmdb\"",
+            );
+        }
+        let codes = self.codes(path, list, CountryCode::parse);
+        for (i, code) in &codes {
+            if deny_countries.contains(code) {
+                self.error(
+                    &path.index(*i),
+                    format!(
+                        "{code} is in geo.deny_countries, so its clients are refused for every \
+                         tenant; remove it here or there"
+                    ),
+                );
+            }
+        }
+        Some(codes.into_iter().map(|(_, c)| c).collect())
     }
 
     fn tenant_source(&mut self, path: &KeyPath, source: &TenantSourceFile) -> Option<TenantSource> {
@@ -1364,8 +1646,27 @@ impl<'a> Validator<'a> {
     fn geographies(&mut self, elements: &Elements<GeographyFile>) -> Vec<Geography> {
         let path = KeyPath::default().key("geographies");
         let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut claimed_countries: HashMap<CountryCode, (String, KeyPath)> = HashMap::new();
+        let mut claimed_continents: HashMap<ContinentCode, (String, KeyPath)> = HashMap::new();
         let mut out = Vec::new();
         for (i, g) in elements.parsed() {
+            // Codes first: they are checked even when the name is wrong.
+            let countries = self.claimed_codes(
+                &path.index(i).key("countries"),
+                &g.countries,
+                CountryCode::parse,
+                "country",
+                &g.name,
+                &mut claimed_countries,
+            );
+            let continents = self.claimed_codes(
+                &path.index(i).key("continents"),
+                &g.continents,
+                ContinentCode::parse,
+                "continent",
+                &g.name,
+                &mut claimed_continents,
+            );
             let p = path.index(i).key("name");
             if !self.name(&p, &g.name, "geography") {
                 continue;
@@ -1385,6 +1686,8 @@ impl<'a> Validator<'a> {
             out.push(Geography {
                 name: GeographyName::new(&g.name),
                 fail_open: g.fail_open.unwrap_or(false),
+                countries,
+                continents,
             });
         }
         out
@@ -1447,6 +1750,9 @@ impl<'a> Validator<'a> {
                 .filter_map(|(j, o)| self.origin(&origins_path.index(j), o))
                 .collect();
             let health = self.health(&p.key("health"), r.health.as_ref(), global_health);
+            let location = r
+                .location
+                .and_then(|l| self.location(&p.key("location"), l));
             if let (true, Some(g)) = (ok, geography) {
                 out.push(Region {
                     name: RegionName::new(&r.name),
@@ -1455,6 +1761,7 @@ impl<'a> Validator<'a> {
                     weight,
                     origins: parsed,
                     health,
+                    location,
                 });
             }
         }
@@ -1553,6 +1860,8 @@ impl<'a> Validator<'a> {
         raw: &Raw,
         geographies: &[Geography],
         plans: Option<&[PlanName]>,
+        geo_present: bool,
+        deny_countries: &[CountryCode],
     ) -> crate::model::TenantDirectory {
         let mut builder = DirectoryBuilder::new(geographies.iter().map(|g| g.name.clone()));
         if !raw.geographies.complete() {
@@ -1563,7 +1872,15 @@ impl<'a> Validator<'a> {
         }
         let path = KeyPath::default().key("tenants");
         for (i, t) in raw.tenants.parsed() {
-            for problem in builder.add_inline(i, &t.id, &t.geography, t.plan.as_deref()) {
+            let allowed = t.allowed_countries.as_ref().and_then(|list| {
+                self.allowed_countries(
+                    &path.index(i).key("allowed_countries"),
+                    list,
+                    geo_present,
+                    deny_countries,
+                )
+            });
+            for problem in builder.add_inline(i, &t.id, &t.geography, t.plan.as_deref(), allowed) {
                 self.error(&path.index(i).key(problem.field.key()), problem.message);
             }
         }
@@ -2109,6 +2426,51 @@ fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() != 0
         && a.port() == b.port()
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Checks that `path` looks like a MaxMind DB file: readable, and with the metadata marker
+/// near its end. The config crate does not parse the database (the gateway does, with
+/// `maxminddb`); this catches the usual mistakes early: a wrong path, a directory, or the
+/// `.tar.gz` archive MaxMind's downloads come in. The error completes "<file> ...".
+fn check_mmdb(path: &Path) -> Result<(), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot be read: {e}"))?
+        .len();
+    if path.is_dir() {
+        return Err(
+            "is a directory; expected a .mmdb file such as GeoLite2-Country.mmdb".to_owned(),
+        );
+    }
+    let mut head = [0u8; 2];
+    let head_len = file
+        .read(&mut head)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(len.saturating_sub(MMDB_METADATA_MAX_LEN)))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if tail
+        .windows(MMDB_METADATA_MARKER.len())
+        .any(|w| w == MMDB_METADATA_MARKER)
+    {
+        return Ok(());
+    }
+    let archive = match head.get(..head_len) {
+        Some([0x1f, 0x8b]) => Some("a gzip archive"),
+        Some(b"PK") => Some("a zip archive"),
+        _ => None,
+    };
+    Err(match archive {
+        Some(kind) => format!(
+            "is {kind}, not a MaxMind DB file: MaxMind downloads are archives; extract the \
+             .mmdb file inside (e.g. tar xzf GeoLite2-Country_*.tar.gz) and name that"
+        ),
+        None => "is not a MaxMind DB file (no metadata marker near its end); expected a \
+                 GeoIP2 or GeoLite2 Country or City .mmdb file"
+            .to_owned(),
+    })
 }
 
 const TENANT: &str = "{tenant}";

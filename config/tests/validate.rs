@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use edge_config::{
-    parse, summary, validate, Cidr, Config, ConfigError, Health, OutlierDetection, PlanName, Quota,
-    RateLimits, RetryBudget, RouteLimit, StatusRange, TenantId, TenantSource, UnknownTenant,
+    parse, summary, validate, Cidr, Config, ConfigError, ContinentCode, CountryCode, GeographyName,
+    Health, Location, OutlierDetection, PlanName, Quota, RateLimits, RetryBudget, RouteLimit,
+    StatusRange, TenantId, TenantSource, UnknownTenant,
 };
 use proptest::prelude::*;
 
@@ -37,6 +38,11 @@ name = "northeurope"
 geography = "eu"
 origins = [{ address = "127.0.0.1:9101" }]
 "#;
+
+/// The codes as text.
+fn codes(list: &[CountryCode]) -> Vec<&str> {
+    list.iter().map(CountryCode::as_str).collect()
+}
 
 fn check(text: &str) -> Result<Config, Vec<ConfigError>> {
     parse(text, "test.toml", &examples_dir()).map_err(|e| e.0)
@@ -123,7 +129,11 @@ fn full_example_model() {
             },
         ]
     );
-    assert_eq!(config.tenancy.unknown, UnknownTenant::Reject);
+    assert_eq!(config.tenancy.unknown, UnknownTenant::Nearest);
+    assert_eq!(
+        config.tenancy.default_geography,
+        Some(GeographyName::new("eu"))
+    );
     // 3 inline + 5 from tenants.csv.
     assert_eq!(config.tenants.by_id.len(), 8);
     let t =
@@ -146,6 +156,41 @@ fn full_example_model() {
         .collect();
     assert_eq!(ports, [9101, 9102, 9103, 9104]);
     assert!(config.geographies[1].fail_open);
+
+    // Client location.
+    let geo = config.geo.as_ref().unwrap();
+    assert_eq!(geo.database, examples_dir().join("geo-demo.mmdb"));
+    assert!(geo.database.is_file());
+    assert_eq!(geo.reload_interval, Duration::from_secs(5));
+    assert_eq!(codes(&geo.deny_countries), ["KP"]);
+    let (eu, na) = (&config.geographies[0], &config.geographies[1]);
+    assert_eq!(codes(&eu.countries), ["IL", "AE", "TR"]);
+    assert_eq!(eu.continents, [ContinentCode::EU, ContinentCode::AF]);
+    assert!(na.countries.is_empty());
+    assert_eq!(na.continents, [ContinentCode::NA, ContinentCode::SA]);
+    assert_eq!(
+        ne.location,
+        Some(Location {
+            lat: 53.35,
+            lon: -6.26
+        })
+    );
+    assert!(config.regions.iter().all(|r| r.location.is_some()));
+    let restricted =
+        &config.tenants.by_id[&TenantId::parse("3108531b-48f1-4f44-995d-5ce8bdad9dd8").unwrap()];
+    assert_eq!(
+        restricted.allowed_countries.as_deref().map(codes),
+        Some(vec!["DE", "FR"])
+    );
+    assert_eq!(
+        config
+            .tenants
+            .by_id
+            .values()
+            .filter(|t| t.allowed_countries.is_some())
+            .count(),
+        1
+    );
 
     // Health: global, and westus's override merged over it.
     let global = &config.health;
@@ -222,9 +267,14 @@ fn minimal_example_defaults() {
     assert_eq!(config.tls.hsts_max_age, Duration::from_secs(365 * 86_400));
     assert!(!config.tls.hsts_include_subdomains);
     assert_eq!(config.tenancy.unknown, UnknownTenant::Reject);
+    assert_eq!(config.tenancy.default_geography, None);
     assert!(config.tenants.by_id.is_empty());
     assert!(!config.geographies[0].fail_open);
+    assert!(config.geographies[0].countries.is_empty());
+    assert!(config.geographies[0].continents.is_empty());
+    assert!(config.geo.is_none());
     let region = &config.regions[0];
+    assert_eq!(region.location, None);
     assert_eq!((region.priority.get(), region.weight), (1, 100));
     let origin = &region.origins[0];
     assert_eq!(
@@ -1314,7 +1364,8 @@ origins = [{ address = "127.0.0.1:9103" }]
     has("tenancy.sources[6].claim", "must not be empty");
     has(
         "tenancy.unknown",
-        "not supported yet (planned: route by client location)",
+        "needs a MaxMind database ([geo] with database = \"GeoLite2-Country.mmdb\") and \
+         default_geography",
     );
     has(
         "tenants[0].geography",
@@ -1490,12 +1541,20 @@ fn summary_describes_the_topology() {
         "retries: GET, HEAD, OPTIONS, PUT, DELETE; budget ratio 0.2 over 10s, min 3 concurrent; latency sensitivity 50ms; slow start 10s",
         "client ip: X-Forwarded-For from trusted proxies 10.0.0.0/8, ::1/128",
         "rate limits: plans premium 500/s burst 500, standard 50/s burst 100; default plan standard; per client 100/s burst 200; 1 tenant override(s); route /api/search GET 5/s burst 5; headers always; up to 1000000 tracked keys, idle after 1m",
+        "unknown tenants: route by client location (default geography eu)\n",
+        "tenants: 8 (1 limited to allowed countries)\n",
+        "geography eu (fail closed, 4 tenants); countries IL, AE, TR; continents EU, AF\n",
+        "geography na (fail open, 4 tenants); continents NA, SA\n",
+        "region northeurope priority 1 weight 100: 2 origin(s): 127.0.0.1:9101, 127.0.0.1:9105 (weight 50, host northeurope.internal)\n    location: lat 53.35, lon -6.26\n",
+        "geo-demo.mmdb, checked for changes every 5s; denied countries KP\n",
     ] {
         assert!(s.contains(part), "summary lacks {part:?}:\n{s}");
     }
     let minimal = summary(&edge_config::load(&examples_dir().join("minimal.toml")).unwrap());
     for part in [
         "client ip: the peer address (no trusted proxies)",
+        "geo: off",
+        "unknown tenants: reject",
         "rate limits: off",
         "slow start 10s",
     ] {
@@ -1542,4 +1601,444 @@ proptest! {
         let text = lines.join("\n");
         let _ = parse(&text, "fuzz.toml", Path::new("/nonexistent"));
     }
+}
+
+/// `[geo]` with the example demo database (relative to the examples directory).
+const GEO: &str = "\n[geo]\ndatabase = \"geo-demo.mmdb\"\n";
+
+/// BASE with `unknown = "nearest"`, `default_geography = "eu"` and `[geo]`.
+fn nearest_base() -> String {
+    BASE.replace(
+        "[tenancy]\n",
+        "[tenancy]\nunknown = \"nearest\"\ndefault_geography = \"eu\"\n",
+    ) + GEO
+}
+
+#[test]
+fn geo_settings_take_defaults_and_upper_case_codes() {
+    let config = ok(&format!("{BASE}{GEO}deny_countries = [\"kp\", \"Ir\"]\n"));
+    let geo = config.geo.unwrap();
+    assert_eq!(geo.database, examples_dir().join("geo-demo.mmdb"));
+    assert_eq!(geo.reload_interval, validate::DEFAULT_GEO_RELOAD_INTERVAL);
+    assert_eq!(geo.reload_interval, Duration::from_secs(5));
+    assert_eq!(codes(&geo.deny_countries), ["KP", "IR"]);
+    // Without "nearest", geographies may list countries already; nothing uses them yet.
+    let config = ok(&format!(
+        "{}{GEO}reload_interval = \"1m\"\n",
+        BASE.replace("name = \"eu\"\n", "name = \"eu\"\ncountries = [\"de\"]\n")
+    ));
+    assert_eq!(config.geo.unwrap().reload_interval, Duration::from_secs(60));
+    assert_eq!(codes(&config.geographies[0].countries), ["DE"]);
+    assert_eq!(config.tenancy.unknown, UnknownTenant::Reject);
+}
+
+#[test]
+fn nearest_routing_and_country_rules_build_the_model() {
+    let text = nearest_base().replace(
+        "name = \"eu\"\n",
+        "name = \"eu\"\ncountries = [\"GB\", \"ch\"]\ncontinents = [\"eu\", \"AF\"]\n",
+    ) + r#"
+[[geographies]]
+name = "na"
+continents = ["NA"]
+
+[[regions]]
+name = "eastus"
+geography = "na"
+location = { lat = 37, lon = -79.82 }
+origins = [{ address = "127.0.0.1:9103" }]
+
+[[tenants]]
+id = "3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b"
+geography = "eu"
+allowed_countries = ["de", "AT"]
+
+[[tenants]]
+id = "fbaf7fa7-3354-4078-ae7d-61299da1536f"
+geography = "na"
+"#;
+    let config = ok(&text);
+    assert_eq!(config.tenancy.unknown, UnknownTenant::Nearest);
+    assert_eq!(
+        config.tenancy.default_geography,
+        Some(GeographyName::new("eu"))
+    );
+    let eu = &config.geographies[0];
+    assert_eq!(codes(&eu.countries), ["GB", "CH"]);
+    assert_eq!(eu.continents, [ContinentCode::EU, ContinentCode::AF]);
+    assert_eq!(config.geographies[1].continents, [ContinentCode::NA]);
+    // An integer is as good as a float for degrees.
+    assert_eq!(
+        config.regions[1].location,
+        Some(Location {
+            lat: 37.0,
+            lon: -79.82
+        })
+    );
+    let tenant = |id: &str| &config.tenants.by_id[&TenantId::parse(id).unwrap()];
+    assert_eq!(
+        tenant("3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b")
+            .allowed_countries
+            .as_deref()
+            .map(codes),
+        Some(vec!["DE", "AT"])
+    );
+    assert_eq!(
+        tenant("fbaf7fa7-3354-4078-ae7d-61299da1536f").allowed_countries,
+        None
+    );
+}
+
+#[test]
+fn bad_geo_settings_are_reported_at_their_keys() {
+    let text = format!(
+        "{BASE}\n[geo]\ndatabse = \"x.mmdb\"\nreload_interval = \"10ms\"\n\
+         deny_countries = [\"UK\", \"KP\", \"kp\", \"K\"]\n"
+    );
+    let errs = errors(&text);
+    let e = error_at(&errs, "geo");
+    assert!(
+        e.message.starts_with("database is required in [geo]"),
+        "{e:?}"
+    );
+    assert_eq!(e.line, Some(line_of(&text, "[geo]")));
+    assert!(error_at(&errs, "geo.databse")
+        .message
+        .contains("unknown key `databse`"));
+    let e = error_at(&errs, "geo.reload_interval");
+    assert!(
+        e.message
+            .contains("10ms is too short: must be at least 100ms"),
+        "{e:?}"
+    );
+    assert!(error_at(&errs, "geo.deny_countries[0]")
+        .message
+        .contains("(the United Kingdom is \"GB\")"));
+    assert_eq!(
+        error_at(&errs, "geo.deny_countries[2]").message,
+        "KP is listed twice (first at geo.deny_countries[1]); list it once"
+    );
+    assert!(error_at(&errs, "geo.deny_countries[3]")
+        .message
+        .contains("is not a country code"));
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+}
+
+#[test]
+fn the_database_must_look_like_a_maxmind_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    let mut mmdb_like = vec![0u8; 300_000];
+    mmdb_like.extend_from_slice(validate::MMDB_METADATA_MARKER);
+    mmdb_like.extend_from_slice(&[0xe0; 10]);
+    let cases = [
+        (file("good.mmdb", &mmdb_like), None),
+        (
+            dir.path().join("missing.mmdb").display().to_string(),
+            Some("cannot be read: No such file"),
+        ),
+        (dir.path().display().to_string(), Some("is a directory")),
+        (
+            file(
+                "GeoLite2-Country_20250101.tar.gz",
+                &[0x1f, 0x8b, 8, 0, 0, 0],
+            ),
+            Some("is a gzip archive, not a MaxMind DB file"),
+        ),
+        (file("db.zip", b"PK\x03\x04"), Some("is a zip archive")),
+        (file("empty.mmdb", b""), Some("is not a MaxMind DB file")),
+        (
+            file("text.mmdb", b"hello"),
+            Some("is not a MaxMind DB file (no metadata marker near its end)"),
+        ),
+        // The marker must be within the last 128 KiB, where the format keeps the metadata.
+        (
+            file("early.mmdb", &{
+                let mut v = validate::MMDB_METADATA_MARKER.to_vec();
+                v.resize(200_000, 0);
+                v
+            }),
+            Some("is not a MaxMind DB file"),
+        ),
+    ];
+    for (path, problem) in cases {
+        let text = format!("{BASE}\n[geo]\ndatabase = {path:?}\n");
+        match (check(&text), problem) {
+            (Ok(config), None) => {
+                assert_eq!(config.geo.unwrap().database.display().to_string(), path);
+            }
+            (Err(errs), Some(problem)) => {
+                let e = error_at(&errs, "geo.database");
+                assert!(
+                    e.message.starts_with(&format!("{path:?} ")) && e.message.contains(problem),
+                    "{path}: {e:?}"
+                );
+                assert_eq!(e.line, Some(line_of(&text, "database = ")));
+                assert_eq!(errs.len(), 1, "{errs:#?}");
+            }
+            (result, _) => panic!("{path}: unexpected {result:#?}"),
+        }
+    }
+    // A relative path shows where it was looked for.
+    let errs = errors(&format!("{BASE}\n[geo]\ndatabase = \"nope.mmdb\"\n"));
+    let shown = examples_dir().join("nope.mmdb").display().to_string();
+    assert!(
+        error_at(&errs, "geo.database")
+            .message
+            .starts_with(&format!("\"nope.mmdb\" ({shown}) cannot be read")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn geography_countries_and_continents_are_checked_and_unique() {
+    let text = format!(
+        "{}{}",
+        BASE.replace(
+            "name = \"eu\"\n",
+            "name = \"eu\"\ncountries = [\"DE\", \"de\", \"ZZ\", \"EU\"]\n\
+             continents = [\"EU\", \"Europe\"]\n",
+        ),
+        r#"
+[[geographies]]
+name = "na"
+countries = ["US", "DE"]
+continents = ["NA", "eu"]
+
+[[geographies]]
+name = "Bad Name"
+countries = ["US"]
+
+[[regions]]
+name = "eastus"
+geography = "na"
+origins = [{ address = "127.0.0.1:9103" }]
+"#
+    );
+    let errs = errors(&text);
+    let msg = |key| error_at(&errs, key).message.clone();
+    assert_eq!(
+        msg("geographies[0].countries[1]"),
+        "DE is listed twice (first at geographies[0].countries[0]); list it once"
+    );
+    assert!(msg("geographies[0].countries[2]").contains("not an assigned ISO 3166-1 alpha-2"));
+    assert!(msg("geographies[0].countries[3]").contains("EU is a continent: use continents"));
+    assert!(msg("geographies[0].continents[1]").contains("use one of AF, AN, AS, EU, NA, OC, SA"));
+    assert_eq!(
+        msg("geographies[1].countries[1]"),
+        "country DE is already in geography \"eu\" (geographies[0].countries[0]); a country can \
+         belong to one geography only, so that its clients route to exactly one"
+    );
+    assert!(msg("geographies[1].continents[1]")
+        .starts_with("continent EU is already in geography \"eu\" (geographies[0].continents[0])"));
+    // Checked even though the geography's name is wrong.
+    assert!(msg("geographies[2].countries[0]")
+        .starts_with("country US is already in geography \"na\" (geographies[1].countries[0])"));
+    assert!(msg("geographies[2].name").contains("not a valid geography name"));
+    let e = error_at(&errs, "geographies[1].countries[1]");
+    assert_eq!(e.line, Some(line_of(&text, "countries = [\"US\", \"DE\"]")));
+    assert_eq!(errs.len(), 8, "{errs:#?}");
+
+    let errs = errors(&BASE.replace("name = \"eu\"\n", "name = \"eu\"\ncountries = \"DE\"\n"));
+    assert!(error_at(&errs, "geographies[0].countries")
+        .message
+        .contains("expected an array"));
+}
+
+#[test]
+fn region_locations_are_checked() {
+    let text = format!(
+        "{}{}",
+        BASE.replace(
+            "geography = \"eu\"\norigins",
+            "geography = \"eu\"\nlocation = { lat = 90.5, lon = -181 }\norigins"
+        ),
+        r#"
+[[regions]]
+name = "westeurope"
+geography = "eu"
+location = { lat = 52.37 }
+origins = [{ address = "127.0.0.1:9102" }]
+
+[[regions]]
+name = "uksouth"
+geography = "eu"
+location = { lat = nan, lon = 0, alt = 10 }
+origins = [{ address = "127.0.0.1:9103" }]
+
+[[regions]]
+name = "ukwest"
+geography = "eu"
+location = { lat = "north", lon = 0 }
+origins = [{ address = "127.0.0.1:9104" }]
+"#
+    );
+    let errs = errors(&text);
+    let msg = |key| error_at(&errs, key).message.clone();
+    assert_eq!(
+        msg("regions[0].location.lat"),
+        "90.5 is out of range: latitude is -90 to 90 degrees (negative: south)"
+    );
+    assert_eq!(
+        msg("regions[0].location.lon"),
+        "-181 is out of range: longitude is -180 to 180 degrees (negative: west)"
+    );
+    assert!(msg("regions[1].location").starts_with("location needs both lat and lon"));
+    assert!(msg("regions[2].location.alt").contains("unknown key `alt`, expected `lat` or `lon`"));
+    assert!(msg("regions[2].location.lat").contains("NaN is out of range"));
+    // A mistyped coordinate is reported, and then (being dropped) as missing.
+    let mistyped: Vec<_> = errs
+        .iter()
+        .filter(|e| e.key.starts_with("regions[3]"))
+        .collect();
+    assert_eq!(mistyped.len(), 2, "{mistyped:#?}");
+    assert!(mistyped.iter().any(|e| e.key == "regions[3].location.lat"
+        && e.message
+            .contains("expected a number of degrees such as 53.35")));
+    assert_eq!(
+        error_at(&errs, "regions[0].location.lat").line,
+        Some(line_of(&text, "location = { lat = 90.5"))
+    );
+    assert_eq!(errs.len(), 7, "{errs:#?}");
+}
+
+#[test]
+fn nearest_needs_a_database_and_a_default_geography() {
+    let with_tenancy = |tenancy: &str, geo: bool| {
+        let text = BASE.replace("[tenancy]\n", &format!("[tenancy]\n{tenancy}\n"));
+        if geo {
+            text + GEO
+        } else {
+            text
+        }
+    };
+    let one = |text: &str, key: &str| {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let e = error_at(&errs, key);
+        (e.message.clone(), e.line)
+    };
+
+    let text = with_tenancy("unknown = \"nearest\"", true);
+    let (m, line) = one(&text, "tenancy.unknown");
+    assert!(
+        m.starts_with("\"nearest\" routes clients without a tenant by location and needs default_geography, the geography for clients"),
+        "{m}"
+    );
+    assert_eq!(line, Some(line_of(&text, "unknown = ")));
+
+    let (m, _) = one(
+        &with_tenancy("unknown = \"nearest\"\ndefault_geography = \"eu\"", false),
+        "tenancy.unknown",
+    );
+    assert!(
+        m.ends_with("needs a MaxMind database ([geo] with database = \"GeoLite2-Country.mmdb\")"),
+        "{m}"
+    );
+
+    let (m, _) = one(
+        &with_tenancy("unknown = \"nearest\"\ndefault_geography = \"ap\"", true),
+        "tenancy.default_geography",
+    );
+    assert_eq!(m, "default_geography \"ap\" is not defined (defined: eu)");
+    let (m, _) = one(
+        &with_tenancy("unknown = \"nearest\"\ndefault_geography = \"EU\"", true),
+        "tenancy.default_geography",
+    );
+    assert!(m.contains("not a valid geography name"), "{m}");
+
+    let (m, _) = one(
+        &with_tenancy("default_geography = \"eu\"", true),
+        "tenancy.default_geography",
+    );
+    assert!(
+        m.starts_with("default_geography only applies with unknown = \"nearest\""),
+        "{m}"
+    );
+    // A misspelt `unknown` is the one problem reported.
+    let (m, _) = one(
+        &with_tenancy("unknown = \"closest\"\ndefault_geography = \"eu\"", true),
+        "tenancy.unknown",
+    );
+    assert_eq!(
+        m,
+        "unknown value \"closest\"; expected \"reject\" or \"nearest\""
+    );
+
+    // A broken [geo] is reported there, not again as missing for "nearest".
+    let text = BASE.replace(
+        "[tenancy]\n",
+        "[tenancy]\nunknown = \"nearest\"\ndefault_geography = \"eu\"\n",
+    ) + "\n[geo]\ndatabase = \"missing.mmdb\"\n";
+    let (m, _) = one(&text, "geo.database");
+    assert!(m.contains("cannot be read"), "{m}");
+}
+
+#[test]
+fn allowed_countries_are_checked() {
+    let tenant = |id: &str, allowed: &str| {
+        format!("\n[[tenants]]\nid = \"{id}\"\ngeography = \"eu\"\nallowed_countries = {allowed}\n")
+    };
+    let text = format!(
+        "{BASE}{GEO}deny_countries = [\"KP\"]\n{}{}",
+        tenant("3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b", "[]"),
+        tenant(
+            "fbaf7fa7-3354-4078-ae7d-61299da1536f",
+            "[\"DE\", \"KP\", \"de\", \"UK\"]"
+        ),
+    );
+    let errs = errors(&text);
+    let msg = |key| error_at(&errs, key).message.clone();
+    assert!(msg("tenants[0].allowed_countries").starts_with("allowed_countries must not be empty"));
+    assert_eq!(
+        msg("tenants[1].allowed_countries[1]"),
+        "KP is in geo.deny_countries, so its clients are refused for every tenant; remove it here \
+         or there"
+    );
+    assert!(msg("tenants[1].allowed_countries[2]").contains("listed twice"));
+    assert!(msg("tenants[1].allowed_countries[3]").contains("\"GB\""));
+    assert_eq!(
+        error_at(&errs, "tenants[1].allowed_countries[1]").line,
+        Some(line_of(&text, "[\"DE\", \"KP\""))
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+
+    let text = format!(
+        "{BASE}{}",
+        tenant("3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b", "[\"DE\"]")
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(error_at(&errs, "tenants[0].allowed_countries")
+        .message
+        .starts_with("allowed_countries needs client location: add [geo]"));
+}
+
+#[test]
+fn the_tenant_file_has_no_allowed_countries_column() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["edge.pem", "edge.key"] {
+        std::fs::copy(examples_dir().join("certs").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b,eu,,DE\n",
+    )
+    .unwrap();
+    let path = dir.path().join("edge.toml");
+    std::fs::write(
+        &path,
+        BASE.replace("certs/", "")
+            .replace("[tenancy]", "[tenancy]\nfile = \"t.csv\""),
+    )
+    .unwrap();
+    let errs = edge_config::load(&path).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0]
+        .message
+        .contains("expected `id,geography[,plan]`, found 4 fields"));
 }

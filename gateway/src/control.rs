@@ -69,6 +69,10 @@ pub struct ReloadReport {
     pub restart_required: Vec<String>,
     /// Time from trigger to swap, in milliseconds.
     pub took_ms: f64,
+    /// Of which: reading and validating the files.
+    pub load_ms: f64,
+    /// Of which: building the snapshot and probing new origins.
+    pub build_ms: f64,
 }
 
 /// The active config's identity, for the API.
@@ -217,14 +221,17 @@ impl Control {
                 return Err(e);
             }
         };
+        let load_ms = start.elapsed().as_secs_f64() * 1000.0;
         let old = self.state.snapshot();
         let restart = restart_required(&old.config, &config);
         let tenants = config.tenants.by_id.len();
         let overrides = self.overrides();
         let generation = old.generation + 1;
+        let build_start = Instant::now();
         let snapshot = self
             .build_and_warm(Arc::new(config), generation, &overrides)
             .await;
+        let build_ms = build_start.elapsed().as_secs_f64() * 1000.0;
         self.state.certs.replace(certs);
         self.state.store(snapshot);
         self.state.metrics.reloads.with_label_values(&["ok"]).inc();
@@ -255,6 +262,8 @@ impl Control {
             tenants,
             restart_required: restart,
             took_ms,
+            load_ms,
+            build_ms,
         })
     }
 

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     BadGateway,
     /// The origin did not answer in time.
     GatewayTimeout,
+    /// A rate limit refused the request.
+    RateLimited,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
     BadRequest,
     /// A bug or an unexpected state inside the gateway.
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::UnknownTenant => 404,
             ErrorKind::MalformedTenant | ErrorKind::BadRequest => 400,
             ErrorKind::NoOriginAvailable => 503,
+            ErrorKind::RateLimited => 429,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
             ErrorKind::Internal => 500,
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::UnknownTenant => "urn:edge-gateway:problem:unknown-tenant",
             ErrorKind::MalformedTenant => "urn:edge-gateway:problem:malformed-tenant-id",
             ErrorKind::NoOriginAvailable => "urn:edge-gateway:problem:no-origin-available",
+            ErrorKind::RateLimited => "urn:edge-gateway:problem:rate-limited",
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
             ErrorKind::BadRequest => "urn:edge-gateway:problem:bad-request",
@@ -62,6 +66,7 @@ impl ErrorKind {
             ErrorKind::UnknownTenant => "Unknown tenant",
             ErrorKind::MalformedTenant => "Malformed tenant id",
             ErrorKind::NoOriginAvailable => "No origin available in the tenant's geography",
+            ErrorKind::RateLimited => "Too many requests",
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
             ErrorKind::BadRequest => "Bad request",
@@ -75,6 +80,7 @@ impl ErrorKind {
             ErrorKind::UnknownTenant => "unknown_tenant",
             ErrorKind::MalformedTenant => "malformed_tenant",
             ErrorKind::NoOriginAvailable => "no_origin",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",
             ErrorKind::BadRequest => "bad_request",
@@ -116,6 +122,18 @@ impl EdgeError {
         }
     }
 
+    /// A rate limit of `scope` refused the request; retry after `retry_after`.
+    pub fn rate_limited(scope: &str, retry_after: Duration) -> Self {
+        EdgeError {
+            kind: ErrorKind::RateLimited,
+            detail: Cow::Owned(format!(
+                "the {scope} rate limit is exhausted; retry after {} s",
+                retry_after.as_secs().max(1)
+            )),
+            retry_after: Some(retry_after),
+        }
+    }
+
     /// Classifies a Pingora error raised while talking to an origin.
     pub fn from_upstream(e: &pingora::Error) -> Self {
         match e.etype() {
@@ -151,7 +169,10 @@ impl EdgeError {
         let body = serde_json::to_vec(&body).unwrap_or_default();
         Problem {
             status,
-            retry_after_secs: self.retry_after.map(|d| d.as_secs().max(1)),
+            // Rounded up: a client that waits exactly this long must not be refused again.
+            retry_after_secs: self
+                .retry_after
+                .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
             body,
         }
     }
@@ -197,7 +218,7 @@ mod tests {
     fn problem_body_is_rfc9457() {
         let p = EdgeError::no_origin("eu", Duration::from_millis(1500)).to_problem("req-1");
         assert_eq!(p.status, 503);
-        assert_eq!(p.retry_after_secs, Some(1));
+        assert_eq!(p.retry_after_secs, Some(2));
         let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(v["status"], 503);
         assert_eq!(v["type"], "urn:edge-gateway:problem:no-origin-available");

@@ -15,6 +15,7 @@ use pingora::{ErrorSource, ErrorType};
 use crate::error::{EdgeError, ErrorKind, PROBLEM_CONTENT_TYPE};
 use crate::headers::{self, UpstreamFacts};
 use crate::health::log_transition;
+use crate::ratelimit::Decision;
 use crate::retry_budget::RetryPermit;
 use crate::routing::{self, OriginId, Route};
 use crate::snapshot::Snapshot;
@@ -47,6 +48,10 @@ pub struct RequestCtx {
     permits: Vec<RetryPermit>,
     /// A permit taken when an origin's 5xx answer was turned into a retry.
     pending_permit: Option<RetryPermit>,
+    /// The client's address (socket peer, or from X-Forwarded-For behind a trusted proxy).
+    client_ip: Option<std::net::IpAddr>,
+    /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
+    ratelimit_headers: Vec<(&'static str, String)>,
 }
 
 impl RequestCtx {
@@ -124,6 +129,11 @@ async fn respond_problem(
     if let Some(secs) = problem.retry_after_secs {
         resp.insert_header(http::header::RETRY_AFTER, secs)?;
     }
+    for (name, value) in &ctx.ratelimit_headers {
+        if *name != "retry-after" {
+            resp.insert_header(*name, value.as_str())?;
+        }
+    }
     headers::decorate_response(&mut resp, ctx.snapshot.hsts.as_ref(), None, &ctx.request_id)?;
     // An unread request body would be taken for the next request on this connection.
     if may_have_body(session.req_header()) {
@@ -156,6 +166,8 @@ impl ProxyHttp for EdgeProxy {
             started: Instant::now(),
             permits: Vec::new(),
             pending_permit: None,
+            client_ip: None,
+            ratelimit_headers: Vec::new(),
         }
     }
 
@@ -170,8 +182,17 @@ impl ProxyHttp for EdgeProxy {
             headers: &req.headers,
         };
         let found = tenancy::identify(&ctx.snapshot.config.tenancy.sources, &facts);
+        ctx.client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| {
+            edge_geo::client_ip(
+                a.ip(),
+                &req.headers,
+                &ctx.snapshot.config.client_ip.trusted_proxies,
+            )
+        });
         let health = ctx.snapshot.live_health();
-        match routing::route(&ctx.snapshot, &found, &health, rand::random()) {
+        let decided = routing::route(&ctx.snapshot, &found, &health, rand::random())
+            .and_then(|route| self.admit(session, ctx, route));
+        match decided {
             Ok(route) => {
                 ctx.route = Some(route);
                 self.state.retry_budget.record_request();
@@ -302,10 +323,7 @@ impl ProxyHttp for EdgeProxy {
         let region = ctx.snapshot.region(entry.region).name.as_str();
         let tenant = route.tenant.to_string();
         let host = request_host(session.req_header()).map(str::to_owned);
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
+        let client_ip = ctx.client_ip;
         headers::prepare_upstream_request(
             upstream_request,
             &UpstreamFacts {
@@ -331,6 +349,9 @@ impl ProxyHttp for EdgeProxy {
             ctx.region_name(),
             &ctx.request_id,
         )?;
+        for (name, value) in &ctx.ratelimit_headers {
+            upstream_response.insert_header(*name, value.as_str())?;
+        }
         if ctx.snapshot.config.routing.debug_headers {
             if let Some(route) = &ctx.route {
                 let value = crate::explain::route_header(&ctx.snapshot, route, ctx.attempts);
@@ -383,6 +404,42 @@ impl ProxyHttp for EdgeProxy {
 }
 
 impl EdgeProxy {
+    /// Applies the rate limits once the tenant is known, before any upstream work.
+    fn admit(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        route: Route,
+    ) -> Result<Route, EdgeError> {
+        let (Some(ip), Some(tenant)) = (
+            ctx.client_ip,
+            ctx.snapshot.config.tenants.by_id.get(&route.tenant),
+        ) else {
+            return Ok(route);
+        };
+        let req = session.req_header();
+        let decision = self
+            .state
+            .ratelimiter
+            .check(ip, tenant, &req.method, req.uri.path());
+        ctx.ratelimit_headers = decision.response_headers();
+        match decision {
+            Decision::Allowed { .. } => Ok(route),
+            Decision::Limited {
+                scope, retry_after, ..
+            } => {
+                self.state
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[scope.label()])
+                    .inc();
+                // The 429 is attributed to the tenant's geography in the request metrics.
+                ctx.route = Some(route);
+                Err(EdgeError::rate_limited(scope.label(), retry_after))
+            }
+        }
+    }
+
     /// Counts a finished request: by the region that answered, else by the tenant's geography,
     /// else as unrouted.
     fn record_metrics(&self, session: &Session, ctx: &RequestCtx) {

@@ -363,23 +363,13 @@ impl<C: Clock + Clone> Tables<C> {
         clock: &C,
         shared: &Arc<StoreShared>,
     ) -> Self {
-        let client = limits.per_client.map(|quota| {
-            let reused = previous
-                .and_then(|p| p.client.as_ref())
-                .filter(|c| c.quota == quota)
-                .map(|c| Arc::clone(&c.limiter));
-            let limiter = reused.unwrap_or_else(|| keyed_limiter(quota, clock, shared));
-            ScopeLimit::new(Scope::Client, quota, limiter)
-        });
-
-        let mut tenant_pool = HashMap::new();
-        let mut tenant_limit = |quota: Quota| {
-            let previous_pool = previous.map(|p| &p.tenant_pool);
-            let limiter = tenant_pool
-                .entry(quota)
-                .or_insert_with(|| reuse_or_create(previous_pool, quota, clock, shared));
-            ScopeLimit::new(Scope::Tenant, quota, Arc::clone(limiter))
+        let make = Limiters {
+            clock,
+            shared,
+            previous,
         };
+        let mut tenant_pool = HashMap::new();
+        let mut tenant_limit = |quota| make.tenant(&mut tenant_pool, quota);
         let tenant_overrides = limits
             .tenant_overrides
             .iter()
@@ -395,26 +385,18 @@ impl<C: Clock + Clone> Tables<C> {
             .as_ref()
             .and_then(|name| limits.plans.get(name))
             .map(|quota| tenant_limit(*quota));
-
         let mut route_pool = HashMap::new();
         let routes = limits
             .routes
             .iter()
-            .map(|route| {
-                let previous_pool = previous.map(|p| &p.route_pool);
-                let limiter = route_pool
-                    .entry(route.quota)
-                    .or_insert_with(|| reuse_or_create(previous_pool, route.quota, clock, shared));
-                RouteRule {
-                    path_prefix: route.path_prefix.clone(),
-                    methods: route.methods.clone(),
-                    limit: ScopeLimit::new(Scope::Route, route.quota, Arc::clone(limiter)),
-                }
+            .map(|route| RouteRule {
+                path_prefix: route.path_prefix.clone(),
+                methods: route.methods.clone(),
+                limit: make.route(&mut route_pool, route.quota),
             })
             .collect();
-
         Tables {
-            client,
+            client: limits.per_client.map(|quota| make.client(quota)),
             tenant_overrides,
             plans,
             default_plan,
@@ -477,20 +459,72 @@ fn tighten(tightest: &mut Option<RateLimitHeaders>, headers: RateLimitHeaders) {
     }
 }
 
-/// The limiter for `quota` from `pool` (the previous configuration's), else a new one.
-fn reuse_or_create<K, C>(
-    pool: Option<&HashMap<Quota, Arc<Keyed<K, C>>>>,
-    quota: Quota,
-    clock: &C,
-    shared: &Arc<StoreShared>,
-) -> Arc<Keyed<K, C>>
-where
-    K: Hash + Eq + Clone,
-    C: Clock + Clone,
-{
-    pool.and_then(|p| p.get(&quota))
-        .map(Arc::clone)
-        .unwrap_or_else(|| keyed_limiter(quota, clock, shared))
+/// Hands out the limiters of a new configuration: the previous configuration's for quotas it
+/// already had, new ones otherwise.
+struct Limiters<'a, C: Clock> {
+    clock: &'a C,
+    shared: &'a Arc<StoreShared>,
+    previous: Option<&'a Tables<C>>,
+}
+
+impl<C: Clock + Clone> Limiters<'_, C> {
+    fn client(&self, quota: Quota) -> ScopeLimit<ClientKey, C> {
+        let reused = self
+            .previous
+            .and_then(|p| p.client.as_ref())
+            .filter(|c| c.quota == quota)
+            .map(|c| Arc::clone(&c.limiter));
+        let limiter = reused.unwrap_or_else(|| self.create(quota));
+        ScopeLimit::new(Scope::Client, quota, limiter)
+    }
+
+    /// The tenant limit of `quota`, shared through `pool` with the other tenant limits of the
+    /// same quota in this configuration.
+    fn tenant(
+        &self,
+        pool: &mut HashMap<Quota, Arc<Keyed<TenantId, C>>>,
+        quota: Quota,
+    ) -> ScopeLimit<TenantId, C> {
+        let previous = self.previous.map(|p| &p.tenant_pool);
+        let limiter = pool
+            .entry(quota)
+            .or_insert_with(|| self.reuse_or_create(previous, quota));
+        ScopeLimit::new(Scope::Tenant, quota, Arc::clone(limiter))
+    }
+
+    /// As [`Limiters::tenant`], for route limits.
+    fn route(
+        &self,
+        pool: &mut HashMap<Quota, Arc<Keyed<RouteKey, C>>>,
+        quota: Quota,
+    ) -> ScopeLimit<RouteKey, C> {
+        let previous = self.previous.map(|p| &p.route_pool);
+        let limiter = pool
+            .entry(quota)
+            .or_insert_with(|| self.reuse_or_create(previous, quota));
+        ScopeLimit::new(Scope::Route, quota, Arc::clone(limiter))
+    }
+
+    /// The limiter for `quota` from the previous configuration's `pool`, else a new one.
+    fn reuse_or_create<K: Hash + Eq + Clone>(
+        &self,
+        pool: Option<&HashMap<Quota, Arc<Keyed<K, C>>>>,
+        quota: Quota,
+    ) -> Arc<Keyed<K, C>> {
+        pool.and_then(|p| p.get(&quota))
+            .map(Arc::clone)
+            .unwrap_or_else(|| self.create(quota))
+    }
+
+    /// A new, empty limiter for `quota`.
+    fn create<K: Hash + Eq + Clone>(&self, quota: Quota) -> Arc<Keyed<K, C>> {
+        let store = BoundedStore::new(Arc::clone(self.shared));
+        Arc::new(governor::RateLimiter::new(
+            governor_quota(quota),
+            store,
+            self.clock.clone(),
+        ))
+    }
 }
 
 struct RouteRule<C: Clock> {
@@ -533,20 +567,6 @@ impl ClientKey {
 
 /// A governor keyed limiter over a [`BoundedStore`], reporting bucket state on success.
 type Keyed<K, C> = governor::RateLimiter<K, BoundedStore<K>, C, StateInformationMiddleware>;
-
-/// A new, empty limiter for `quota`.
-fn keyed_limiter<K, C>(quota: Quota, clock: &C, shared: &Arc<StoreShared>) -> Arc<Keyed<K, C>>
-where
-    K: Hash + Eq + Clone,
-    C: Clock + Clone,
-{
-    let store = BoundedStore::new(Arc::clone(shared));
-    Arc::new(governor::RateLimiter::new(
-        governor_quota(quota),
-        store,
-        clock.clone(),
-    ))
-}
 
 /// Forgets the keys of `limiter` whose bucket is full again and returns the memory.
 fn maintain_limiter<K: Hash + Eq + Clone, C: Clock>(limiter: &Keyed<K, C>) {

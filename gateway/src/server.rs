@@ -134,6 +134,12 @@ pub fn build_server(
         "health-checks",
         HealthChecker::new(state.clone()),
     ));
+    server.add_service(background_service(
+        "rate-limit-maintenance",
+        RateLimitMaintenance {
+            state: state.clone(),
+        },
+    ));
 
     if !config.listeners.http.is_empty() {
         let https_port = config.listeners.https.first().map_or(443, |a| a.port());
@@ -247,6 +253,25 @@ impl pingora::server::ShutdownSignalWatch for StopSignals {
                 tracing::info!("SIGINT received, exiting now");
                 (self.cleanup)();
                 std::process::exit(0)
+            }
+        }
+    }
+}
+
+/// Forgets idle rate-limit keys on a schedule, so memory stays bounded under a flood of
+/// distinct clients.
+struct RateLimitMaintenance {
+    state: Arc<GatewayState>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for RateLimitMaintenance {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        loop {
+            let every = self.state.ratelimiter.maintenance_interval();
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(every) => self.state.ratelimiter.maintain(),
             }
         }
     }

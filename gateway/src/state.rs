@@ -6,8 +6,10 @@ use arc_swap::ArcSwap;
 
 use crate::health::HealthRegistry;
 use crate::metrics::{Metrics, RequestHandles};
+use crate::ratelimit::RateLimiter;
 use crate::snapshot::Snapshot;
 use crate::tls::CertResolver;
+use edge_config::RateLimits;
 
 /// What every request handler shares: the current routing snapshot and the certificate
 /// resolver. Both are replaced whole on reload; in-flight requests keep the snapshot they
@@ -24,6 +26,8 @@ pub struct GatewayState {
     pub metrics: Arc<Metrics>,
     /// Counts requests that could not be attributed to a geography.
     pub unrouted: RequestHandles,
+    /// Rate limits; reconfigured (keeping unchanged buckets) on every store.
+    pub ratelimiter: RateLimiter,
 }
 
 impl GatewayState {
@@ -34,6 +38,13 @@ impl GatewayState {
         metrics.generation.set(snapshot.generation as i64);
         let unrouted = metrics.request_handles("-", "-");
         let health = snapshot.registry().clone();
+        let ratelimiter = RateLimiter::new(
+            snapshot
+                .config
+                .rate_limits
+                .as_ref()
+                .unwrap_or(&RateLimits::default()),
+        );
         let retry_budget =
             crate::retry_budget::RetryBudget::new(&snapshot.config.routing.retry_budget);
         GatewayState {
@@ -43,6 +54,7 @@ impl GatewayState {
             retry_budget,
             metrics,
             unrouted,
+            ratelimiter,
         }
     }
 
@@ -62,6 +74,13 @@ impl GatewayState {
         self.metrics.generation.set(snapshot.generation as i64);
         self.retry_budget
             .reconfigure(&snapshot.config.routing.retry_budget);
+        self.ratelimiter.reconfigure(
+            snapshot
+                .config
+                .rate_limits
+                .as_ref()
+                .unwrap_or(&RateLimits::default()),
+        );
         self.snapshot.store(Arc::new(snapshot));
     }
 }

@@ -110,6 +110,7 @@ fn build_config(plan: &Plan) -> Config {
                 })
                 .collect(),
             health: Health::default(),
+            location: None,
         })
         .collect();
     let tenants = TenantDirectory {
@@ -124,6 +125,7 @@ fn build_config(plan: &Plan) -> Config {
                         id: tenant_id(i),
                         geography: geo_name(g),
                         plan: None,
+                        allowed_countries: None,
                     },
                 )
             })
@@ -150,6 +152,7 @@ fn build_config(plan: &Plan) -> Config {
                 name: "x-tenant-id".into(),
             }],
             unknown: UnknownTenant::Reject,
+            default_geography: None,
             file: None,
         },
         tenants,
@@ -157,6 +160,8 @@ fn build_config(plan: &Plan) -> Config {
             .map(|g| Geography {
                 name: geo_name(g),
                 fail_open: plan.fail_open[g],
+                countries: Vec::new(),
+                continents: Vec::new(),
             })
             .collect(),
         regions,
@@ -181,6 +186,7 @@ fn build_config(plan: &Plan) -> Config {
         },
         client_ip: ClientIp::default(),
         rate_limits: None,
+        geo: None,
     }
 }
 

@@ -9,9 +9,15 @@ use std::time::{Duration, Instant};
 /// How long a gateway may take to open its listeners.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// The `edge-gateway` binary: `$EDGE_GATEWAY_BIN`, else next to the test executable
-/// (`target/<profile>/edge-gateway`), built with cargo if it is not there yet.
+/// The `edge-gateway` binary: `$EDGE_GATEWAY_BIN` (what `cargo xtask test` sets after
+/// building it), else next to the test executable (`target/<profile>/edge-gateway`), brought
+/// up to date with `cargo build` once per test process so a stale binary is never tested.
 pub fn gateway_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(locate_or_build).clone()
+}
+
+fn locate_or_build() -> PathBuf {
     if let Some(p) = std::env::var_os("EDGE_GATEWAY_BIN") {
         return PathBuf::from(p);
     }
@@ -22,7 +28,7 @@ pub fn gateway_bin() -> PathBuf {
         .and_then(Path::parent)
         .expect("test exe under target/<profile>/deps");
     let bin = profile_dir.join("edge-gateway");
-    if !bin.exists() {
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args([
