@@ -51,6 +51,7 @@ fn tenant() -> Tenant {
         )),
         geography: GeographyName::new("eu"),
         plan: None,
+        allowed_countries: None,
     }
 }
 

@@ -112,8 +112,8 @@ fn run(args: Args) -> std::result::Result<(), String> {
         let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
             return Err("--tls-listen needs --cert and --key".to_owned());
         };
-        let mut tls = TlsSettings::intermediate(cert, key)
-            .map_err(|e| format!("TLS settings: {e}"))?;
+        let mut tls =
+            TlsSettings::intermediate(cert, key).map_err(|e| format!("TLS settings: {e}"))?;
         tls.enable_h2();
         proxy.add_tls_with_settings(addr, None, tls);
     }

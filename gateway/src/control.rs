@@ -37,6 +37,9 @@ pub enum ReloadError {
     /// Certificates could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The location database could not be opened.
+    #[error("location database: {0}")]
+    Geo(String),
     /// A blocking task failed.
     #[error("internal: {0}")]
     Internal(String),
@@ -221,6 +224,19 @@ impl Control {
                 return Err(e);
             }
         };
+        let geo = match self.geo_for(&config).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.state
+                    .metrics
+                    .reloads
+                    .with_label_values(&["failed"])
+                    .inc();
+                tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
+                lock(&self.status).last_error = Some(e.to_string());
+                return Err(e);
+            }
+        };
         let load_ms = start.elapsed().as_secs_f64() * 1000.0;
         let old = self.state.snapshot();
         let restart = restart_required(&old.config, &config);
@@ -233,6 +249,9 @@ impl Control {
             .await;
         let build_ms = build_start.elapsed().as_secs_f64() * 1000.0;
         self.state.certs.replace(certs);
+        if let Some(geo) = geo {
+            self.state.geo.store(geo);
+        }
         self.state.store(snapshot);
         self.state.metrics.reloads.with_label_values(&["ok"]).inc();
         let hash = hash_text(&source);
@@ -265,6 +284,28 @@ impl Control {
             load_ms,
             build_ms,
         })
+    }
+
+    /// The location database the new config wants: `None` to keep the current one, else the
+    /// replacement (opened and checked here, so a bad file refuses the reload).
+    async fn geo_for(
+        &self,
+        config: &Config,
+    ) -> Result<Option<Option<Arc<edge_geo::mmdb::GeoDb>>>, ReloadError> {
+        let current = self.state.geo.load_full();
+        match (config.geo.as_ref(), current) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Ok(Some(None)),
+            (Some(g), Some(db)) if db.path() == g.database => Ok(None),
+            (Some(g), _) => {
+                let path = g.database.clone();
+                let opened = tokio::task::spawn_blocking(move || edge_geo::mmdb::GeoDb::open(path))
+                    .await
+                    .map_err(|e| ReloadError::Internal(e.to_string()))?
+                    .map_err(|e| ReloadError::Geo(e.to_string()))?;
+                Ok(Some(Some(Arc::new(opened))))
+            }
+        }
     }
 
     async fn build_and_warm(

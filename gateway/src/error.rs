@@ -26,6 +26,8 @@ pub enum ErrorKind {
     GatewayTimeout,
     /// A rate limit refused the request.
     RateLimited,
+    /// The client's location is not allowed (global deny list or the tenant's geo-fence).
+    LocationForbidden,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
     BadRequest,
     /// A bug or an unexpected state inside the gateway.
@@ -40,6 +42,7 @@ impl ErrorKind {
             ErrorKind::MalformedTenant | ErrorKind::BadRequest => 400,
             ErrorKind::NoOriginAvailable => 503,
             ErrorKind::RateLimited => 429,
+            ErrorKind::LocationForbidden => 403,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
             ErrorKind::Internal => 500,
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "urn:edge-gateway:problem:malformed-tenant-id",
             ErrorKind::NoOriginAvailable => "urn:edge-gateway:problem:no-origin-available",
             ErrorKind::RateLimited => "urn:edge-gateway:problem:rate-limited",
+            ErrorKind::LocationForbidden => "urn:edge-gateway:problem:location-forbidden",
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
             ErrorKind::BadRequest => "urn:edge-gateway:problem:bad-request",
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "Malformed tenant id",
             ErrorKind::NoOriginAvailable => "No origin available in the tenant's geography",
             ErrorKind::RateLimited => "Too many requests",
+            ErrorKind::LocationForbidden => "Not available from the client's location",
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
             ErrorKind::BadRequest => "Bad request",
@@ -81,6 +86,7 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "malformed_tenant",
             ErrorKind::NoOriginAvailable => "no_origin",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::LocationForbidden => "location_forbidden",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",
             ErrorKind::BadRequest => "bad_request",

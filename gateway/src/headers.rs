@@ -28,8 +28,10 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// What the gateway asserts about a request to its origin.
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamFacts<'a> {
-    /// The tenant, as a hyphenated UUID.
-    pub tenant: &'a str,
+    /// The tenant, as a hyphenated UUID (none for a request routed by location).
+    pub tenant: Option<&'a str>,
+    /// The client's country (ISO 3166-1 alpha-2), when located.
+    pub client_country: Option<&'a str>,
     /// The region chosen for this attempt.
     pub region: &'a str,
     /// The client's address (socket peer).
@@ -56,7 +58,12 @@ pub fn prepare_upstream_request(req: &mut RequestHeader, facts: &UpstreamFacts<'
     for name in edge {
         req.remove_header(&name);
     }
-    req.insert_header("x-tenant-id", facts.tenant)?;
+    if let Some(tenant) = facts.tenant {
+        req.insert_header("x-tenant-id", tenant)?;
+    }
+    if let Some(country) = facts.client_country {
+        req.insert_header("x-client-country", country)?;
+    }
     req.insert_header("x-edge-region", facts.region)?;
     req.insert_header("x-request-id", facts.request_id)?;
     req.insert_header("x-forwarded-proto", "https")?;
@@ -119,7 +126,8 @@ mod tests {
         prepare_upstream_request(
             &mut req,
             &UpstreamFacts {
-                tenant: "t",
+                tenant: Some("t"),
+                client_country: Some("DE"),
                 region: "northeurope",
                 client_ip: Some("127.0.0.1".parse().unwrap()),
                 host: Some("app.example.com"),
@@ -140,7 +148,7 @@ mod tests {
         assert!(get("x-edge-whatever").is_empty());
         assert_eq!(get("x-forwarded-for"), ["127.0.0.1"]);
         assert!(get("forwarded").is_empty());
-        assert!(get("x-client-country").is_empty());
+        assert_eq!(get("x-client-country"), ["DE"]);
         assert_eq!(get("x-forwarded-proto"), ["https"]);
         assert_eq!(get("accept"), ["*/*"]);
     }

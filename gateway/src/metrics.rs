@@ -48,6 +48,8 @@ pub struct Metrics {
     pub tls_handshakes: IntCounterVec,
     /// Open downstream TLS connections.
     pub open_connections: IntGauge,
+    /// Requests by the client's continent (when a location database is configured).
+    pub requests_by_continent: IntCounterVec,
     origin_healthy: IntGaugeVec,
     origin_latency: prometheus::GaugeVec,
     origin_ejections: IntGaugeVec,
@@ -153,6 +155,12 @@ impl Metrics {
             "Open downstream TLS connections.",
         ));
         let _ = r.register(Box::new(open_connections.clone()));
+        let requests_by_continent = counter_vec(
+            &r,
+            "edge_requests_by_client_continent_total",
+            "Requests by the client's continent (location database), `unknown` when not found.",
+            &["continent"],
+        );
         let origin_healthy = defined(IntGaugeVec::new(
             Opts::new(
                 "edge_origin_healthy",
@@ -191,6 +199,7 @@ impl Metrics {
             generation,
             tls_handshakes,
             open_connections,
+            requests_by_continent,
             origin_healthy,
             origin_latency,
             origin_ejections,

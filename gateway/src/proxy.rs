@@ -21,6 +21,7 @@ use crate::routing::{self, OriginId, Route};
 use crate::snapshot::Snapshot;
 use crate::state::GatewayState;
 use crate::tenancy::{self, RequestFacts};
+use edge_geo::mmdb::ClientLocation;
 
 /// The edge proxy: one per process, shared by every listener of the HTTPS service.
 pub struct EdgeProxy {
@@ -50,6 +51,8 @@ pub struct RequestCtx {
     pending_permit: Option<RetryPermit>,
     /// The client's address (socket peer, or from X-Forwarded-For behind a trusted proxy).
     client_ip: Option<std::net::IpAddr>,
+    /// Where the client is, when a location database is configured and knows the address.
+    location: Option<ClientLocation>,
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
     ratelimit_headers: Vec<(&'static str, String)>,
 }
@@ -167,6 +170,7 @@ impl ProxyHttp for EdgeProxy {
             permits: Vec::new(),
             pending_permit: None,
             client_ip: None,
+            location: None,
             ratelimit_headers: Vec::new(),
         }
     }
@@ -189,8 +193,22 @@ impl ProxyHttp for EdgeProxy {
                 &ctx.snapshot.config.client_ip.trusted_proxies,
             )
         });
+        ctx.location = self.locate(ctx.client_ip);
         let health = ctx.snapshot.live_health();
-        let decided = routing::route(&ctx.snapshot, &found, &health, rand::random())
+        let decided = crate::geofence::check_deny_list(&ctx.snapshot.config, ctx.location.as_ref())
+            .and_then(|()| {
+                routing::route_request(
+                    &ctx.snapshot,
+                    &found,
+                    ctx.location.as_ref(),
+                    &health,
+                    rand::random(),
+                )
+            })
+            .and_then(|route| {
+                crate::geofence::check_tenant(&ctx.snapshot.config, &route, ctx.location.as_ref())
+                    .map(|()| route)
+            })
             .and_then(|route| self.admit(session, ctx, route));
         match decided {
             Ok(route) => {
@@ -321,13 +339,15 @@ impl ProxyHttp for EdgeProxy {
         };
         let entry = ctx.snapshot.origin(origin);
         let region = ctx.snapshot.region(entry.region).name.as_str();
-        let tenant = route.tenant.to_string();
+        let tenant = route.tenant.map(|t| t.to_string());
+        let country = ctx.location.and_then(|l| l.country).map(|c| c.to_string());
         let host = request_host(session.req_header()).map(str::to_owned);
         let client_ip = ctx.client_ip;
         headers::prepare_upstream_request(
             upstream_request,
             &UpstreamFacts {
-                tenant: &tenant,
+                tenant: tenant.as_deref(),
+                client_country: country.as_deref(),
                 region,
                 client_ip,
                 host: host.as_deref(),
@@ -404,6 +424,21 @@ impl ProxyHttp for EdgeProxy {
 }
 
 impl EdgeProxy {
+    /// Looks the client up in the location database, when one is configured; a damaged
+    /// database answers "unknown" rather than failing the request.
+    fn locate(&self, ip: Option<std::net::IpAddr>) -> Option<ClientLocation> {
+        let ip = ip?;
+        let db = self.state.geo.load();
+        let found = db.as_ref()?.lookup(ip).ok().flatten();
+        let continent = found.and_then(|l| l.continent).map(|c| c.to_string());
+        self.state
+            .metrics
+            .requests_by_continent
+            .with_label_values(&[continent.as_deref().unwrap_or("unknown")])
+            .inc();
+        found
+    }
+
     /// Applies the rate limits once the tenant is known, before any upstream work.
     fn admit(
         &self,
@@ -413,7 +448,9 @@ impl EdgeProxy {
     ) -> Result<Route, EdgeError> {
         let (Some(ip), Some(tenant)) = (
             ctx.client_ip,
-            ctx.snapshot.config.tenants.by_id.get(&route.tenant),
+            route
+                .tenant
+                .and_then(|t| ctx.snapshot.config.tenants.by_id.get(&t)),
         ) else {
             return Ok(route);
         };
@@ -475,7 +512,7 @@ fn ctx_view(ctx: &RequestCtx) -> crate::access_log::RequestSummary<'_> {
     let origin = ctx.current.map(|o| ctx.snapshot.origin(o));
     crate::access_log::RequestSummary {
         request_id: &ctx.request_id,
-        tenant: ctx.route.as_ref().map(|r| r.tenant),
+        tenant: ctx.route.as_ref().and_then(|r| r.tenant),
         geography: ctx
             .route
             .as_ref()

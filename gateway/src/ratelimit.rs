@@ -740,6 +740,7 @@ mod tests {
             id: TenantId(uuid::Uuid::from_u128(n)),
             geography: GeographyName::new("eu"),
             plan: plan.map(PlanName::new),
+            allowed_countries: None,
         }
     }
 

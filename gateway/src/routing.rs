@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use edge_config::TenantId;
+use edge_config::{TenantId, UnknownTenant};
+use edge_geo::mmdb::ClientLocation;
 
 use crate::error::{EdgeError, ErrorKind};
 use crate::snapshot::{GeoId, Snapshot};
@@ -167,8 +168,8 @@ pub fn plan(
 /// The outcome of routing one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// The tenant.
-    pub tenant: TenantId,
+    /// The tenant; `None` for a tenant-less request routed by the client's location.
+    pub tenant: Option<TenantId>,
     /// Where the tenant id was read from.
     pub source: SourceKind,
     /// The tenant's home geography.
@@ -226,8 +227,79 @@ pub fn route(
         ));
     }
     Ok(Route {
-        tenant,
+        tenant: Some(tenant),
         source,
+        geography,
+        candidates,
+    })
+}
+
+/// Routes a request: [`route`] for requests that name a tenant; with
+/// `tenancy.unknown = "nearest"`, a request that names none goes to the geography that claims
+/// the client's country (then continent, then `tenancy.default_geography`), and inside it to
+/// the nearest usable region when the client's coordinates and the regions' locations are
+/// known (else the usual priority/latency/weight order). A request that names a tenant is
+/// never moved by location.
+pub fn route_request(
+    snapshot: &Snapshot,
+    found: &TenantMatch,
+    client: Option<&ClientLocation>,
+    health: &impl HealthView,
+    seed: u64,
+) -> Result<Route, EdgeError> {
+    let tenancy = &snapshot.config.tenancy;
+    let (TenantMatch::Absent, UnknownTenant::Nearest, Some(default)) =
+        (found, tenancy.unknown, tenancy.default_geography.as_ref())
+    else {
+        return route(snapshot, found, health, seed);
+    };
+    let name = edge_geo::locate::nearest_geography(
+        client.and_then(|c| c.country),
+        client.and_then(|c| c.continent),
+        &snapshot.config.geographies,
+        default,
+    );
+    let Some(geography) = snapshot.geography_id(name) else {
+        return Err(EdgeError::new(
+            ErrorKind::Internal,
+            "the default geography is not configured",
+        ));
+    };
+    let geo = snapshot.geography(geography);
+    let routing = &snapshot.config.routing;
+    let mut candidates = plan(
+        &geo.table,
+        health,
+        seed,
+        routing.max_attempts.get() as usize,
+        routing.latency_sensitivity,
+    );
+    if let Some(from) = client.and_then(|c| c.coordinates) {
+        let distance = |o: &OriginId| {
+            snapshot
+                .region(snapshot.origin(*o).region)
+                .location
+                .map(|at| edge_geo::locate::great_circle_km(from, at))
+        };
+        // Only when every candidate's region is placed on the map: a partial order would
+        // silently prefer unplaced regions.
+        if candidates.iter().all(|c| distance(c).is_some()) {
+            candidates.sort_by(|a, b| {
+                distance(a)
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&distance(b).unwrap_or(f64::MAX))
+            });
+        }
+    }
+    if candidates.is_empty() {
+        return Err(EdgeError::no_origin(
+            geo.name.as_str(),
+            snapshot.config.health.interval,
+        ));
+    }
+    Ok(Route {
+        tenant: None,
+        source: SourceKind::Location,
         geography,
         candidates,
     })

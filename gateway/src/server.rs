@@ -42,6 +42,9 @@ pub enum StartError {
     /// The state file (operator overrides) is unreadable.
     #[error(transparent)]
     StateFile(#[from] crate::overrides::StateFileError),
+    /// The location database could not be opened.
+    #[error("location database: {0}")]
+    Geo(String),
     /// The start-up runtime could not be created.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -68,10 +71,16 @@ pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayS
         .build()
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     warmup.block_on(probe_all_once(&registry, &snapshot));
-    Ok(Arc::new(GatewayState::new(
-        snapshot,
-        Arc::new(CertResolver::new(certs)),
-    )))
+    let geo = snapshot
+        .config
+        .geo
+        .as_ref()
+        .map(|g| edge_geo::mmdb::GeoDb::open(g.database.clone()))
+        .transpose()
+        .map_err(|e| StartError::Geo(e.to_string()))?;
+    let state = GatewayState::new(snapshot, Arc::new(CertResolver::new(certs)));
+    state.geo.store(geo.map(Arc::new));
+    Ok(Arc::new(state))
 }
 
 /// Options that come from the command line rather than the config file.
@@ -133,6 +142,12 @@ pub fn build_server(
     server.add_service(background_service(
         "health-checks",
         HealthChecker::new(state.clone()),
+    ));
+    server.add_service(background_service(
+        "geo-watcher",
+        GeoWatcher {
+            state: state.clone(),
+        },
     ));
     server.add_service(background_service(
         "rate-limit-maintenance",
@@ -272,6 +287,54 @@ impl pingora::services::background::BackgroundService for RateLimitMaintenance {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(every) => self.state.ratelimiter.maintain(),
+            }
+        }
+    }
+}
+
+/// Reloads the location database when its file changes (and follows a config reload that
+/// points at another file).
+struct GeoWatcher {
+    state: Arc<GatewayState>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for GeoWatcher {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        loop {
+            let db = self.state.geo.load_full();
+            let interval = self
+                .state
+                .snapshot()
+                .config
+                .geo
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(5), |g| g.reload_interval);
+            let watching = async {
+                match db.clone() {
+                    Some(db) => edge_geo::mmdb::watch(db, interval).await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Restart the watch when a reload swapped the database for another file.
+            let swapped = async {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let now = self.state.geo.load_full();
+                    let same = match (&now, &db) {
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !same {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = watching => {}
+                _ = swapped => {}
             }
         }
     }

@@ -44,6 +44,8 @@ pub struct RegionEntry {
     pub geography: GeoId,
     /// Its priority (1 = primary).
     pub priority: u32,
+    /// Where it is, for routing tenant-less requests to the nearest region.
+    pub location: Option<edge_config::Location>,
     /// Its weight as configured.
     pub configured_weight: u32,
     /// Its weight after operator overrides (0 when drained).
@@ -147,6 +149,7 @@ impl Snapshot {
                 name: region.name.clone(),
                 geography: geo,
                 priority: region.priority.get(),
+                location: region.location,
                 configured_weight: region.weight,
                 weight: region_weight,
                 drained: overrides.region_drained(region.name.as_str()),
@@ -268,6 +271,11 @@ impl Snapshot {
     pub fn tenant_geography(&self, tenant: &TenantId) -> Option<GeoId> {
         let t = self.config.tenants.by_id.get(tenant)?;
         self.geo_by_name.get(&t.geography).copied()
+    }
+
+    /// The id of the geography called `name`.
+    pub fn geography_id(&self, name: &GeographyName) -> Option<GeoId> {
+        self.geo_by_name.get(name).copied()
     }
 
     /// The geography `id`. Ids come from this snapshot, so they are always in range.

@@ -28,6 +28,8 @@ pub struct GatewayState {
     pub unrouted: RequestHandles,
     /// Rate limits; reconfigured (keeping unchanged buckets) on every store.
     pub ratelimiter: RateLimiter,
+    /// The client-location database, when `[geo]` is configured.
+    pub geo: arc_swap::ArcSwapOption<edge_geo::mmdb::GeoDb>,
 }
 
 impl GatewayState {
@@ -55,6 +57,7 @@ impl GatewayState {
             metrics,
             unrouted,
             ratelimiter,
+            geo: arc_swap::ArcSwapOption::empty(),
         }
     }
 

@@ -31,6 +31,8 @@ pub enum SourceKind {
     Path,
     /// A bearer token claim.
     JwtClaim,
+    /// No tenant: routed by the client's location (`tenancy.unknown = "nearest"`).
+    Location,
 }
 
 impl SourceKind {
@@ -41,6 +43,7 @@ impl SourceKind {
             SourceKind::Header => "header",
             SourceKind::Path => "path",
             SourceKind::JwtClaim => "jwt-claim",
+            SourceKind::Location => "location",
         }
     }
 }

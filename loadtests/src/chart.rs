@@ -168,7 +168,9 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
             let orange = RGBColor(255, 127, 14);
             chart
                 .draw_series(LineSeries::new(
-                    xs.iter().copied().zip(tl.rate_limited_per_s.iter().copied()),
+                    xs.iter()
+                        .copied()
+                        .zip(tl.rate_limited_per_s.iter().copied()),
                     orange.stroke_width(2),
                 ))
                 .map_err(err)?
@@ -212,7 +214,9 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
             ))
             .map_err(err)?
             .label("p99")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], purple.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], purple.stroke_width(2))
+            });
         let blue = RGBColor(31, 119, 180);
         chart
             .draw_series(LineSeries::new(
@@ -221,7 +225,9 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
             ))
             .map_err(err)?
             .label("p50")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], blue.stroke_width(1)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], blue.stroke_width(1))
+            });
         mark_events(&mut chart, report, y3, false)?;
         chart
             .configure_series_labels()
@@ -237,7 +243,11 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
 
 /// Draws a vertical line at every event (labelled in the top panel).
 fn mark_events<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     report: &Report,
     y_max: f64,
     labels: bool,

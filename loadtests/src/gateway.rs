@@ -21,7 +21,10 @@ pub const DEFAULT_LOG_FILTER: &str =
 /// workspace's release build, else the build next to this executable.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, String> {
     let mut candidates = vec![util::target_dir().join("release").join("edge-gateway")];
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         candidates.push(dir.join("edge-gateway"));
         if let Some(up) = dir.parent() {
             candidates.push(up.join("edge-gateway"));

@@ -227,7 +227,12 @@ pub struct Target {
 
 impl Target {
     fn url(&self) -> String {
-        format!("https://{}:{}{}", self.server_name, self.addr.port(), self.path)
+        format!(
+            "https://{}:{}{}",
+            self.server_name,
+            self.addr.port(),
+            self.path
+        )
     }
 }
 
@@ -464,7 +469,15 @@ async fn closed_loop(shared: Arc<Shared>, spec: StreamSpec, source: Source, work
         let (tenant, id) = source.pick();
         shared.live.sent.fetch_add(1, Ordering::Relaxed);
         let start_us = micros(shared.start.elapsed());
-        let rec = send(&shared, &source.client, source.stream, tenant, &id, start_us).await;
+        let rec = send(
+            &shared,
+            &source.client,
+            source.stream,
+            tenant,
+            &id,
+            start_us,
+        )
+        .await;
         shared.push(rec);
         drop(permit);
     }

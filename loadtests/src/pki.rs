@@ -42,8 +42,8 @@ impl Pki {
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().map_err(err)?)
-            .map_err(err)?;
+        let ca =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().map_err(err)?).map_err(err)?;
 
         let names: Vec<String> = SERVER_NAMES.iter().map(|s| (*s).to_owned()).collect();
         let mut leaf = CertificateParams::new(names).map_err(err)?;
@@ -89,9 +89,16 @@ impl Pki {
         let stop = rest
             .find(end)
             .ok_or_else(|| format!("{}: unterminated PEM certificate", path.display()))?;
-        let b64: String = rest[..stop].chars().filter(|c| !c.is_whitespace()).collect();
-        let der = decode_base64(&b64)
-            .ok_or_else(|| format!("{}: the PEM certificate is not valid base64", path.display()))?;
+        let b64: String = rest[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let der = decode_base64(&b64).ok_or_else(|| {
+            format!(
+                "{}: the PEM certificate is not valid base64",
+                path.display()
+            )
+        })?;
         Ok(CertificateDer::from(der))
     }
 }

@@ -29,7 +29,9 @@ pub fn spawn(
     start: Instant,
     quiet: bool,
 ) -> Progress {
-    let length = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1);
+    let length = u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let bar = if quiet {
         ProgressBar::hidden()
     } else {

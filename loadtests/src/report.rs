@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::gateway::metric_sum;
-use crate::load::{Kind, Proto, Rate, Rec, StreamSpec, NO_REGION, UNKNOWN_REGION};
+use crate::load::{Kind, Proto, Rate, Rec, StreamSpec, UNKNOWN_REGION};
 use crate::scenario::{Event, EventKind, Expectations, ReloadStats, Scenario};
 use crate::topology::{Topology, Tuning};
 use crate::util;
@@ -366,8 +366,18 @@ impl<'a> Ctx<'a> {
         let geos = data.topology.geographies();
         let gi = |g: &str| geos.iter().position(|x| x == g).unwrap_or(usize::MAX);
         Ctx {
-            tenant_geo: data.topology.tenants.iter().map(|t| gi(&t.geography)).collect(),
-            region_geo: data.topology.regions.iter().map(|r| gi(&r.geography)).collect(),
+            tenant_geo: data
+                .topology
+                .tenants
+                .iter()
+                .map(|t| gi(&t.geography))
+                .collect(),
+            region_geo: data
+                .topology
+                .regions
+                .iter()
+                .map(|r| gi(&r.geography))
+                .collect(),
             geos: geos.clone(),
             data,
         }
@@ -724,7 +734,11 @@ fn failovers(ctx: &Ctx<'_>, records: &[Rec]) -> Vec<Failover> {
         let Some(region) = ctx.region_index(region_name) else {
             continue;
         };
-        let geo = ctx.region_geo.get(usize::from(region)).copied().unwrap_or(usize::MAX);
+        let geo = ctx
+            .region_geo
+            .get(usize::from(region))
+            .copied()
+            .unwrap_or(usize::MAX);
         let recovery = events[i + 1..]
             .iter()
             .find(|e| e.kind == EventKind::Recovery && e.region.as_deref() == Some(region_name));
@@ -748,10 +762,13 @@ fn failovers(ctx: &Ctx<'_>, records: &[Rec]) -> Vec<Failover> {
             Some(last_bad) => affected.get(last_bad + 1),
             None => affected.first(),
         };
-        let failover_ms = first_clean.map(|r| round2((r.end_us().saturating_sub(f)) as f64 / 1000.0));
+        let failover_ms =
+            first_clean.map(|r| round2((r.end_us().saturating_sub(f)) as f64 / 1000.0));
 
         let (failback_first_ms, failback_ms) = match recovery {
-            Some(_) if share_before > 0.0 => failback(ctx, records, region, v, end_us, share_before),
+            Some(_) if share_before > 0.0 => {
+                failback(ctx, records, region, v, end_us, share_before)
+            }
             _ => (None, None),
         };
         out.push(Failover {
@@ -842,9 +859,10 @@ fn brownout(ctx: &Ctx<'_>, records: &[Rec]) -> Option<Brownout> {
     let warm = (f / 2).min(1_000_000);
     let p99 = |from: u64, to: u64| {
         let mut h = Hist::new();
-        for r in records.iter().filter(|r| {
-            r.start_us >= from && r.start_us < to && Some(ctx.tenant_geo(r)) == geo
-        }) {
+        for r in records
+            .iter()
+            .filter(|r| r.start_us >= from && r.start_us < to && Some(ctx.tenant_geo(r)) == geo)
+        {
             if r.kind != Kind::Backlog {
                 h.record(r.latency_us);
             }
@@ -859,10 +877,7 @@ fn brownout(ctx: &Ctx<'_>, records: &[Rec]) -> Option<Brownout> {
         share_after: round3(ctx.share(records, region, v, end).0),
         p99_before_ms: p99(warm, f),
         p99_during_ms: p99(f, v),
-        origin_5xx_seen: records
-            .iter()
-            .filter(|r| r.kind == Kind::Origin5xx)
-            .count() as u64,
+        origin_5xx_seen: records.iter().filter(|r| r.kind == Kind::Origin5xx).count() as u64,
     })
 }
 
@@ -878,7 +893,10 @@ fn rate_limit(ctx: &Ctx<'_>, records: &[Rec], flood: &str, others: &str) -> Opti
     let other_recs: Vec<&Rec> = records.iter().filter(|r| r.stream == oi).collect();
     let p99 = |a: u64, b: u64| {
         let mut h = Hist::new();
-        for r in other_recs.iter().filter(|r| r.start_us >= a && r.start_us < b) {
+        for r in other_recs
+            .iter()
+            .filter(|r| r.start_us >= a && r.start_us < b)
+        {
             if r.kind != Kind::Backlog {
                 h.record(r.latency_us);
             }
@@ -888,7 +906,9 @@ fn rate_limit(ctx: &Ctx<'_>, records: &[Rec], flood: &str, others: &str) -> Opti
     let span = secs(until.saturating_sub(from)).max(1e-3);
     Some(RateLimit {
         flood_sent: flood_recs.len() as u64,
-        flood_ok_rps: round2(flood_recs.iter().filter(|r| r.kind == Kind::Ok).count() as f64 / span),
+        flood_ok_rps: round2(
+            flood_recs.iter().filter(|r| r.kind == Kind::Ok).count() as f64 / span,
+        ),
         flood_429: flood_recs
             .iter()
             .filter(|r| r.kind == Kind::RateLimited)
@@ -919,7 +939,9 @@ fn bucket_us(duration: Duration) -> u64 {
 fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
     let width = bucket_us(ctx.data.duration);
     let end = us(ctx.data.duration.as_secs_f64());
-    let n = usize::try_from(end.div_ceil(width)).unwrap_or(0).clamp(1, 100_000);
+    let n = usize::try_from(end.div_ceil(width))
+        .unwrap_or(0)
+        .clamp(1, 100_000);
     let regions = &ctx.data.topology.regions;
     let mut counts = vec![vec![0u64; n]; regions.len()];
     let mut errors = vec![0u64; n];
@@ -1087,7 +1109,8 @@ fn checks(data: &RunData, r: &Report) -> Vec<Check> {
         for f in &r.failover {
             out.push(check(
                 format!("failover after `{}` under {} ms", f.fault, max.as_millis()),
-                f.failover_ms.is_some_and(|ms| ms < max.as_secs_f64() * 1000.0),
+                f.failover_ms
+                    .is_some_and(|ms| ms < max.as_secs_f64() * 1000.0),
                 match f.failover_ms {
                     Some(ms) => format!(
                         "{ms} ms ({} affected requests failed, {} still reached {})",
@@ -1109,14 +1132,16 @@ fn checks(data: &RunData, r: &Report) -> Vec<Check> {
                     f.recovery.as_deref().unwrap_or_default(),
                     max.as_secs()
                 ),
-                f.failback_ms.is_some_and(|ms| ms < max.as_secs_f64() * 1000.0),
+                f.failback_ms
+                    .is_some_and(|ms| ms < max.as_secs_f64() * 1000.0),
                 match f.failback_ms {
                     Some(ms) => format!(
                         "{:.2} s to 90 % of the share before the fault ({:.0} %); first answer \
                          back after {} ms",
                         ms / 1000.0,
                         f.share_before * 100.0,
-                        f.failback_first_ms.map_or("-".to_owned(), |x| x.to_string())
+                        f.failback_first_ms
+                            .map_or("-".to_owned(), |x| x.to_string())
                     ),
                     None => format!(
                         "the share did not come back to 90 % of {:.0} % before the end of the run",
@@ -1140,7 +1165,11 @@ fn checks(data: &RunData, r: &Report) -> Vec<Check> {
                     b.share_after * 100.0
                 ),
             )),
-            None => out.push(check("traffic leaves the slow region", false, "no brownout")),
+            None => out.push(check(
+                "traffic leaves the slow region",
+                false,
+                "no brownout",
+            )),
         }
     }
     if let Some(rl) = &r.rate_limit {
@@ -1263,7 +1292,10 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
         s,
         "| sent | ok | failed | offered | throughput | p50 | p90 | p99 | p99.9 | max | residency violations |"
     );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let _ = writeln!(
         s,
         "| {} | {} | {} | {} req/s | {} req/s | {} ms | {} ms | {} ms | {} ms | {} ms | {} |\n",
@@ -1280,7 +1312,10 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
         t.residency_violations
     );
     if r.streams.len() > 1 {
-        let _ = writeln!(s, "| stream | protocol | sent | ok | failed | 429 | p50 | p99 | p99.9 |");
+        let _ = writeln!(
+            s,
+            "| stream | protocol | sent | ok | failed | 429 | p50 | p99 | p99.9 |"
+        );
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for st in &r.streams {
             let _ = writeln!(
@@ -1322,7 +1357,11 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
         "Share of each geography's answers by region:\n\n| phase | req | failed | ok req/s | p99 | {} |",
         regions.join(" | ")
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|{}", "---:|".repeat(regions.len()));
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|{}",
+        "---:|".repeat(regions.len())
+    );
     for p in &r.phases {
         let shares: Vec<String> = regions
             .iter()
@@ -1354,9 +1393,10 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
             f.failed_after_fault,
             f.served_by_faulted_after_fault,
             f.region,
-            f.recovery
-                .as_ref()
-                .map_or(String::new(), |x| format!("`{x}` at {:.2} s, ", f.recovery_at_s.unwrap_or(0.0))),
+            f.recovery.as_ref().map_or(String::new(), |x| format!(
+                "`{x}` at {:.2} s, ",
+                f.recovery_at_s.unwrap_or(0.0)
+            )),
             opt_ms(f.failback_ms),
             opt_ms(f.failback_first_ms),
             pct(f.share_before)
@@ -1428,7 +1468,7 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::load::Kind;
+    use crate::load::{Kind, NO_REGION};
 
     fn rec(start_ms: u64, lat_ms: u32, tenant: u16, served: u8, kind: Kind) -> Rec {
         Rec {

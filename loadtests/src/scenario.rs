@@ -313,9 +313,7 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
     let duration = opts
         .duration
         .unwrap_or_else(|| scenario.default_duration(opts.short));
-    let rps = opts
-        .rps
-        .unwrap_or_else(|| scenario.default_rps(opts.short));
+    let rps = opts.rps.unwrap_or_else(|| scenario.default_rps(opts.short));
     let rate = |share: f64| match opts.concurrency {
         Some(c) => Rate::Closed(((c as f64 * share).round() as usize).max(1)),
         None => Rate::Open(rps * share),
@@ -350,10 +348,7 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
         Scenario::Steady => {
             expect.both_protocols = true;
             (
-                vec![
-                    stream("h1", Proto::H1, 0.6),
-                    stream("h2", Proto::H2, 0.4),
-                ],
+                vec![stream("h1", Proto::H1, 0.6), stream("h2", Proto::H2, 0.4)],
                 vec![],
             )
         }
@@ -361,10 +356,7 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
             expect.max_failover = Some(Duration::from_secs(1));
             expect.max_failback = Some(Duration::from_secs(15));
             (
-                vec![
-                    stream("h1", Proto::H1, 0.7),
-                    stream("h2", Proto::H2, 0.3),
-                ],
+                vec![stream("h1", Proto::H1, 0.7), stream("h2", Proto::H2, 0.3)],
                 vec![
                     Step {
                         at: at(duration, 0.2),
@@ -399,10 +391,7 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
             expect.max_failover = Some(Duration::from_secs(1));
             expect.max_failback = Some(Duration::from_secs(15));
             (
-                vec![
-                    stream("h1", Proto::H1, 0.7),
-                    stream("h2", Proto::H2, 0.3),
-                ],
+                vec![stream("h1", Proto::H1, 0.7), stream("h2", Proto::H2, 0.3)],
                 vec![
                     Step {
                         at: at(duration, 0.3),
@@ -418,10 +407,7 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
         Scenario::ReloadStorm => {
             expect.reloads = true;
             (
-                vec![
-                    stream("h1", Proto::H1, 0.7),
-                    stream("h2", Proto::H2, 0.3),
-                ],
+                vec![stream("h1", Proto::H1, 0.7), stream("h2", Proto::H2, 0.3)],
                 vec![Step {
                     at: at(duration, 0.15),
                     act: Act::ReloadStorm {
@@ -628,8 +614,8 @@ async fn start_world(
                 Some((a, token)) => Some(Admin::new(*a, token)?),
                 None if scenario.needs_admin() => {
                     return Err(format!(
-                        "{scenario} drives the admin API: pass --admin ADDR and set EDGE_ADMIN_TOKEN"
-                    ))
+                    "{scenario} drives the admin API: pass --admin ADDR and set EDGE_ADMIN_TOKEN"
+                ))
                 }
                 None => None,
             };
@@ -782,9 +768,7 @@ impl ActionCtx {
     }
 
     fn admin(&self) -> Result<&Admin, String> {
-        self.admin
-            .as_ref()
-            .ok_or_else(|| "no admin API".to_owned())
+        self.admin.as_ref().ok_or_else(|| "no admin API".to_owned())
     }
 
     /// Records an action that began at `began` (from the start of the run).
@@ -862,7 +846,13 @@ async fn run_steps(steps: Vec<Step>, start: Instant, ctx: ActionCtx) {
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
-                ctx.push(t0, format!("revive {r}"), EventKind::Recovery, Some(&r), res);
+                ctx.push(
+                    t0,
+                    format!("revive {r}"),
+                    EventKind::Recovery,
+                    Some(&r),
+                    res,
+                );
             }
             Act::Brownout(r) => {
                 let res = ctx.region(&r).map(|sim| {
@@ -883,7 +873,13 @@ async fn run_steps(steps: Vec<Step>, start: Instant, ctx: ActionCtx) {
                     sim.set_error_rate(0.0);
                     "latency and errors back to normal".to_owned()
                 });
-                ctx.push(t0, format!("recover {r}"), EventKind::Recovery, Some(&r), res);
+                ctx.push(
+                    t0,
+                    format!("recover {r}"),
+                    EventKind::Recovery,
+                    Some(&r),
+                    res,
+                );
             }
             Act::Drain(r) => {
                 let res = match ctx.admin() {
@@ -897,7 +893,13 @@ async fn run_steps(steps: Vec<Step>, start: Instant, ctx: ActionCtx) {
                     Ok(a) => admin_result(a.undrain(&r).await),
                     Err(e) => Err(e),
                 };
-                ctx.push(t0, format!("undrain {r}"), EventKind::Recovery, Some(&r), res);
+                ctx.push(
+                    t0,
+                    format!("undrain {r}"),
+                    EventKind::Recovery,
+                    Some(&r),
+                    res,
+                );
             }
             Act::ReloadStorm { until } => {
                 ctx.push(
@@ -939,7 +941,9 @@ async fn reload_storm(ctx: &ActionCtx, start: Instant, until: Duration) {
         }
         i += 1;
         let written = match &ctx.configs {
-            Some(c) => c.write(i).map_err(|e| format!("cannot write the config: {e}")),
+            Some(c) => c
+                .write(i)
+                .map_err(|e| format!("cannot write the config: {e}")),
             None => Ok(()),
         };
         let result = match written {
@@ -1009,7 +1013,11 @@ mod tests {
         let topo = Topology::standard();
         let p = plan(Scenario::RegionOutage, &opts(), &topo);
         assert!(p.duration <= Duration::from_secs(28));
-        let revive = p.steps.iter().find(|s| matches!(s.act, Act::Revive(_))).unwrap();
+        let revive = p
+            .steps
+            .iter()
+            .find(|s| matches!(s.act, Act::Revive(_)))
+            .unwrap();
         // Failback takes about rise × interval + slow start = 12 s with the defaults.
         assert!(p.duration - revive.at >= Duration::from_secs(15));
     }

@@ -389,7 +389,10 @@ mod tests {
         let topo = Topology::standard();
         let origins = vec![(
             EU_PRIMARY.to_owned(),
-            vec!["127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()],
+            vec![
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:2".parse().unwrap(),
+            ],
         )];
         let tuning = Tuning::defaults();
         let text = ConfigSpec {

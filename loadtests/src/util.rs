@@ -11,10 +11,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => t.split_at(i),
         None => (t, "s"),
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration: write e.g. \"500ms\", \"30s\" or \"2m\""))?;
+    let value: f64 = number.trim().parse().map_err(|_| {
+        format!("{text:?} is not a duration: write e.g. \"500ms\", \"30s\" or \"2m\"")
+    })?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("{text:?}: a duration must be a positive number"));
     }
@@ -22,11 +21,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" | "" => value,
         "m" | "min" => value * 60.0,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown unit {other:?} (use ms, s or m)"
-            ))
-        }
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s or m)")),
     };
     // Bounded so that every scenario stays bounded in time.
     if seconds > 24.0 * 3600.0 {

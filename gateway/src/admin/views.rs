@@ -169,7 +169,7 @@ pub fn tenant_route(s: &Snapshot, id: &str) -> Response<Vec<u8>> {
             (
                 StatusCode::OK,
                 json!({
-                    "tenant": route.tenant.to_string(),
+                    "tenant": route.tenant.map(|t| t.to_string()),
                     "geography": geo.name.as_str(),
                     "candidates": candidates,
                     "origins": table,
