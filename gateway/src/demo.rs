@@ -81,6 +81,10 @@ fn run_inner(bind: IpAddr, https_port: u16, http_port: u16, admin_port: u16) -> 
     crate::certs::write_private(&token_path, format!("demo:{token}\n").as_bytes())
         .map_err(|e| format!("cannot write the admin token: {e}"))?;
     let config_text = demo_config(https, http, admin, &addrs);
+    let db = edge_geo::testdata::demo_db()
+        .map_err(|e| format!("cannot generate the demo location database: {e}"))?;
+    std::fs::write(dir.path().join("geo.mmdb"), db)
+        .map_err(|e| format!("cannot write the location database: {e}"))?;
     let config_path = dir.path().join("edge.toml");
     std::fs::write(&config_path, &config_text).map_err(|e| format!("cannot write config: {e}"))?;
     let config = edge_config::load(&config_path)
@@ -124,14 +128,19 @@ pub fn demo_config(
          [tenancy]\nsources = [\n  {{ kind = \"host\", pattern = \"{{tenant}}.app.localhost\" }},\n  \
          {{ kind = \"header\", name = \"x-tenant-id\" }},\n  \
          {{ kind = \"path\", prefix = \"/t/{{tenant}}\" }},\n  \
-         {{ kind = \"jwt-claim\", claim = \"tid\" }},\n]\nunknown = \"reject\"\n"
+         {{ kind = \"jwt-claim\", claim = \"tid\" }},\n]\n\
+         # No tenant: route by where the client is (geo.mmdb maps 127.0.1.x to DE, 127.0.3.x to US).\n\
+         unknown = \"nearest\"\ndefault_geography = \"eu\"\n\n\
+         [geo]\ndatabase = \"geo.mmdb\"\n"
     );
     for (id, geo, _) in DEMO_TENANTS {
         let _ = writeln!(s, "[[tenants]]\nid = \"{id}\"\ngeography = \"{geo}\"\n");
     }
-    for geo in ["eu", "na"] {
-        let _ = writeln!(s, "[[geographies]]\nname = \"{geo}\"\n");
-    }
+    let _ = writeln!(
+        s,
+        "[[geographies]]\nname = \"eu\"\ncountries = [\"DE\", \"FR\"]\ncontinents = [\"EU\"]\n\n\
+         [[geographies]]\nname = \"na\"\ncountries = [\"US\", \"CA\"]\ncontinents = [\"NA\"]\n"
+    );
     for &(geo, region, priority, _) in DEMO_REGIONS {
         let list: Vec<String> = origins
             .iter()
@@ -182,6 +191,8 @@ fn print_banner(
          \n  curl -s --http2 --cacert {ca} https://localhost:{port}/t/{na}/orders -i\
          \n\n  # an unknown tenant: 404 problem+json, no origin contacted\
          \n  curl -s --cacert {ca} -H 'x-tenant-id: 00000000-0000-4000-8000-000000000000' https://localhost:{port}/ -i\
+         \n\n  # no tenant at all: routed by the client's location (source address 127.0.3.5 = \"US\")\
+         \n  curl -s --cacert {ca} --interface 127.0.3.5 https://localhost:{port}/signin -i\
          \n\n  # plaintext is redirected (308) to HTTPS\
          \n  curl -s -i http://{http}/hello\
          \n\nOperate it (admin API on http://{admin}, token in {token}):\

@@ -23,8 +23,26 @@ const COLOURS: &[RGBColor] = &[
     RGBColor(196, 156, 148),
 ];
 
+/// Room on the right of each panel for its legend.
+const LEGEND_WIDTH: u32 = 170;
+
+/// The legend's place: in the right margin, beside the plot.
+fn legend_position<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>) -> SeriesLabelPosition {
+    let (w, _) = area.dim_in_pixel();
+    let x = i32::try_from(w).unwrap_or(0) - i32::try_from(LEGEND_WIDTH).unwrap_or(0) - 56 - 8 + 12;
+    SeriesLabelPosition::Coordinate(x, 4)
+}
+
+/// Colours of the per-stream latency lines.
+const STREAM_COLOURS: &[RGBColor] = &[
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(227, 119, 194),
+];
+
 const FAULT: RGBColor = RGBColor(214, 39, 40);
-const RECOVERY: RGBColor = RGBColor(23, 150, 60);
+const RECOVERY: RGBColor = RGBColor(20, 120, 50);
 const INFO: RGBColor = RGBColor(120, 120, 120);
 
 fn colour(i: usize) -> RGBColor {
@@ -92,6 +110,7 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
                 ("sans-serif", 16),
             )
             .margin(8)
+            .margin_right(LEGEND_WIDTH)
             .x_label_area_size(28)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..x_max, 0.0..y1)
@@ -119,7 +138,7 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
         mark_events(&mut chart, report, y1, true)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_position(area))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
@@ -145,6 +164,7 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
                 ("sans-serif", 16),
             )
             .margin(8)
+            .margin_right(LEGEND_WIDTH)
             .x_label_area_size(28)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..x_max, 0.0..y2)
@@ -182,7 +202,7 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
         mark_events(&mut chart, report, y2, false)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_position(area))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
@@ -190,11 +210,18 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
     }
 
     // 3. Latency.
-    let y3 = tl.p99_ms.iter().copied().fold(1.0, f64::max) * 1.15;
+    let y3 = tl
+        .p99_ms
+        .iter()
+        .chain(tl.p99_by_stream.values().flatten())
+        .copied()
+        .fold(1.0, f64::max)
+        * 1.15;
     if let Some(area) = panels.get(2) {
         let mut chart = ChartBuilder::on(area)
             .caption("latency (ms)", ("sans-serif", 16))
             .margin(8)
+            .margin_right(LEGEND_WIDTH)
             .x_label_area_size(28)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..x_max, 0.0..y3)
@@ -213,10 +240,8 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
                 purple.stroke_width(2),
             ))
             .map_err(err)?
-            .label("p99")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], purple.stroke_width(2))
-            });
+            .label("p99, all")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], purple.stroke_width(2)));
         let blue = RGBColor(31, 119, 180);
         chart
             .draw_series(LineSeries::new(
@@ -224,14 +249,26 @@ pub fn draw(report: &Report, path: &Path) -> Result<(), String> {
                 blue.stroke_width(1),
             ))
             .map_err(err)?
-            .label("p50")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], blue.stroke_width(1))
-            });
+            .label("p50, all")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], blue.stroke_width(1)));
+        for (i, (name, v)) in tl.p99_by_stream.iter().enumerate() {
+            let c = STREAM_COLOURS
+                .get(i % STREAM_COLOURS.len())
+                .copied()
+                .unwrap_or(BLACK);
+            chart
+                .draw_series(LineSeries::new(
+                    xs.iter().copied().zip(v.iter().copied()),
+                    c.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label(format!("p99, {name}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(1)));
+        }
         mark_events(&mut chart, report, y3, false)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_position(area))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()

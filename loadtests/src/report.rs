@@ -283,6 +283,8 @@ pub struct Timeline {
     pub p50_ms: Vec<f64>,
     /// p99 latency (ms).
     pub p99_ms: Vec<f64>,
+    /// p99 latency of each stream (ms), when there are several.
+    pub p99_by_stream: BTreeMap<String, Vec<f64>>,
 }
 
 /// One pass/fail criterion.
@@ -616,7 +618,11 @@ pub fn analyse(data: &RunData) -> Report {
         .collect();
 
     let phases = phases(&ctx, records);
-    let failover = failovers(&ctx, records);
+    let failover = if data.expect.max_failover.is_some() {
+        failovers(&ctx, records)
+    } else {
+        Vec::new()
+    };
     let brownout = (data.scenario == Scenario::Brownout)
         .then(|| brownout(&ctx, records))
         .flatten();
@@ -947,6 +953,16 @@ fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
     let mut errors = vec![0u64; n];
     let mut limited = vec![0u64; n];
     let mut hists: Vec<Hist> = (0..n).map(|_| Hist::new()).collect();
+    let several = ctx.data.streams.len() > 1;
+    let mut stream_hists: Vec<Vec<Hist>> = if several {
+        ctx.data
+            .streams
+            .iter()
+            .map(|_| (0..n).map(|_| Hist::new()).collect())
+            .collect()
+    } else {
+        Vec::new()
+    };
     for r in records {
         let Ok(b) = usize::try_from(r.start_us / width) else {
             continue;
@@ -964,6 +980,9 @@ fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
         }
         if r.kind != Kind::Backlog {
             hists[b].record(r.latency_us);
+            if let Some(h) = stream_hists.get_mut(usize::from(r.stream)) {
+                h[b].record(r.latency_us);
+            }
         }
     }
     let per_s = 1_000_000.0 / width as f64;
@@ -980,6 +999,13 @@ fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
         rate_limited_per_s: rate(&limited),
         p50_ms: hists.iter().map(|h| h.quantile_ms(0.5)).collect(),
         p99_ms: hists.iter().map(|h| h.quantile_ms(0.99)).collect(),
+        p99_by_stream: ctx
+            .data
+            .streams
+            .iter()
+            .zip(&stream_hists)
+            .map(|(s, h)| (s.name.clone(), h.iter().map(|h| h.quantile_ms(0.99)).collect()))
+            .collect(),
     }
 }
 
