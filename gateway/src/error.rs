@@ -26,6 +26,12 @@ pub enum ErrorKind {
     GatewayTimeout,
     /// A rate limit refused the request.
     RateLimited,
+    /// The request target is too long.
+    UriTooLong,
+    /// Too many header fields, or too large a header block.
+    HeadersTooLarge,
+    /// The request body is over the limit.
+    PayloadTooLarge,
     /// The client's location is not allowed (global deny list or the tenant's geo-fence).
     LocationForbidden,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
@@ -42,6 +48,9 @@ impl ErrorKind {
             ErrorKind::MalformedTenant | ErrorKind::BadRequest => 400,
             ErrorKind::NoOriginAvailable => 503,
             ErrorKind::RateLimited => 429,
+            ErrorKind::UriTooLong => 414,
+            ErrorKind::HeadersTooLarge => 431,
+            ErrorKind::PayloadTooLarge => 413,
             ErrorKind::LocationForbidden => 403,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
@@ -56,6 +65,9 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "urn:edge-gateway:problem:malformed-tenant-id",
             ErrorKind::NoOriginAvailable => "urn:edge-gateway:problem:no-origin-available",
             ErrorKind::RateLimited => "urn:edge-gateway:problem:rate-limited",
+            ErrorKind::UriTooLong => "urn:edge-gateway:problem:uri-too-long",
+            ErrorKind::HeadersTooLarge => "urn:edge-gateway:problem:headers-too-large",
+            ErrorKind::PayloadTooLarge => "urn:edge-gateway:problem:payload-too-large",
             ErrorKind::LocationForbidden => "urn:edge-gateway:problem:location-forbidden",
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
@@ -71,6 +83,9 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "Malformed tenant id",
             ErrorKind::NoOriginAvailable => "No origin available in the tenant's geography",
             ErrorKind::RateLimited => "Too many requests",
+            ErrorKind::UriTooLong => "Request target too long",
+            ErrorKind::HeadersTooLarge => "Request header fields too large",
+            ErrorKind::PayloadTooLarge => "Request body too large",
             ErrorKind::LocationForbidden => "Not available from the client's location",
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
@@ -86,6 +101,9 @@ impl ErrorKind {
             ErrorKind::MalformedTenant => "malformed_tenant",
             ErrorKind::NoOriginAvailable => "no_origin",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::UriTooLong => "uri_too_long",
+            ErrorKind::HeadersTooLarge => "headers_too_large",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::LocationForbidden => "location_forbidden",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",

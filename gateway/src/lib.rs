@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod demo;
 pub mod error;
 pub mod explain;
+pub mod framing;
 pub mod geofence;
 pub mod headers;
 pub mod health;

@@ -13,6 +13,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
 use crate::error::{EdgeError, ErrorKind, PROBLEM_CONTENT_TYPE};
+use crate::framing;
 use crate::headers::{self, UpstreamFacts};
 use crate::health::log_transition;
 use crate::ratelimit::Decision;
@@ -26,12 +27,16 @@ use edge_geo::mmdb::ClientLocation;
 /// The edge proxy: one per process, shared by every listener of the HTTPS service.
 pub struct EdgeProxy {
     state: Arc<GatewayState>,
+    limits: framing::Limits,
 }
 
 impl EdgeProxy {
     /// A proxy reading its configuration from `state`.
     pub fn new(state: Arc<GatewayState>) -> Self {
-        EdgeProxy { state }
+        EdgeProxy {
+            state,
+            limits: framing::Limits::default(),
+        }
     }
 }
 
@@ -53,6 +58,8 @@ pub struct RequestCtx {
     client_ip: Option<std::net::IpAddr>,
     /// Where the client is, when a location database is configured and knows the address.
     location: Option<ClientLocation>,
+    /// Request body bytes read so far.
+    body_bytes: u64,
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
     ratelimit_headers: Vec<(&'static str, String)>,
 }
@@ -171,11 +178,26 @@ impl ProxyHttp for EdgeProxy {
             pending_permit: None,
             client_ip: None,
             location: None,
+            body_bytes: 0,
             ratelimit_headers: Vec::new(),
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let raw_ok = match session.as_downstream().as_http1() {
+            Some(h1) => framing::check_raw_head(&h1.get_headers_raw_bytes()),
+            None => Ok(()),
+        };
+        let checked = raw_ok
+            .and_then(|()| framing::check(session.req_header(), !session.is_http2(), &self.limits));
+        if let Err(err) = checked {
+            ctx.request_id = uuid::Uuid::new_v4().to_string();
+            // Whatever follows on this connection can no longer be trusted to start a request.
+            session.set_keepalive(None);
+            respond_problem(session, &err, ctx).await?;
+            ctx.failure = Some(err);
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.request_id = headers::valid_request_id(req.headers.get("x-request-id"))
             .map(str::to_owned)
@@ -213,6 +235,12 @@ impl ProxyHttp for EdgeProxy {
         match decided {
             Ok(route) => {
                 ctx.route = Some(route);
+                if let Err(err) = self.prebuffer_chunked_body(session, ctx).await {
+                    session.set_keepalive(None);
+                    respond_problem(session, &err, ctx).await?;
+                    ctx.failure = Some(err);
+                    return Ok(true);
+                }
                 self.state.retry_budget.record_request();
                 Ok(false)
             }
@@ -247,6 +275,23 @@ impl ProxyHttp for EdgeProxy {
             m.retries.inc();
         }
         Ok(ctx.snapshot.origin(origin).peer.clone())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_bytes += chunk.len() as u64;
+            if ctx.body_bytes > self.limits.max_body_bytes {
+                ctx.failure = Some(framing::body_too_large(&self.limits));
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+            }
+        }
+        Ok(())
     }
 
     fn fail_to_connect(
@@ -423,7 +468,50 @@ impl ProxyHttp for EdgeProxy {
     }
 }
 
+/// Chunked bodies up to this size are read whole before any origin is contacted (Pingora's
+/// retry buffer holds them and replays them upstream).
+const PREBUFFER_BYTES: u64 = 64 * 1024;
+
 impl EdgeProxy {
+    /// Reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin is
+    /// contacted, so that malformed chunk framing is refused (400) instead of half-forwarded —
+    /// nginx's request buffering, bounded. Larger bodies stream on from there; their framing
+    /// errors abort the upstream request.
+    async fn prebuffer_chunked_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> std::result::Result<(), EdgeError> {
+        let chunked = !session.is_http2()
+            && session
+                .req_header()
+                .headers
+                .contains_key(http::header::TRANSFER_ENCODING);
+        if !chunked {
+            return Ok(());
+        }
+        session.as_downstream_mut().enable_retry_buffering();
+        while ctx.body_bytes < PREBUFFER_BYTES {
+            match session.as_downstream_mut().read_request_body().await {
+                Ok(Some(chunk)) => {
+                    ctx.body_bytes += chunk.len() as u64;
+                    if ctx.body_bytes > self.limits.max_body_bytes {
+                        return Err(framing::body_too_large(&self.limits));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed chunked request body");
+                    return Err(EdgeError::new(
+                        ErrorKind::BadRequest,
+                        "the chunked request body is malformed",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Looks the client up in the location database, when one is configured; a damaged
     /// database answers "unknown" rather than failing the request.
     fn locate(&self, ip: Option<std::net::IpAddr>) -> Option<ClientLocation> {
@@ -527,6 +615,10 @@ fn ctx_view(ctx: &RequestCtx) -> crate::access_log::RequestSummary<'_> {
 
 /// Decides what a failed request answers: `None` when the client connection is already gone.
 fn classify_failure(e: &Error, ctx: &RequestCtx) -> Option<EdgeError> {
+    // A phase that already decided (e.g. the body limit) knows best.
+    if let Some(decided) = &ctx.failure {
+        return Some(decided.clone());
+    }
     match e.esource() {
         ErrorSource::Upstream => {
             let route_exhausted = ctx
