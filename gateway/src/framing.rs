@@ -242,6 +242,22 @@ mod tests {
         assert!(check_raw_head(other).is_ok());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// The raw-head check never panics, and what it accepts has no bare LF and not both
+        /// length headers (the same property the `request_framing` fuzz target checks).
+        #[test]
+        fn raw_head_check_is_total(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if check_raw_head(&data).is_ok() {
+                for (i, &b) in data.iter().enumerate() {
+                    if b == b'\n' {
+                        proptest::prop_assert!(i > 0 && data[i - 1] == b'\r');
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn sizes_have_their_own_statuses() {
         let l = Limits {

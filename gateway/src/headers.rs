@@ -99,8 +99,11 @@ pub fn decorate_response(
     if let Some(v) = hsts {
         resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, v.clone())?;
     }
-    // An origin must not be able to claim a region it is not in.
+    // An origin must not be able to claim a region it is not in, and software versions help
+    // nobody but an attacker.
     resp.remove_header("x-edge-region");
+    resp.remove_header(&http::header::SERVER);
+    resp.remove_header("x-powered-by");
     if let Some(r) = region {
         resp.insert_header("x-edge-region", r)?;
     }
