@@ -64,6 +64,14 @@ impl DemoPki {
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // RFC 5280 path validation (e.g. Python `cryptography`, used by sslyze) requires it.
+        params.use_authority_key_identifier_extension = true;
+        // Short-lived like a real ACME certificate (and within the 366 days Mozilla's TLS
+        // guidelines allow, which the TLS grade check verifies).
+        let (y, m, d) = civil_date_in_days(-1);
+        params.not_before = rcgen::date_time_ymd(y, m, d);
+        let (y, m, d) = civil_date_in_days(90);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.ca)?;
         Ok(Leaf {
@@ -72,6 +80,28 @@ impl DemoPki {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// Today's UTC date plus `offset_days`, as (year, month, day).
+fn civil_date_in_days(offset_days: i64) -> (i32, u8, u8) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    civil_from_days(now.div_euclid(86_400) + offset_days)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year as i32, month as u8, day as u8)
 }
 
 /// Writes `leaf` as `<name>.pem` and `<name>.key` in `dir` (key readable by the owner only).
@@ -101,4 +131,17 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(not(unix))]
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::write(path, bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
+    }
 }

@@ -36,12 +36,20 @@ const BUILD: &[Prerequisite] = &[
     },
 ];
 
-const TEST: &[Prerequisite] = &[Prerequisite {
-    program: "openssl",
-    version_arg: "version",
-    package: "openssl",
-    why: "the TLS tests check that a real OpenSSL client is refused TLS 1.0/1.1",
-}];
+const TEST: &[Prerequisite] = &[
+    Prerequisite {
+        program: "openssl",
+        version_arg: "version",
+        package: "openssl",
+        why: "the TLS tests check that a real OpenSSL client is refused TLS 1.0/1.1",
+    },
+    Prerequisite {
+        program: "python3",
+        version_arg: "--version",
+        package: "python3-venv",
+        why: "the TLS grade test runs sslyze from a private virtualenv",
+    },
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -111,13 +119,35 @@ fn test(extra: &[String]) -> Result<(), String> {
         c
     })?;
     let bin = target_dir().join("debug").join("edge-gateway");
+    let sslyze = sslyze_venv()?;
     step("tests", {
         let mut c = cargo();
         c.args(["test", "--workspace"]);
         c.args(extra);
         c.env("EDGE_GATEWAY_BIN", &bin);
+        c.env("EDGE_SSLYZE", &sslyze);
         c
     })
+}
+
+/// A private virtualenv with sslyze (from PyPI) for the TLS grade test.
+fn sslyze_venv() -> Result<PathBuf, String> {
+    let venv = target_dir().join("sslyze-venv");
+    let bin = venv.join("bin").join("sslyze");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    step("sslyze (TLS grade tool)", {
+        let mut c = Command::new("python3");
+        c.args(["-m", "venv"]).arg(&venv);
+        c
+    })?;
+    step("sslyze install", {
+        let mut c = Command::new(venv.join("bin").join("pip"));
+        c.args(["install", "--quiet", "sslyze"]);
+        c
+    })?;
+    Ok(bin)
 }
 
 fn step(name: &str, cmd: Command) -> Result<(), String> {
