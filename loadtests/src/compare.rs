@@ -462,8 +462,8 @@ fn nginx_common(dir: &Path, name: &str) -> String {
     let d = dir.display();
     format!(
         "worker_processes 1;\ndaemon off;\nmaster_process on;\npid {d}/{name}.pid;\n\
-         error_log {d}/{name}.error.log warn;\nworker_rlimit_nofile 65536;\n\
-         events {{ worker_connections 16384; multi_accept on; }}\n"
+         error_log {d}/{name}.error.log warn;\nworker_rlimit_nofile 16384;\n\
+         events {{ worker_connections 8192; multi_accept on; }}\n"
     )
 }
 
@@ -513,7 +513,7 @@ fn nginx_conf(dir: &Path, pki: &Pki, p: &Ports) -> String {
 
 fn haproxy_conf(pki: &Pki, p: &Ports) -> String {
     format!(
-        "global\n  nbthread 1\n  maxconn 50000\n  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n\n\
+        "global\n  nbthread 1\n  maxconn 8000\n  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n\n\
          defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  \
          timeout http-keep-alive 75s\n  option http-keep-alive\n  http-reuse always\n\n\
          frontend fe_plain\n  bind {}\n  default_backend be\n\n\

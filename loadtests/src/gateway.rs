@@ -49,11 +49,12 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Runs `bin run --config config` with `env`, logging to `log`, and waits (at most 30 s)
-    /// until `https` accepts connections.
+    /// until `listener` accepts connections. Give a plain-TCP listener (the admin API): a bare
+    /// TCP probe of the TLS listener would be logged by the gateway as a failed handshake.
     pub fn start(
         bin: &Path,
         config: &Path,
-        https: SocketAddr,
+        listener: SocketAddr,
         log: &Path,
         env: &[(&str, &str)],
     ) -> Result<GatewayProcess, String> {
@@ -76,11 +77,11 @@ impl GatewayProcess {
             log: log.to_path_buf(),
             bin: bin.to_path_buf(),
         };
-        gw.wait_listening(https)?;
+        gw.wait_listening(listener)?;
         Ok(gw)
     }
 
-    fn wait_listening(&mut self, https: SocketAddr) -> Result<(), String> {
+    fn wait_listening(&mut self, addr: SocketAddr) -> Result<(), String> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             match self.child.try_wait() {
@@ -93,12 +94,12 @@ impl GatewayProcess {
                 Ok(None) => {}
                 Err(e) => return Err(format!("cannot poll the gateway process: {e}")),
             }
-            if TcpStream::connect_timeout(&https, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "the gateway did not listen on {https} within {START_DEADLINE:?}; its log:\n{}",
+                    "the gateway did not listen on {addr} within {START_DEADLINE:?}; its log:\n{}",
                     self.log_tail(40)
                 ));
             }
@@ -136,6 +137,56 @@ impl Drop for GatewayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Counts the WARN and ERROR lines of a gateway log by level, target and message (the text
+/// before the first structured field, at most 80 characters), most frequent first.
+pub fn log_summary(path: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let plain = strip_ansi(line);
+        let mut words = plain.split_whitespace();
+        let (Some(_time), Some(level)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if level != "WARN" && level != "ERROR" {
+            continue;
+        }
+        let rest: Vec<&str> = words.collect();
+        let rest = rest.join(" ");
+        // "target: message key=value ..." -> "target: message"
+        let message: String = rest
+            .split(' ')
+            .take_while(|w| !w.contains('='))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(80)
+            .collect();
+        *counts.entry(format!("{level} {message}")).or_default() += 1;
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A client for the gateway's admin API (plain HTTP on loopback, bearer token).
@@ -295,6 +346,31 @@ pub fn metric_sum(samples: &[(String, f64)], name: &str) -> Option<f64> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_are_summarised() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.log");
+        std::fs::write(
+            &p,
+            "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m \u{1b}[2mpingora_core::connectors\u{1b}[0m\u{1b}[2m:\u{1b}[0m failed to acquire reusable stream\n\
+             2026-01-01T00:00:01Z ERROR pingora_core::connectors: failed to acquire reusable stream\n\
+             2026-01-01T00:00:02Z  INFO health: origin health changed region=x\n\
+             2026-01-01T00:00:03Z  WARN edge_gateway::reload: reload refused trigger=api\n",
+        )
+        .unwrap();
+        let s = log_summary(&p);
+        assert_eq!(
+            s,
+            vec![
+                (
+                    "ERROR pingora_core::connectors: failed to acquire reusable stream".to_owned(),
+                    2
+                ),
+                ("WARN edge_gateway::reload: reload refused".to_owned(), 1),
+            ]
+        );
+    }
 
     #[test]
     fn prometheus_text_parses() {

@@ -48,6 +48,8 @@ pub struct RunData {
     pub short: bool,
     /// Health settings of the generated config.
     pub tuning: Tuning,
+    /// WARN and ERROR lines of the gateway's log, by message.
+    pub gateway_log: Vec<(String, u64)>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -219,9 +221,11 @@ pub struct Failover {
     pub recovery_at_s: Option<f64>,
     /// Time from the recovery to the first answer the region served again (ms).
     pub failback_first_ms: Option<f64>,
-    /// Time from the recovery until the region's share (over 0.5 s) is back to 90 % of its
-    /// share before the fault (ms).
+    /// Time from the recovery until the region's share (over a window of about 50 answers of
+    /// the geography, 0.1 to 1 s) is back to 90 % of its share before the fault (ms).
     pub failback_ms: Option<f64>,
+    /// The window the share was measured over (ms).
+    pub failback_window_ms: f64,
 }
 
 /// The brownout's effect on the slow region.
@@ -339,6 +343,8 @@ pub struct Report {
     pub reloads: Option<ReloadStats>,
     /// Selected gateway metrics at the end of the run.
     pub gateway_metrics: BTreeMap<String, f64>,
+    /// The most frequent WARN and ERROR lines of the gateway's log, with their counts.
+    pub gateway_log: Vec<(String, u64)>,
     /// Time series.
     pub timeline: Timeline,
     /// Pass/fail criteria.
@@ -667,6 +673,7 @@ pub fn analyse(data: &RunData) -> Report {
         rate_limit,
         reloads: data.reloads.clone(),
         gateway_metrics,
+        gateway_log: data.gateway_log.iter().take(8).cloned().collect(),
         timeline,
         checks: Vec::new(),
     };
@@ -753,7 +760,11 @@ fn failovers(ctx: &Ctx<'_>, records: &[Rec]) -> Vec<Failover> {
 
         // Before the fault: skip the first second (connections being opened).
         let warm = (f / 2).min(1_000_000);
-        let (share_before, _) = ctx.share(records, region, warm, f);
+        let (share_before, geo_answers) = ctx.share(records, region, warm, f);
+        // The share is measured over a window holding about 50 answers of the geography.
+        let geo_rate = geo_answers as f64 / secs(f.saturating_sub(warm)).max(1e-3);
+        let window = us(FAILBACK_SAMPLES / geo_rate.max(1.0))
+            .clamp(FAILBACK_WINDOW_MIN_US, FAILBACK_WINDOW_MAX_US);
 
         // Affected requests started between fault and recovery, in completion order.
         let mut affected: Vec<&Rec> = records
@@ -773,7 +784,7 @@ fn failovers(ctx: &Ctx<'_>, records: &[Rec]) -> Vec<Failover> {
 
         let (failback_first_ms, failback_ms) = match recovery {
             Some(_) if share_before > 0.0 => {
-                failback(ctx, records, region, v, end_us, share_before)
+                failback(ctx, records, region, (v, end_us), share_before, window)
             }
             _ => (None, None),
         };
@@ -790,15 +801,20 @@ fn failovers(ctx: &Ctx<'_>, records: &[Rec]) -> Vec<Failover> {
             recovery_at_s: recovery.map(|e| round2(e.at_s)),
             failback_first_ms,
             failback_ms,
+            failback_window_ms: round2(window as f64 / 1000.0),
         });
     }
     out
 }
 
-/// Window over which the recovered region's share is measured.
-const FAILBACK_WINDOW_US: u64 = 500_000;
+/// The longest window over which the recovered region's share is measured.
+const FAILBACK_WINDOW_MAX_US: u64 = 1_000_000;
+/// The shortest window.
+const FAILBACK_WINDOW_MIN_US: u64 = 100_000;
+/// Answers a window should hold.
+const FAILBACK_SAMPLES: f64 = 50.0;
 /// Step between windows.
-const FAILBACK_STEP_US: u64 = 100_000;
+const FAILBACK_STEP_US: u64 = 20_000;
 /// Fewer answers than this in a window say nothing.
 const FAILBACK_MIN_SAMPLES: u64 = 20;
 
@@ -807,9 +823,9 @@ fn failback(
     ctx: &Ctx<'_>,
     records: &[Rec],
     region: u8,
-    v: u64,
-    end: u64,
+    (v, end): (u64, u64),
     share_before: f64,
+    window: u64,
 ) -> (Option<f64>, Option<f64>) {
     let first = records
         .iter()
@@ -824,7 +840,7 @@ fn failback(
         .filter(|r| r.start_us >= v && ctx.served_geo(r) == geo)
         .collect();
     after.sort_by_key(|r| r.start_us);
-    let mut t = v + FAILBACK_WINDOW_US;
+    let mut t = v + window;
     let (mut lo, mut hi, mut mine) = (0usize, 0usize, 0u64);
     let mut full = None;
     while t <= end {
@@ -834,7 +850,7 @@ fn failback(
             }
             hi += 1;
         }
-        while lo < hi && after[lo].start_us < t - FAILBACK_WINDOW_US {
+        while lo < hi && after[lo].start_us < t - window {
             if after[lo].served == region {
                 mine -= 1;
             }
@@ -1004,7 +1020,12 @@ fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
             .streams
             .iter()
             .zip(&stream_hists)
-            .map(|(s, h)| (s.name.clone(), h.iter().map(|h| h.quantile_ms(0.99)).collect()))
+            .map(|(s, h)| {
+                (
+                    s.name.clone(),
+                    h.iter().map(|h| h.quantile_ms(0.99)).collect(),
+                )
+            })
             .collect(),
     }
 }
@@ -1473,6 +1494,18 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
             .collect();
         let _ = writeln!(s, "Gateway metrics at the end: {}.\n", m.join(", "));
     }
+    if !r.gateway_log.is_empty() {
+        let lines: Vec<String> = r
+            .gateway_log
+            .iter()
+            .map(|(m, n)| format!("{n} × `{m}`"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Gateway log warnings and errors: {}.\n",
+            lines.join("; ")
+        );
+    }
     let _ = writeln!(s, "Checks:\n");
     for c in &r.checks {
         let _ = writeln!(
@@ -1546,6 +1579,7 @@ mod tests {
             gateway_alive: true,
             short: false,
             tuning: Tuning::defaults(),
+            gateway_log: vec![],
         }
     }
 
@@ -1594,13 +1628,14 @@ mod tests {
         assert_eq!(f.failover_ms, Some(102.0));
         assert_eq!(f.share_before, 1.0);
         assert_eq!(f.failback_first_ms, Some(2002.0));
-        // The 0.5 s window is entirely northeurope at 12.5 s.
-        assert_eq!(f.failback_ms, Some(2500.0));
+        // 100 answers/s: a 0.5 s window, which is 90 % northeurope at 12.46 s.
+        assert_eq!(f.failback_window_ms, 500.0);
+        assert_eq!(f.failback_ms, Some(2460.0));
         assert!(!r.passed, "a failed request fails the run");
         assert_eq!(r.totals.failed, 1);
         assert_eq!(r.totals.by_kind.get("no-origin"), Some(&1));
         assert_eq!(r.phases.len(), 3);
-        assert_eq!(r.phases[1].share.get("westeurope"), Some(&0.998));
+        assert_eq!(r.phases[1].share.get("westeurope"), Some(&1.0));
         let md = markdown(&r, &[]);
         assert!(md.contains("FAIL"));
         assert!(md.contains("kill northeurope"));

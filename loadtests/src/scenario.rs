@@ -220,7 +220,11 @@ enum Act {
     Clear(String),
     Drain(String),
     Undrain(String),
-    ReloadStorm { until: Duration },
+    ReloadStorm {
+        until: Duration,
+    },
+    /// Marks a moment (e.g. a stream starting) on the chart and in the phases.
+    Mark(String),
 }
 
 /// An action at an offset of the run.
@@ -439,6 +443,11 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
                 None => Rate::Open((rps * 6.0).max(f64::from(FLOOD_LIMIT_RPS) * 4.0)),
             };
             expect.rate_limit = Some(("flood".to_owned(), "others".to_owned()));
+            let label = topology
+                .tenants
+                .get(FLOOD_TENANT)
+                .map(|t| t.label.clone())
+                .unwrap_or_default();
             (
                 vec![
                     StreamSpec {
@@ -460,7 +469,16 @@ fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> Plan {
                         expect_429: true,
                     },
                 ],
-                vec![],
+                vec![
+                    Step {
+                        at: flood_from,
+                        act: Act::Mark(format!("flood starts ({label})")),
+                    },
+                    Step {
+                        at: flood_until,
+                        act: Act::Mark("flood ends".to_owned()),
+                    },
+                ],
             )
         }
         Scenario::Churn => (vec![stream("churn", Proto::Churn, 1.0)], vec![]),
@@ -500,6 +518,29 @@ impl ConfigFiles {
         let tmp = self.path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &self.path)
+    }
+}
+
+/// Waits (at most 10 s) until the gateway answers a request over TLS.
+async fn wait_serving(target: &Target, tenant: &str) -> Result<(), String> {
+    let client = load::client(target, Proto::H1)?;
+    let url = format!(
+        "https://{}:{}/healthz",
+        target.server_name,
+        target.addr.port()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.get(&url).header("x-tenant-id", tenant).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "the gateway does not answer on {}: {e}",
+                    target.addr
+                ))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
     }
 }
 
@@ -561,7 +602,7 @@ async fn start_world(
                 gateway::DEFAULT_LOG_FILTER
             };
             let env = [("EDGE_ADMIN_TOKEN", token.as_str()), ("RUST_LOG", filter)];
-            let gw = GatewayProcess::start(bin, &configs.path, https, &log, &env)?;
+            let gw = GatewayProcess::start(bin, &configs.path, admin_addr, &log, &env)?;
             let admin = Admin::new(admin_addr, &token)?;
             // Ready = every geography has a usable origin (the start-up probes passed).
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -574,6 +615,18 @@ async fn start_world(
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            let target = Target {
+                addr: https,
+                ca: pki.ca_der,
+                server_name: pki::SERVER_NAME.to_owned(),
+                path: "/api/orders".to_owned(),
+            };
+            wait_serving(
+                &target,
+                topology.tenants.first().map_or("", |t| t.id.as_str()),
+            )
+            .await
+            .map_err(|e| format!("{e}; the gateway's log:\n{}", gw.log_tail(30)))?;
             let gateway_desc = format!(
                 "{} (started by the harness, pid {}, {} thread{}, log {})",
                 bin.display(),
@@ -586,12 +639,7 @@ async fn start_world(
                 sims: Some(sims),
                 gateway: Some(gw),
                 admin: Some(admin),
-                target: Target {
-                    addr: https,
-                    ca: pki.ca_der,
-                    server_name: pki::SERVER_NAME.to_owned(),
-                    path: "/api/orders".to_owned(),
-                },
+                target,
                 configs: Some(configs),
                 gateway_desc,
                 _dir: dir,
@@ -639,6 +687,8 @@ async fn start_world(
 
 /// Runs one scenario end to end and writes its files; returns the report.
 pub async fn run(scenario: Scenario, opts: &Options) -> Result<Report, String> {
+    // reqwest is built without a default crypto provider; the gateway uses ring as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let topology = match opts.gateway {
         GatewayChoice::Spawn { .. } => Topology::standard(),
         GatewayChoice::External { .. } => Topology::demo(),
@@ -707,6 +757,11 @@ pub async fn run(scenario: Scenario, opts: &Options) -> Result<Report, String> {
         Some(gw) => gw.is_running(),
         None => true,
     };
+    let gateway_log = world
+        .gateway
+        .as_ref()
+        .map(|gw| gateway::log_summary(gw.log_path()))
+        .unwrap_or_default();
     let metrics = match &world.admin {
         Some(a) => a.metrics().await,
         None => Vec::new(),
@@ -732,6 +787,7 @@ pub async fn run(scenario: Scenario, opts: &Options) -> Result<Report, String> {
         gateway_alive,
         short: opts.short,
         tuning: plan.tuning.clone(),
+        gateway_log,
     };
     let report = report::analyse(&data);
     let files = report::write_files(&report, &opts.out)?;
@@ -830,6 +886,9 @@ async fn run_steps(steps: Vec<Step>, start: Instant, ctx: ActionCtx) {
         // the admin call, and failover is measured from the earliest moment it could.
         let t0 = start.elapsed();
         match step.act {
+            Act::Mark(label) => {
+                ctx.push(t0, label, EventKind::Info, None, Ok(String::new()));
+            }
             Act::Kill(r) => {
                 let res = ctx.region(&r).map(|sim| {
                     sim.kill();
