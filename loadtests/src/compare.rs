@@ -26,6 +26,9 @@ use crate::util;
 /// The tenant every benchmark request names (the gateway needs one; the others ignore it).
 const TENANT: &str = "e0000000-0000-4000-8000-000000000001";
 
+/// `outlier_detection.consecutive_failures` of the benchmarked gateway (see `gateway_conf`).
+pub const OUTLIER_FAILURES: u32 = 100;
+
 /// The backend's answer: exactly 100 bytes.
 const BODY: &str =
     "edge-loadtest backend: a fixed answer of exactly one hundred bytes for proxy benchmarks......\n";
@@ -205,6 +208,8 @@ pub struct Comparison {
     pub connections: usize,
     /// Results.
     pub cells: Vec<Cell>,
+    /// Anything that makes a result suspect (e.g. the gateway ejected its origin).
+    pub notes: Vec<String>,
 }
 
 /// A process this harness started; stopped by PID (TERM, then KILL for it and its children).
@@ -534,7 +539,11 @@ fn gateway_conf(p: &Ports) -> String {
          [tenancy]\nsources = [{{ kind = \"header\", name = \"x-tenant-id\" }}]\n\n\
          [[tenants]]\nid = \"{TENANT}\"\ngeography = \"eu\"\n\n\
          [[geographies]]\nname = \"eu\"\n\n\
-         [[regions]]\nname = \"northeurope\"\ngeography = \"eu\"\norigins = [{{ address = \"{}\" }}]\n",
+         [[regions]]\nname = \"northeurope\"\ngeography = \"eu\"\norigins = [{{ address = \"{}\" }}]\n\n\
+         # The load tools close their connections with requests in flight when a run ends, and\n\
+         # the gateway counts those client-side aborts against the origin: with the default (3)\n\
+         # every run's end ejects the only origin and the next run sees 503s.\n\
+         [outlier_detection]\nconsecutive_failures = {OUTLIER_FAILURES}\n",
         p.gateway_tls, p.backend
     )
 }
@@ -786,7 +795,8 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
             .arg("run")
             .arg("--config")
             .arg(&gateway_cfg)
-            .env("RUST_LOG", "warn"),
+            // Health transitions (info) are kept to detect an ejected origin; no access log.
+            .env("RUST_LOG", "info,access=warn"),
         &log("gateway"),
     )?;
     wait_port(ports.gateway_tls, &mut gateway, &log("gateway"))?;
@@ -936,6 +946,20 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         "edge-gateway".to_owned(),
         version(&opts.gateway_bin, "--version"),
     );
+    let mut notes = Vec::new();
+    let ejections = std::fs::read_to_string(log("gateway"))
+        .unwrap_or_default()
+        .lines()
+        .map(crate::gateway::strip_ansi)
+        .filter(|l| l.contains("origin health changed") && l.contains("to=\"unhealthy\""))
+        .count();
+    if ejections > 0 {
+        notes.push(format!(
+            "edge-gateway marked its origin unhealthy {ejections} time(s) during the comparison \
+             (see {}); its runs after that answered 503s",
+            log("gateway").display()
+        ));
+    }
     let cells = samples
         .into_iter()
         .map(|((mode, proxy), samples)| cell(mode, proxy, samples))
@@ -949,6 +973,7 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         seconds: opts.seconds,
         connections: conns,
         cells,
+        notes,
     };
     for (_, mut p) in procs {
         p.stop();
@@ -1073,6 +1098,9 @@ pub fn markdown(c: &Comparison) -> String {
             );
         }
         s.push('\n');
+    }
+    for n in &c.notes {
+        let _ = writeln!(s, "**Note:** {n}.\n");
     }
     let _ = writeln!(
         s,

@@ -172,7 +172,7 @@ pub fn log_summary(path: &Path) -> Vec<(String, u64)> {
 }
 
 /// Removes ANSI colour sequences (`ESC [ ... m`).
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
