@@ -328,7 +328,11 @@ impl ProxyHttp for EdgeProxy {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("origin {peer}"));
-        ctx.origin_failed();
+        // Only the origin's own failures count against it: a client that goes away mid-request
+        // says nothing about the origin's health.
+        if e.esource() == &ErrorSource::Upstream {
+            ctx.origin_failed();
+        }
         let retry = if let Some(permit) = ctx.pending_permit.take() {
             ctx.permits.push(permit);
             true

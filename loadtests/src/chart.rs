@@ -160,13 +160,16 @@ fn throughput(report: &Report, area: &Area<'_>) -> Result<(), String> {
         y_max,
     )?;
     // Top of the stack first, so each lower band is drawn over the one above it.
+    // Drawn as steps (flat across each bucket), so that a change shows where it happened.
+    let w = tl.bucket_s;
     for ((i, _, _), top) in regions.iter().zip(stacks.iter()).rev() {
-        c.draw_series(AreaSeries::new(
-            xs.iter().copied().zip(top.iter().copied()),
-            0.0,
-            pick(COLOURS, *i).filled(),
-        ))
-        .map_err(err)?;
+        let steps = tl
+            .t_s
+            .iter()
+            .zip(top.iter())
+            .flat_map(|(&t, &y)| [(t, y), (t + w, y)]);
+        c.draw_series(AreaSeries::new(steps, 0.0, pick(COLOURS, *i).filled()))
+            .map_err(err)?;
     }
     mark_events(&mut c, report, y_max, true)?;
     // Legend from the top of the stack down, as the bands appear.
