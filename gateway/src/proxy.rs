@@ -325,9 +325,14 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut RequestCtx,
-        _client_reused: bool,
+        client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("origin {peer}"));
+        // Pingora marks errors that are safe to retry only because they hit a pooled
+        // connection the origin had already closed (nothing was processed): any method may go
+        // to the next candidate then, like a refused connection.
+        e.retry.decide_reuse(client_reused);
+        let stale_pooled_connection = e.retry();
         // Only the origin's own failures count against it: a client that goes away mid-request
         // says nothing about the origin's health.
         if e.esource() == &ErrorSource::Upstream {
@@ -335,6 +340,8 @@ impl ProxyHttp for EdgeProxy {
         }
         let retry = if let Some(permit) = ctx.pending_permit.take() {
             ctx.permits.push(permit);
+            true
+        } else if stale_pooled_connection && ctx.has_more_candidates() {
             true
         } else if ctx.may_resend(session) {
             match self.state.retry_budget.try_acquire() {

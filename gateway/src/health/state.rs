@@ -249,9 +249,16 @@ impl OriginHealth {
         {
             return None;
         }
-        let k = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
         let base = od.base_ejection_time.as_millis() as u64;
         let cap = od.max_ejection_time.as_millis() as u64;
+        // An origin that stayed in service for `max_ejection_time` since its last ejection
+        // ended starts again from the base time: old trouble must not keep a recovered
+        // origin out of rotation for the maximum every time it blips.
+        let last_end = self.ejected_until_ms.load(Ordering::Acquire);
+        if last_end != 0 && now_ms >= last_end.saturating_add(cap) {
+            self.ejections.store(0, Ordering::Relaxed);
+        }
+        let k = self.ejections.fetch_add(1, Ordering::Relaxed).min(16);
         let duration = base.saturating_mul(1u64 << k).min(cap.max(base));
         self.ejected_until_ms
             .store(now_ms + duration, Ordering::Release);
@@ -410,6 +417,28 @@ mod tests {
             o.record_live_failure(17_000, &od());
         }
         assert_eq!(o.ejected_until_ms(), 29_000);
+    }
+
+    #[test]
+    fn the_ejection_multiplier_decays_after_a_quiet_period() {
+        let o = origin();
+        o.record_probe(true, MS, 1, 1, 1);
+        for _ in 0..3 {
+            o.record_live_failure(100, &od());
+        }
+        assert_eq!(o.ejected_until_ms(), 5_100);
+        o.record_probe(true, MS, 5_200, 1, 1);
+        // Trouble again soon after: doubled.
+        for _ in 0..3 {
+            o.record_live_failure(6_000, &od());
+        }
+        assert_eq!(o.ejected_until_ms(), 16_000);
+        o.record_probe(true, MS, 16_100, 1, 1);
+        // In service for longer than max_ejection_time (12 s) since: back to the base time.
+        for _ in 0..3 {
+            o.record_live_failure(30_000, &od());
+        }
+        assert_eq!(o.ejected_until_ms(), 35_000);
     }
 
     #[test]
