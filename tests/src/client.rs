@@ -20,6 +20,9 @@ pub struct ClientOptions {
     pub hosts: Vec<String>,
     /// Per-request timeout (default 10 s).
     pub timeout: Option<Duration>,
+    /// Source address to connect from (e.g. a loopback address the geo test database places
+    /// in a country, or a "proxy" address).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 /// A reqwest client that trusts the topology's CA and resolves `gw.test` (and `opts.hosts`)
@@ -36,6 +39,9 @@ pub fn https_client(topo: &Topology, opts: &ClientOptions) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none());
     for h in &opts.hosts {
         b = b.resolve(h, topo.https);
+    }
+    if let Some(ip) = opts.local_address {
+        b = b.local_address(ip);
     }
     if opts.http1_only {
         b = b.http1_only();

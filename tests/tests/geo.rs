@@ -45,16 +45,13 @@ fn config(topo: &Topology) -> std::path::PathBuf {
 }
 
 fn client_from(topo: &Topology, local: &str) -> reqwest::Client {
-    let _ = https_client(topo, &ClientOptions::default()); // installs the crypto provider
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_der(&topo.pki.ca_der()).unwrap())
-        .resolve("gw.test", topo.https)
-        .local_address(local.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    https_client(
+        topo,
+        &ClientOptions {
+            local_address: Some(local.parse::<IpAddr>().unwrap()),
+            ..Default::default()
+        },
+    )
 }
 
 /// (status, serving region, the x-client-country the origin saw).

@@ -125,17 +125,13 @@ async fn a_tenant_gets_its_burst_plus_its_rate_and_clear_429s_for_the_rest() {
 }
 
 async fn client_from(topo: &Topology, local: IpAddr) -> reqwest::Client {
-    let _ = https_client(topo, &ClientOptions::default()); // installs the crypto provider
-    let ca = reqwest::Certificate::from_der(&topo.pki.ca_der()).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .resolve("gw.test", topo.https)
-        .local_address(local)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    https_client(
+        topo,
+        &ClientOptions {
+            local_address: Some(local),
+            ..Default::default()
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
