@@ -8,9 +8,9 @@
 //! [`crate::validate`] does not deserialize [`ConfigFile`] in one go (serde stops at the first
 //! error); it deserializes each table and each element of the arrays of tables on its own.
 //! The pieces it splits off that way (`tls.certificates`, `tenancy.sources`,
-//! `regions[].origins`, the top-level arrays, and `rate_limits.plans`, `.per_client`,
-//! `.tenant_overrides` and `.routes`) are still declared here so these structs describe the
-//! whole format.
+//! `regions[].origins`, the top-level arrays, `limits.routes`, and `rate_limits.plans`,
+//! `.per_client`, `.tenant_overrides` and `.routes`) are still declared here so these structs
+//! describe the whole format.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -148,6 +148,8 @@ pub struct ConfigFile {
     pub routing: Option<RoutingFile>,
     /// `[client_ip]`
     pub client_ip: Option<ClientIpFile>,
+    /// `[limits]`
+    pub limits: Option<LimitsFile>,
     /// `[rate_limits]`
     pub rate_limits: Option<RateLimitsFile>,
     /// `[geo]`
@@ -416,6 +418,50 @@ pub struct ClientIpFile {
     /// Networks (`"10.0.0.0/8"`) or addresses of trusted proxies; default none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// `[limits]`: what one client may hold or send. Every key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Downstream connections open at once, all listeners together, 1..=1000000; default
+    /// 10000.
+    pub max_connections: Option<i64>,
+    /// Time allowed for a TLS handshake; default `10s`, greater than 0.
+    pub tls_handshake_timeout: Option<HumanDuration>,
+    /// Time from the first byte of a request head to its end (slowloris); default `10s`,
+    /// greater than 0.
+    pub request_header_timeout: Option<HumanDuration>,
+    /// How long a keep-alive connection may wait for its next request (HTTP/1.1 and h2);
+    /// default `60s`, greater than 0.
+    pub idle_timeout: Option<HumanDuration>,
+    /// Longest request target (path and query) in bytes, 64..=1048575; default 8192 (414
+    /// beyond).
+    pub max_uri_bytes: Option<i64>,
+    /// Largest header block in bytes, 1024..=1048575; default 32768 (431 beyond).
+    pub max_header_bytes: Option<i64>,
+    /// Most header fields, 1..=256; default 100 (431 beyond).
+    pub max_headers: Option<i64>,
+    /// Largest request body in bytes, at least 0 (0: no body allowed); default 10485760 (413
+    /// beyond).
+    pub max_body_bytes: Option<i64>,
+    /// Concurrent streams per h2 connection, 1..=10000; default 100.
+    pub h2_max_concurrent_streams: Option<i64>,
+    /// Requests per HTTP/1.1 connection before it is closed, at least 1; default 10000.
+    pub keepalive_requests: Option<i64>,
+    /// `[[limits.routes]]`
+    #[serde(default)]
+    pub routes: Vec<BodyLimitRouteFile>,
+}
+
+/// `[[limits.routes]]`: the body size limit of requests under a path prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyLimitRouteFile {
+    /// Path prefix, starting with `/`; matches at a segment boundary.
+    pub path_prefix: String,
+    /// Largest request body in bytes under this prefix, at least 0.
+    pub max_body_bytes: i64,
 }
 
 /// `[rate_limits]`

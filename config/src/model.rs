@@ -17,7 +17,9 @@
 //! - [`Tenancy::default_geography`] is `Some` exactly when [`Tenancy::unknown`] is
 //!   [`UnknownTenant::Nearest`], and then names a geography and [`Config::geo`] is set;
 //! - a tenant with [`Tenant::allowed_countries`] implies [`Config::geo`] is set; the list is
-//!   non-empty, without duplicates, and shares no country with [`GeoSettings::deny_countries`].
+//!   non-empty, without duplicates, and shares no country with [`GeoSettings::deny_countries`];
+//! - every value of [`Limits`] is in its documented range, its timeouts are greater than zero,
+//!   and its [`Limits::routes`] have distinct prefixes starting with `/`, longest first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -133,6 +135,9 @@ pub struct Config {
     pub routing: Routing,
     /// How the client's address is found behind proxies.
     pub client_ip: ClientIp,
+    /// What one client may hold or send: connections, timeouts, head and body sizes. Always
+    /// set: an absent `[limits]` gives [`Limits::default`].
+    pub limits: Limits,
     /// Request rate limits; `None` when `[rate_limits]` is absent (no limits).
     pub rate_limits: Option<RateLimits>,
     /// Client location (a MaxMind database); `None` when `[geo]` is absent.
@@ -669,6 +674,84 @@ pub struct ClientIp {
     pub trusted_proxies: Vec<Cidr>,
 }
 
+/// `[limits]`: what one client may hold or send.
+///
+/// Every field has a default ([`Limits::default`], the `DEFAULT_*` constants of
+/// [`crate::validate`]) and a range checked by validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Downstream connections open at once, all listeners together (1 to 1000000).
+    pub max_connections: NonZeroU32,
+    /// Time allowed for a client's TLS handshake; greater than zero.
+    pub tls_handshake_timeout: Duration,
+    /// Time allowed from the first byte of a request head to its end, against slowloris
+    /// clients; greater than zero.
+    pub request_header_timeout: Duration,
+    /// How long a keep-alive connection (HTTP/1.1 or h2) may wait for its next request;
+    /// greater than zero.
+    pub idle_timeout: Duration,
+    /// Longest request target (path and query), in bytes (64 to 1048575): 414 beyond.
+    pub max_uri_bytes: usize,
+    /// Largest request header block, in bytes (1024 to 1048575, Pingora's own cap being
+    /// 1 MiB - 1): 431 beyond.
+    pub max_header_bytes: usize,
+    /// Most request header fields (1 to 256, Pingora's parser refusing more): 431 beyond.
+    pub max_headers: usize,
+    /// Largest request body, in bytes, where no route of `routes` matches: 413 beyond
+    /// (declared or streamed). Zero allows no body at all.
+    pub max_body_bytes: u64,
+    /// Concurrent streams a client may open on one h2 connection (1 to 10000).
+    pub h2_max_concurrent_streams: NonZeroU32,
+    /// Requests served on one HTTP/1.1 connection before it is closed.
+    pub keepalive_requests: NonZeroU32,
+    /// Per-route body limits, with distinct prefixes, sorted longest `path_prefix` first so
+    /// the first match is the longest. Use [`Limits::max_body_bytes_for`].
+    pub routes: Vec<BodyLimit>,
+}
+
+impl Limits {
+    /// The body limit for `path`: the longest matching route's (see [`BodyLimit::matches`]),
+    /// else [`Limits::max_body_bytes`].
+    ///
+    /// `path` is compared byte for byte, as received: percent-escapes are not decoded and dot
+    /// segments not resolved, so a route that *lowers* the limit only holds for paths
+    /// spelled the way its prefix is.
+    pub fn max_body_bytes_for(&self, path: &str) -> u64 {
+        // `routes` is sorted longest first; taking the longest match explicitly keeps a
+        // hand-built, unsorted `Limits` right too. Two distinct prefixes of one length cannot
+        // both match one path.
+        self.routes
+            .iter()
+            .filter(|r| r.matches(path))
+            .max_by_key(|r| r.path_prefix.len())
+            .map_or(self.max_body_bytes, |r| r.max_body_bytes)
+    }
+}
+
+/// A body size limit for requests whose path is under `path_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyLimit {
+    /// Starts with `/`; holds no spaces, `?` or `#`.
+    pub path_prefix: String,
+    /// Largest request body under this prefix, in bytes; zero allows no body.
+    pub max_body_bytes: u64,
+}
+
+impl BodyLimit {
+    /// Whether `path` is under this prefix, at a segment boundary: `/upload` matches
+    /// `/upload` and `/upload/...` but not `/uploads`; a prefix ending in `/` (such as
+    /// `/upload/` or `/`) matches every path that starts with it. A query (from the first
+    /// `?`) is ignored; the comparison is case-sensitive, byte for byte.
+    pub fn matches(&self, path: &str) -> bool {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        let prefix = self.path_prefix.as_str();
+        match path.strip_prefix(prefix) {
+            None => false,
+            Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        }
+    }
+}
+
 /// An IP network: an address and a prefix length, with no host bits set.
 ///
 /// Written `"10.0.0.0/8"` or `"2001:db8::/32"`; a bare address is a single host (`/32` or
@@ -991,6 +1074,82 @@ mod tests {
         let e = ContinentCode::parse("AM").unwrap_err().0;
         assert!(e.contains("AF, AN, AS, EU, NA, OC, SA"), "{e}");
         assert!(ContinentCode::parse("Europe").is_err());
+    }
+
+    fn body_limit(prefix: &str, bytes: u64) -> BodyLimit {
+        BodyLimit {
+            path_prefix: prefix.into(),
+            max_body_bytes: bytes,
+        }
+    }
+
+    #[test]
+    fn body_limits_match_at_segment_boundaries() {
+        let upload = body_limit("/upload", 1);
+        for yes in [
+            "/upload",
+            "/upload/",
+            "/upload/a/b",
+            "/upload?x=1",
+            "/upload/?x",
+        ] {
+            assert!(upload.matches(yes), "{yes:?}");
+        }
+        for no in [
+            "/uploads",
+            "/upload-x",
+            "/uploadx/y",
+            "/Upload",
+            "/",
+            "",
+            "upload",
+            "/up",
+        ] {
+            assert!(!upload.matches(no), "{no:?}");
+        }
+        // A prefix ending in '/' matches anything below it, but not the bare directory.
+        let dir = body_limit("/upload/", 1);
+        assert!(dir.matches("/upload/") && dir.matches("/upload/x") && dir.matches("/upload//"));
+        assert!(!dir.matches("/upload") && !dir.matches("/uploads/x"));
+        let root = body_limit("/", 1);
+        assert!(root.matches("/") && root.matches("/anything") && root.matches("/?q"));
+        assert!(!root.matches("") && !root.matches("*"));
+        // The query is not part of the path.
+        assert!(!body_limit("/a", 1).matches("/b?/a"));
+    }
+
+    #[test]
+    fn the_longest_matching_route_sets_the_body_limit() {
+        let limits = Limits {
+            // Deliberately not sorted: the longest match wins anyway.
+            routes: vec![
+                body_limit("/", 5),
+                body_limit("/upload/big", 300),
+                body_limit("/upload", 100),
+                body_limit("/upload/", 200),
+                body_limit("/api", 0),
+            ],
+            ..Limits::default()
+        };
+        let default = Limits::default().max_body_bytes;
+        for (path, expected) in [
+            ("/upload", 100),
+            ("/upload?part=1", 100),
+            ("/upload/x", 200),
+            ("/upload/big", 300),
+            ("/upload/big/1", 300),
+            ("/upload/bigger", 200),
+            ("/uploads", 5),
+            ("/api", 0),
+            ("/api/v1", 0),
+            ("/apis", 5),
+            ("/", 5),
+        ] {
+            assert_eq!(limits.max_body_bytes_for(path), expected, "{path:?}");
+        }
+        // Without a matching route (here: a target that is not a path), the global limit.
+        assert_eq!(limits.max_body_bytes_for("*"), default);
+        assert_eq!(Limits::default().max_body_bytes_for("/upload"), default);
     }
 
     proptest! {

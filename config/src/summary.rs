@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::{Config, GeographyName, Health, Quota, TenantSource, UnknownTenant};
+use crate::model::{Config, GeographyName, Health, Limits, Quota, TenantSource, UnknownTenant};
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
 /// weight, origins, health-check overrides, location) and the countries and continents routed
 /// to it, health checks, outlier detection, routing and retries, client addresses, client
-/// location and rate limits.
+/// limits, client location and rate limits.
 pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; the results are ignored for that reason only.
@@ -236,6 +236,8 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         )?;
     }
 
+    writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
+
     match &config.geo {
         None => writeln!(out, "geo: off")?,
         Some(g) => {
@@ -326,6 +328,44 @@ fn fmt_health(h: &Health) -> String {
         let _ = write!(s, ", host {host}");
     }
     s
+}
+
+/// `10000 connections; timeouts tls handshake 10s, request header 10s, idle 1m; uri 8KiB;
+/// headers 100 fields, 32KiB; body 10MiB, /upload 100MiB; 100 h2 streams; 10000 requests per
+/// http/1.1 connection`.
+fn fmt_limits(l: &Limits) -> String {
+    let mut body = fmt_bytes(l.max_body_bytes);
+    for route in &l.routes {
+        let _ = write!(
+            body,
+            ", {} {}",
+            route.path_prefix,
+            fmt_bytes(route.max_body_bytes)
+        );
+    }
+    format!(
+        "{} connections; timeouts tls handshake {}, request header {}, idle {}; uri {}; \
+         headers {} fields, {}; body {body}; {} h2 streams; {} requests per http/1.1 connection",
+        l.max_connections,
+        fmt_duration(l.tls_handshake_timeout),
+        fmt_duration(l.request_header_timeout),
+        fmt_duration(l.idle_timeout),
+        fmt_bytes(u64::try_from(l.max_uri_bytes).unwrap_or(u64::MAX)),
+        l.max_headers,
+        fmt_bytes(u64::try_from(l.max_header_bytes).unwrap_or(u64::MAX)),
+        l.h2_max_concurrent_streams,
+        l.keepalive_requests
+    )
+}
+
+/// `10MiB`, `8KiB`, `1000B`: a binary unit when the size is a whole number of it, else bytes.
+fn fmt_bytes(n: u64) -> String {
+    for (unit, len) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= len && n % len == 0 {
+            return format!("{}{unit}", n / len);
+        }
+    }
+    format!("{n}B")
 }
 
 /// `50/s burst 10`.

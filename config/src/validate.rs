@@ -30,16 +30,17 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::file::{
-    AdminFile, CertificateFile, ClientIpFile, Degrees, GeoFile, GeographyFile, HealthFile,
-    HumanDuration, ListenersFile, LocationFile, OriginFile, OutlierDetectionFile, QuotaFile,
-    RateLimitsFile, RegionFile, RetryBudgetFile, RouteLimitFile, RoutingFile, ServerFile,
-    StatusText, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
+    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, Degrees, GeoFile, GeographyFile,
+    HealthFile, HumanDuration, LimitsFile, ListenersFile, LocationFile, OriginFile,
+    OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RetryBudgetFile, RouteLimitFile,
+    RoutingFile, ServerFile, StatusText, TenancyFile, TenantFile, TenantOverrideFile,
+    TenantSourceFile, TlsFile,
 };
 use crate::model::{
-    Admin, Certificate, Cidr, ClientIp, Config, ContinentCode, CountryCode, GeoSettings, Geography,
-    GeographyName, Health, Listeners, Location, Origin, OutlierDetection, PlanName, Quota,
-    RateLimits, Region, RegionName, RetryBudget, RouteLimit, Routing, Server, StatusRange, Tenancy,
-    TenantId, TenantSource, Tls, UnknownTenant,
+    Admin, BodyLimit, Certificate, Cidr, ClientIp, Config, ContinentCode, CountryCode, GeoSettings,
+    Geography, GeographyName, Health, Limits, Listeners, Location, Origin, OutlierDetection,
+    PlanName, Quota, RateLimits, Region, RegionName, RetryBudget, RouteLimit, Routing, Server,
+    StatusRange, Tenancy, TenantId, TenantSource, Tls, UnknownTenant,
 };
 use crate::tenants_file::DirectoryBuilder;
 
@@ -114,6 +115,42 @@ pub const DEFAULT_RETRY_MIN_CONCURRENT: u32 = 3;
 pub const DEFAULT_MAX_TRACKED_CLIENTS: usize = 1_000_000;
 /// Default `rate_limits.idle_eviction`.
 pub const DEFAULT_IDLE_EVICTION: Duration = Duration::from_secs(60);
+/// Default `limits.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+/// Upper bound of `limits.max_connections`.
+pub const MAX_CONNECTIONS: u32 = 1_000_000;
+/// Default `limits.tls_handshake_timeout`.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `limits.request_header_timeout`.
+pub const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `limits.idle_timeout` (downstream keep-alive; `routing.idle_timeout` is
+/// [`DEFAULT_IDLE_TIMEOUT`]).
+pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `limits.max_uri_bytes`.
+pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+/// Lower bound of `limits.max_uri_bytes`.
+pub const MIN_URI_BYTES: usize = 64;
+/// Upper bound of `limits.max_uri_bytes`.
+pub const MAX_URI_BYTES: usize = 1024 * 1024 - 1;
+/// Default `limits.max_header_bytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Lower bound of `limits.max_header_bytes`.
+pub const MIN_HEADER_BYTES: usize = 1024;
+/// Upper bound of `limits.max_header_bytes`: Pingora refuses a request head of 1 MiB or more
+/// whatever the setting.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024 - 1;
+/// Default `limits.max_headers`.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// Upper bound of `limits.max_headers`: Pingora's parser refuses more header fields.
+pub const MAX_HEADERS: usize = 256;
+/// Default `limits.max_body_bytes` (10 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// Default `limits.h2_max_concurrent_streams`.
+pub const DEFAULT_H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Upper bound of `limits.h2_max_concurrent_streams`.
+pub const MAX_H2_CONCURRENT_STREAMS: u32 = 10_000;
+/// Default `limits.keepalive_requests`.
+pub const DEFAULT_KEEPALIVE_REQUESTS: u32 = 10_000;
 /// Default `geo.reload_interval`.
 pub const DEFAULT_GEO_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// Lower bound of `geo.reload_interval`: checking a file's size and time more often gains
@@ -143,6 +180,20 @@ const DEFAULT_CONSECUTIVE_FAILURES_NZ: NonZeroU32 =
         Some(n) => n,
         None => NonZeroU32::MIN,
     };
+const DEFAULT_MAX_CONNECTIONS_NZ: NonZeroU32 = match NonZeroU32::new(DEFAULT_MAX_CONNECTIONS) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+const DEFAULT_H2_MAX_CONCURRENT_STREAMS_NZ: NonZeroU32 =
+    match NonZeroU32::new(DEFAULT_H2_MAX_CONCURRENT_STREAMS) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    };
+const DEFAULT_KEEPALIVE_REQUESTS_NZ: NonZeroU32 = match NonZeroU32::new(DEFAULT_KEEPALIVE_REQUESTS)
+{
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
 const DEFAULT_MAX_TRACKED_CLIENTS_NZ: NonZeroUsize =
     match NonZeroUsize::new(DEFAULT_MAX_TRACKED_CLIENTS) {
         Some(n) => n,
@@ -209,6 +260,28 @@ impl Default for RateLimits {
             send_headers: true,
             max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS_NZ,
             idle_eviction: DEFAULT_IDLE_EVICTION,
+        }
+    }
+}
+
+impl Default for Limits {
+    /// The defaults of an absent `[limits]` table: 10000 connections; 10s for the TLS
+    /// handshake and the request head, 60s idle; 8 KiB request targets, 32 KiB and 100 header
+    /// fields, 10 MiB bodies (no routes); 100 h2 streams; 10000 requests per HTTP/1.1
+    /// connection.
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS_NZ,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            request_header_timeout: DEFAULT_REQUEST_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_CLIENT_IDLE_TIMEOUT,
+            max_uri_bytes: DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            h2_max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS_NZ,
+            keepalive_requests: DEFAULT_KEEPALIVE_REQUESTS_NZ,
+            routes: Vec::new(),
         }
     }
 }
@@ -473,6 +546,8 @@ struct Raw {
     outlier_detection: Piece<OutlierDetectionFile>,
     routing: Piece<RoutingFile>,
     client_ip: Piece<ClientIpFile>,
+    limits: Piece<LimitsFile>,
+    body_limits: Elements<BodyLimitRouteFile>,
     rate_limits: Piece<RateLimitsFile>,
     admin: Piece<AdminFile>,
     plans: Elements<(String, QuotaFile)>,
@@ -482,7 +557,7 @@ struct Raw {
     geo: Piece<GeoFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 15] = [
     "admin",
     "server",
     "listeners",
@@ -495,6 +570,7 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "outlier_detection",
     "routing",
     "client_ip",
+    "limits",
     "rate_limits",
     "geo",
 ];
@@ -902,6 +978,15 @@ impl<'a> Validator<'a> {
         let client_ip = self.table(top("client_ip"), &path("client_ip"), "[client_ip]");
         let admin = self.table(top("admin"), &path("admin"), "[admin]");
 
+        let mut client_limits_value = top("limits");
+        let body_limits_value = client_limits_value.as_mut().and_then(|v| take(v, "routes"));
+        let limits = self.table(client_limits_value, &path("limits"), "[limits]");
+        let body_limits = self.elements(
+            body_limits_value,
+            &path("limits").key("routes"),
+            "[[limits.routes]]",
+        );
+
         let limits_path = path("rate_limits");
         let mut limits_value = top("rate_limits");
         let plans_value = limits_value.as_mut().and_then(|v| take(v, "plans"));
@@ -943,6 +1028,8 @@ impl<'a> Validator<'a> {
             outlier_detection,
             routing,
             client_ip,
+            limits,
+            body_limits,
             rate_limits,
             admin,
             plans,
@@ -1003,6 +1090,7 @@ impl<'a> Validator<'a> {
         let outlier_detection = self.outlier_detection(raw.outlier_detection.parsed());
         let routing = self.routing(raw.routing.parsed());
         let client_ip = self.client_ip(raw.client_ip.parsed());
+        let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
         Config {
             admin,
@@ -1017,6 +1105,7 @@ impl<'a> Validator<'a> {
             outlier_detection,
             routing,
             client_ip,
+            limits,
             rate_limits,
             geo,
         }
@@ -1041,7 +1130,34 @@ impl<'a> Validator<'a> {
         match u32::try_from(v) {
             Ok(n) if (min..=max).contains(&n) => n,
             _ => {
-                let expected = if max == u32::MAX {
+                let expected = match (max == u32::MAX, v < i64::from(min)) {
+                    (false, _) => format!("{min} to {max}"),
+                    (true, true) => format!("at least {min}"),
+                    (true, false) => format!("at most {max}"),
+                };
+                self.error(path, format!("{v} is out of range: expected {expected}"));
+                default
+            }
+        }
+    }
+
+    /// [`Validator::int`] for values wider than `u32` (byte sizes). A `max` of `u64::MAX`
+    /// means no upper bound (a TOML integer cannot exceed `i64::MAX` anyway).
+    fn int_u64(
+        &mut self,
+        path: &KeyPath,
+        value: Option<i64>,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> u64 {
+        let Some(v) = value else {
+            return default;
+        };
+        match u64::try_from(v) {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                let expected = if max == u64::MAX {
                     format!("at least {min}")
                 } else {
                     format!("{min} to {max}")
@@ -1050,6 +1166,20 @@ impl<'a> Validator<'a> {
                 default
             }
         }
+    }
+
+    /// [`Validator::int_u64`] for in-memory sizes and counts.
+    fn int_usize(
+        &mut self,
+        path: &KeyPath,
+        value: Option<i64>,
+        default: usize,
+        min: usize,
+        max: usize,
+    ) -> usize {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let n = self.int_u64(path, value, wide(default), wide(min), wide(max));
+        usize::try_from(n).unwrap_or(default)
     }
 
     fn non_zero(
@@ -2332,19 +2462,7 @@ impl<'a> Validator<'a> {
     fn route_limit(&mut self, path: &KeyPath, r: &RouteLimitFile) -> Option<RouteLimit> {
         let quota = self.quota(path, r.rps, r.burst);
         let prefix = &r.path_prefix;
-        let prefix_ok = prefix.starts_with('/')
-            && prefix
-                .bytes()
-                .all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#');
-        if !prefix_ok {
-            self.error(
-                &path.key("path_prefix"),
-                format!(
-                    "{prefix:?} is not a path prefix: it must start with '/' and hold no spaces, \
-                     '?' or '#', e.g. \"/api/search\""
-                ),
-            );
-        }
+        let prefix_ok = self.path_prefix(&path.key("path_prefix"), prefix, "/api/search");
         let methods = match &r.methods {
             None => Some(Vec::new()),
             Some(list) if list.is_empty() => {
@@ -2364,6 +2482,141 @@ impl<'a> Validator<'a> {
             methods,
             quota,
         })
+    }
+
+    /// Whether `prefix` is a route's path prefix: it starts with `/` and holds only visible
+    /// ASCII other than `?` and `#`. Reports it otherwise, with `example` as a right one.
+    fn path_prefix(&mut self, path: &KeyPath, prefix: &str, example: &str) -> bool {
+        let ok = prefix.starts_with('/')
+            && prefix
+                .bytes()
+                .all(|c| c.is_ascii_graphic() && c != b'?' && c != b'#');
+        if !ok {
+            self.error(
+                path,
+                format!(
+                    "{prefix:?} is not a path prefix: it must start with '/' and hold no spaces, \
+                     '?' or '#', e.g. {example:?}"
+                ),
+            );
+        }
+        ok
+    }
+
+    /// `[limits]` (defaults for whatever is absent or wrong) and `[[limits.routes]]`.
+    fn limits(
+        &mut self,
+        file: Option<&LimitsFile>,
+        routes: &Elements<BodyLimitRouteFile>,
+    ) -> Limits {
+        let file = file.cloned().unwrap_or_default();
+        let path = KeyPath::default().key("limits");
+        let routes_path = path.key("routes");
+        // Index in the file of each distinct, well-formed prefix, for duplicate reports.
+        let mut first_at: HashMap<&str, usize> = HashMap::new();
+        let mut body_limits = Vec::new();
+        for (i, r) in routes.parsed() {
+            let p = routes_path.index(i);
+            // A negative size is reported here; the prefix is still checked and claimed.
+            let bytes_ok = r.max_body_bytes >= 0;
+            let bytes = self.int_u64(
+                &p.key("max_body_bytes"),
+                Some(r.max_body_bytes),
+                0,
+                0,
+                u64::MAX,
+            );
+            let prefix = r.path_prefix.as_str();
+            if !self.path_prefix(&p.key("path_prefix"), prefix, "/upload") {
+                continue;
+            }
+            if let Some(first) = first_at.get(prefix) {
+                self.error(
+                    &p.key("path_prefix"),
+                    format!(
+                        "{prefix:?} is listed twice (first at {routes_path}[{first}]); keep one"
+                    ),
+                );
+                continue;
+            }
+            first_at.insert(prefix, i);
+            if bytes_ok {
+                body_limits.push(BodyLimit {
+                    path_prefix: prefix.to_owned(),
+                    max_body_bytes: bytes,
+                });
+            }
+        }
+        // Longest first, so the first match is the longest; distinct prefixes of one length
+        // never match the same path, so their order does not matter.
+        body_limits.sort_by_key(|r| std::cmp::Reverse(r.path_prefix.len()));
+        Limits {
+            max_connections: self.non_zero(
+                &path.key("max_connections"),
+                file.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+                MAX_CONNECTIONS,
+            ),
+            tls_handshake_timeout: self.duration(
+                &path.key("tls_handshake_timeout"),
+                file.tls_handshake_timeout,
+                DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            request_header_timeout: self.duration(
+                &path.key("request_header_timeout"),
+                file.request_header_timeout,
+                DEFAULT_REQUEST_HEADER_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            idle_timeout: self.duration(
+                &path.key("idle_timeout"),
+                file.idle_timeout,
+                DEFAULT_CLIENT_IDLE_TIMEOUT,
+                MinDuration::Positive,
+            ),
+            max_uri_bytes: self.int_usize(
+                &path.key("max_uri_bytes"),
+                file.max_uri_bytes,
+                DEFAULT_MAX_URI_BYTES,
+                MIN_URI_BYTES,
+                MAX_URI_BYTES,
+            ),
+            max_header_bytes: self.int_usize(
+                &path.key("max_header_bytes"),
+                file.max_header_bytes,
+                DEFAULT_MAX_HEADER_BYTES,
+                MIN_HEADER_BYTES,
+                MAX_HEADER_BYTES,
+            ),
+            max_headers: self.int_usize(
+                &path.key("max_headers"),
+                file.max_headers,
+                DEFAULT_MAX_HEADERS,
+                1,
+                MAX_HEADERS,
+            ),
+            max_body_bytes: self.int_u64(
+                &path.key("max_body_bytes"),
+                file.max_body_bytes,
+                DEFAULT_MAX_BODY_BYTES,
+                0,
+                u64::MAX,
+            ),
+            h2_max_concurrent_streams: self.non_zero(
+                &path.key("h2_max_concurrent_streams"),
+                file.h2_max_concurrent_streams,
+                DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+                MAX_H2_CONCURRENT_STREAMS,
+            ),
+            keepalive_requests: self.non_zero(
+                &path.key("keepalive_requests"),
+                file.keepalive_requests,
+                DEFAULT_KEEPALIVE_REQUESTS,
+                u32::MAX,
+            ),
+            routes: body_limits,
+        }
     }
 
     /// `rps` and `burst` (default: `rps`) under `path`; `None` after reporting either.
@@ -2737,6 +2990,35 @@ mod tests {
                 2
             )
         );
+        let l = Limits::default();
+        assert_eq!(
+            (
+                l.max_connections.get(),
+                l.tls_handshake_timeout,
+                l.request_header_timeout,
+                l.idle_timeout,
+                l.max_uri_bytes,
+                l.max_header_bytes,
+                l.max_headers,
+                l.max_body_bytes,
+                l.h2_max_concurrent_streams.get(),
+                l.keepalive_requests.get(),
+            ),
+            (
+                10_000,
+                Duration::from_secs(10),
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                8192,
+                32_768,
+                100,
+                10_485_760,
+                100,
+                10_000
+            )
+        );
+        assert!(l.routes.is_empty());
+        assert_eq!((MAX_URI_BYTES, MAX_HEADER_BYTES), (1_048_575, 1_048_575));
         let r = Routing::default();
         assert_eq!(r.max_attempts.get(), 3);
         assert_eq!(r.idle_timeout, Duration::from_secs(55));

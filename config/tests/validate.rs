@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use edge_config::{
-    parse, summary, validate, Cidr, Config, ConfigError, ContinentCode, CountryCode, GeographyName,
-    Health, Location, OutlierDetection, PlanName, Quota, RateLimits, RetryBudget, RouteLimit,
-    StatusRange, TenantId, TenantSource, UnknownTenant,
+    parse, summary, validate, BodyLimit, Cidr, Config, ConfigError, ContinentCode, CountryCode,
+    GeographyName, Health, Limits, Location, OutlierDetection, PlanName, Quota, RateLimits,
+    RetryBudget, RouteLimit, StatusRange, TenantId, TenantSource, UnknownTenant,
 };
 use proptest::prelude::*;
 
@@ -255,6 +255,18 @@ fn full_example_model() {
     assert!(l.send_headers);
     assert_eq!(l.max_tracked_clients.get(), 1_000_000);
     assert_eq!(l.idle_eviction, Duration::from_secs(60));
+
+    // [limits] spells out the defaults, plus one route.
+    assert_eq!(
+        config.limits,
+        Limits {
+            routes: vec![BodyLimit {
+                path_prefix: "/upload".into(),
+                max_body_bytes: 100 * 1024 * 1024,
+            }],
+            ..Limits::default()
+        }
+    );
 }
 
 #[test]
@@ -315,6 +327,296 @@ fn minimal_example_defaults() {
     assert_eq!(r.retry_budget.min_concurrent, 3);
     assert!(config.client_ip.trusted_proxies.is_empty());
     assert_eq!(config.rate_limits, None);
+    assert_eq!(config.limits, Limits::default());
+}
+
+#[test]
+fn absent_or_empty_limits_take_the_documented_defaults() {
+    for text in [BASE.to_owned(), format!("{BASE}\n[limits]\n")] {
+        let l = ok(&text).limits;
+        assert_eq!(l, Limits::default());
+        assert_eq!(l.max_connections.get(), 10_000);
+        assert_eq!(l.tls_handshake_timeout, Duration::from_secs(10));
+        assert_eq!(l.request_header_timeout, Duration::from_secs(10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(60));
+        assert_eq!(l.max_uri_bytes, 8192);
+        assert_eq!(l.max_header_bytes, 32_768);
+        assert_eq!(l.max_headers, 100);
+        assert_eq!(l.max_body_bytes, 10_485_760);
+        assert_eq!(l.h2_max_concurrent_streams.get(), 100);
+        assert_eq!(l.keepalive_requests.get(), 10_000);
+        assert!(l.routes.is_empty());
+        assert_eq!(l.max_body_bytes_for("/upload"), 10_485_760);
+    }
+    assert_eq!(
+        Limits::default().max_body_bytes,
+        validate::DEFAULT_MAX_BODY_BYTES
+    );
+}
+
+#[test]
+fn a_full_limits_section_takes_exact_values() {
+    let text = format!(
+        r#"{BASE}
+[limits]
+max_connections = 1000000
+tls_handshake_timeout = "2s"
+request_header_timeout = "500ms"
+idle_timeout = "5m"
+max_uri_bytes = 64
+max_header_bytes = 1048575
+max_headers = 256
+max_body_bytes = 0
+h2_max_concurrent_streams = 10000
+keepalive_requests = 4294967295
+
+[[limits.routes]]
+path_prefix = "/"
+max_body_bytes = 1024
+
+[[limits.routes]]
+path_prefix = "/upload"
+max_body_bytes = 104857600
+
+[[limits.routes]]
+path_prefix = "/upload/big/"
+max_body_bytes = 9223372036854775807
+
+[[limits.routes]]
+path_prefix = "/upload/"
+max_body_bytes = 0
+"#
+    );
+    let l = ok(&text).limits;
+    let route = |prefix: &str, bytes: u64| BodyLimit {
+        path_prefix: prefix.into(),
+        max_body_bytes: bytes,
+    };
+    let max = u64::try_from(i64::MAX).unwrap();
+    assert_eq!(
+        l,
+        Limits {
+            max_connections: 1_000_000.try_into().unwrap(),
+            tls_handshake_timeout: Duration::from_secs(2),
+            request_header_timeout: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(300),
+            max_uri_bytes: 64,
+            max_header_bytes: 1_048_575,
+            max_headers: 256,
+            max_body_bytes: 0,
+            h2_max_concurrent_streams: 10_000.try_into().unwrap(),
+            keepalive_requests: u32::MAX.try_into().unwrap(),
+            // Longest prefix first.
+            routes: vec![
+                route("/upload/big/", max),
+                route("/upload/", 0),
+                route("/upload", 104_857_600),
+                route("/", 1024),
+            ],
+        }
+    );
+    for (path, expected) in [
+        ("/upload", 104_857_600),
+        ("/upload?resumable=1", 104_857_600),
+        ("/upload/", 0),
+        ("/upload/x", 0),
+        ("/upload/big", 0),
+        ("/upload/big/1", max),
+        ("/uploads", 1024),
+        ("/", 1024),
+        // Not a path: only the global limit applies.
+        ("*", 0),
+    ] {
+        assert_eq!(l.max_body_bytes_for(path), expected, "{path:?}");
+    }
+}
+
+#[test]
+fn bad_limits_are_all_reported_at_their_keys() {
+    let text = format!(
+        r#"{BASE}
+[limits]
+max_connections = 0
+tls_handshake_timeout = "0s"
+request_header_timeout = "soon"
+idle_timeout = 60
+max_uri_bytes = 63
+max_header_bytes = 1048576
+max_headers = 257
+max_body_bytes = -1
+h2_max_concurrent_streams = 10001
+keepalive_requests = 0
+max_body_size = 5
+
+[[limits.routes]]
+path_prefix = "/upload"
+max_body_bytes = 1
+
+[[limits.routes]]
+path_prefix = "upload"
+max_body_bytes = 1
+
+[[limits.routes]]
+path_prefix = "/upload"
+max_body_bytes = 2
+
+[[limits.routes]]
+path_prefix = "/big"
+max_body_bytes = -5
+
+[[limits.routes]]
+path_prefix = "/x"
+max_body_bytes = 1
+methods = ["POST"]
+
+[[limits.routes]]
+path_prefix = "/y"
+"#
+    );
+    let errs = errors(&text);
+    let has = |key, part: &str, line_needle: &str| {
+        let e = error_at(&errs, key);
+        assert!(
+            e.message.contains(part),
+            "{key}: {:?} lacks {part:?}",
+            e.message
+        );
+        assert_eq!(e.line, Some(line_of(&text, line_needle)), "{key}: {e:?}");
+    };
+    has(
+        "limits.max_connections",
+        "0 is out of range: expected 1 to 1000000",
+        "max_connections",
+    );
+    has(
+        "limits.tls_handshake_timeout",
+        "must be greater than 0",
+        "tls_handshake_timeout",
+    );
+    has(
+        "limits.request_header_timeout",
+        "\"soon\" is not a duration",
+        "request_header_timeout",
+    );
+    has(
+        "limits.idle_timeout",
+        "expected a duration string",
+        "idle_timeout",
+    );
+    has(
+        "limits.max_uri_bytes",
+        "63 is out of range: expected 64 to 1048575",
+        "max_uri_bytes",
+    );
+    has(
+        "limits.max_header_bytes",
+        "1048576 is out of range: expected 1024 to 1048575",
+        "max_header_bytes",
+    );
+    has(
+        "limits.max_headers",
+        "257 is out of range: expected 1 to 256",
+        "max_headers",
+    );
+    has(
+        "limits.max_body_bytes",
+        "-1 is out of range: expected at least 0",
+        "max_body_bytes = -1",
+    );
+    has(
+        "limits.h2_max_concurrent_streams",
+        "10001 is out of range: expected 1 to 10000",
+        "h2_max_concurrent_streams",
+    );
+    has(
+        "limits.keepalive_requests",
+        "0 is out of range: expected at least 1",
+        "keepalive_requests",
+    );
+    has(
+        "limits.max_body_size",
+        "unknown key `max_body_size`",
+        "max_body_size",
+    );
+    has(
+        "limits.routes[1].path_prefix",
+        "\"upload\" is not a path prefix: it must start with '/'",
+        "\"upload\"",
+    );
+    let e = error_at(&errs, "limits.routes[2].path_prefix");
+    assert_eq!(
+        e.message,
+        "\"/upload\" is listed twice (first at limits.routes[0]); keep one"
+    );
+    // The second `path_prefix = "/upload"` line.
+    let second = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "path_prefix = \"/upload\"")
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert_eq!(e.line, Some(second));
+    has(
+        "limits.routes[3].max_body_bytes",
+        "-5 is out of range: expected at least 0",
+        "max_body_bytes = -5",
+    );
+    has(
+        "limits.routes[4].methods",
+        "unknown key `methods`",
+        "methods",
+    );
+    let e = error_at(&errs, "limits.routes[5].max_body_bytes");
+    assert!(
+        e.message.contains("missing required key `max_body_bytes`"),
+        "{e:?}"
+    );
+    assert_eq!(e.line, Some(line_of(&text, "path_prefix = \"/y\"") - 1));
+    assert_eq!(errs.len(), 16, "{errs:#?}");
+    // Sorted by line, every one in this file.
+    let lines: Vec<_> = errs.iter().map(|e| e.line.unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+}
+
+#[test]
+fn limits_schema_shapes_and_upper_bounds() {
+    let errs = errors(&format!(
+        "{BASE}\n[limits]\nroutes = {{ path_prefix = \"/\" }}\n"
+    ));
+    assert!(error_at(&errs, "limits.routes")
+        .message
+        .contains("expected an array, e.g. [[limits.routes]]"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+
+    let errs = errors(&format!("limits = 5\n{BASE}"));
+    assert!(error_at(&errs, "limits")
+        .message
+        .contains("expected a table, e.g. [limits]"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+
+    // A count past u32 says what the bound is, rather than "at least 1".
+    let errs = errors(&format!(
+        "{BASE}\n[limits]\nkeepalive_requests = 4294967296\n"
+    ));
+    assert_eq!(
+        error_at(&errs, "limits.keepalive_requests").message,
+        "4294967296 is out of range: expected at most 4294967295"
+    );
+
+    // A route may allow no body; "/a" and "/a/" are different prefixes.
+    let l = ok(&format!(
+        "{BASE}\n[[limits.routes]]\npath_prefix = \"/a\"\nmax_body_bytes = 0\n\n\
+         [[limits.routes]]\npath_prefix = \"/a/\"\nmax_body_bytes = 7\n"
+    ))
+    .limits;
+    assert_eq!(l.max_body_bytes_for("/a"), 0);
+    assert_eq!(l.max_body_bytes_for("/a/b"), 7);
+    assert_eq!(
+        l.max_body_bytes_for("/ab"),
+        validate::DEFAULT_MAX_BODY_BYTES
+    );
 }
 
 #[test]
@@ -1547,6 +1849,7 @@ fn summary_describes_the_topology() {
         "geography na (fail open, 4 tenants); continents NA, SA\n",
         "region northeurope priority 1 weight 100: 2 origin(s): 127.0.0.1:9101, 127.0.0.1:9105 (weight 50, host northeurope.internal)\n    location: lat 53.35, lon -6.26\n",
         "geo-demo.mmdb, checked for changes every 5s; denied countries KP\n",
+        "limits: 10000 connections; timeouts tls handshake 10s, request header 10s, idle 1m; uri 8KiB; headers 100 fields, 32KiB; body 10MiB, /upload 100MiB; 100 h2 streams; 10000 requests per http/1.1 connection\n",
     ] {
         assert!(s.contains(part), "summary lacks {part:?}:\n{s}");
     }
@@ -1557,6 +1860,7 @@ fn summary_describes_the_topology() {
         "unknown tenants: reject",
         "rate limits: off",
         "slow start 10s",
+        "body 10MiB; 100 h2 streams",
     ] {
         assert!(minimal.contains(part), "summary lacks {part:?}:\n{minimal}");
     }

@@ -147,6 +147,21 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.server.grace_period != new.server.grace_period {
         v.push("server.grace_period".to_string());
     }
+    // Pingora reads these from the proxy service once; the other limits apply to new
+    // connections (and requests) as soon as a reload is swapped in.
+    let (o, n) = (&old.limits, &new.limits);
+    if o.h2_max_concurrent_streams != n.h2_max_concurrent_streams {
+        v.push("limits.h2_max_concurrent_streams".to_string());
+    }
+    if o.keepalive_requests != n.keepalive_requests {
+        v.push("limits.keepalive_requests".to_string());
+    }
+    if o.max_header_bytes != n.max_header_bytes {
+        v.push("limits.max_header_bytes (HTTP/2 only)".to_string());
+    }
+    if o.idle_timeout != n.idle_timeout {
+        v.push("limits.idle_timeout (HTTP/2 only)".to_string());
+    }
     v
 }
 

@@ -32,6 +32,8 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// The request body is over the limit.
     PayloadTooLarge,
+    /// The request head did not arrive within `limits.request_header_timeout`.
+    RequestTimeout,
     /// The client's location is not allowed (global deny list or the tenant's geo-fence).
     LocationForbidden,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::UriTooLong => 414,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::LocationForbidden => 403,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
@@ -68,6 +71,7 @@ impl ErrorKind {
             ErrorKind::UriTooLong => "urn:edge-gateway:problem:uri-too-long",
             ErrorKind::HeadersTooLarge => "urn:edge-gateway:problem:headers-too-large",
             ErrorKind::PayloadTooLarge => "urn:edge-gateway:problem:payload-too-large",
+            ErrorKind::RequestTimeout => "urn:edge-gateway:problem:request-timeout",
             ErrorKind::LocationForbidden => "urn:edge-gateway:problem:location-forbidden",
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
@@ -86,6 +90,7 @@ impl ErrorKind {
             ErrorKind::UriTooLong => "Request target too long",
             ErrorKind::HeadersTooLarge => "Request header fields too large",
             ErrorKind::PayloadTooLarge => "Request body too large",
+            ErrorKind::RequestTimeout => "Request head not received in time",
             ErrorKind::LocationForbidden => "Not available from the client's location",
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
@@ -104,6 +109,7 @@ impl ErrorKind {
             ErrorKind::UriTooLong => "uri_too_long",
             ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::LocationForbidden => "location_forbidden",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",
@@ -122,6 +128,8 @@ pub struct EdgeError {
     pub detail: Cow<'static, str>,
     /// For 503: how long the client should wait before retrying.
     pub retry_after: Option<Duration>,
+    /// The `[limits]` key that refused the request, for `edge_limit_hits_total`.
+    pub limit: Option<&'static str>,
 }
 
 impl EdgeError {
@@ -131,7 +139,15 @@ impl EdgeError {
             kind,
             detail: detail.into(),
             retry_after: None,
+            limit: None,
         }
+    }
+
+    /// Marks the error as a refusal by the `[limits]` key `limit`.
+    #[must_use]
+    pub fn by_limit(mut self, limit: &'static str) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     /// The geography has no origin that can serve: a 503 that must not fail over elsewhere.
@@ -143,6 +159,7 @@ impl EdgeError {
                  data residency forbids sending it to another geography"
             )),
             retry_after: Some(retry_after),
+            limit: None,
         }
     }
 
@@ -155,6 +172,7 @@ impl EdgeError {
                 retry_after.as_secs().max(1)
             )),
             retry_after: Some(retry_after),
+            limit: None,
         }
     }
 

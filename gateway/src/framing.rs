@@ -9,7 +9,7 @@ use pingora::http::RequestHeader;
 
 use crate::error::{EdgeError, ErrorKind};
 
-/// Size limits on a request head and body.
+/// Size limits on one request's head and body: `[limits]` resolved for its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest request target (path and query), in bytes: 414 beyond.
@@ -22,14 +22,22 @@ pub struct Limits {
     pub max_body_bytes: u64,
 }
 
+impl Limits {
+    /// The limits for a request to `path`: the body limit of the longest matching
+    /// `[[limits.routes]]` entry, the global values otherwise.
+    pub fn for_request(limits: &edge_config::Limits, path: &str) -> Self {
+        Limits {
+            max_uri_bytes: limits.max_uri_bytes,
+            max_header_bytes: limits.max_header_bytes,
+            max_headers: limits.max_headers,
+            max_body_bytes: limits.max_body_bytes_for(path),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_uri_bytes: 8 * 1024,
-            max_header_bytes: 32 * 1024,
-            max_headers: 100,
-            max_body_bytes: 10 * 1024 * 1024,
-        }
+        Self::for_request(&edge_config::Limits::default(), "/")
     }
 }
 
@@ -52,13 +60,15 @@ pub fn check(req: &RequestHeader, http1: bool, limits: &Limits) -> Result<(), Ed
                 "the request target is longer than {} bytes",
                 limits.max_uri_bytes
             ),
-        ));
+        )
+        .by_limit("max_uri_bytes"));
     }
     if req.headers.len() > limits.max_headers {
         return Err(EdgeError::new(
             ErrorKind::HeadersTooLarge,
             format!("more than {} header fields", limits.max_headers),
-        ));
+        )
+        .by_limit("max_headers"));
     }
     let mut size = 0usize;
     for (name, value) in &req.headers {
@@ -74,7 +84,8 @@ pub fn check(req: &RequestHeader, http1: bool, limits: &Limits) -> Result<(), Ed
                 "the header block is larger than {} bytes",
                 limits.max_header_bytes
             ),
-        ));
+        )
+        .by_limit("max_header_bytes"));
     }
     if !http1 {
         return declared_length(req, limits).map(|_| ());
@@ -176,6 +187,7 @@ pub fn body_too_large(limits: &Limits) -> EdgeError {
             limits.max_body_bytes
         ),
     )
+    .by_limit("max_body_bytes")
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod control;
 pub mod ctl;
 pub mod demo;
+pub mod downstream;
 pub mod error;
 pub mod explain;
 pub mod framing;

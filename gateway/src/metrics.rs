@@ -46,8 +46,14 @@ pub struct Metrics {
     pub generation: IntGauge,
     /// TLS handshakes by protocol version.
     pub tls_handshakes: IntCounterVec,
-    /// Open downstream TLS connections.
+    /// Open client connections (HTTPS and HTTP listeners; the admin listener is not counted).
     pub open_connections: IntGauge,
+    /// Downstream limits hit, by limit (`max_connections`, `tls_handshake_timeout`,
+    /// `request_header_timeout`, `idle_timeout`, `max_uri_bytes`, `max_header_bytes`,
+    /// `max_headers`, `max_body_bytes`).
+    pub limit_hits: IntCounterVec,
+    /// Failed downstream TLS handshakes, by reason (`error`, `timeout`).
+    pub tls_handshake_failures: IntCounterVec,
     /// Requests by the client's continent (when a location database is configured).
     pub requests_by_continent: IntCounterVec,
     origin_healthy: IntGaugeVec,
@@ -152,9 +158,21 @@ impl Metrics {
         );
         let open_connections = defined(IntGauge::new(
             "edge_downstream_connections_open",
-            "Open downstream TLS connections.",
+            "Open client connections (HTTPS and HTTP listeners).",
         ));
         let _ = r.register(Box::new(open_connections.clone()));
+        let limit_hits = counter_vec(
+            &r,
+            "edge_limit_hits_total",
+            "Connections or requests refused or closed by a downstream limit, by limit.",
+            &["limit"],
+        );
+        let tls_handshake_failures = counter_vec(
+            &r,
+            "edge_tls_handshake_failures_total",
+            "Downstream TLS handshakes that failed or timed out, by reason.",
+            &["reason"],
+        );
         let requests_by_continent = counter_vec(
             &r,
             "edge_requests_by_client_continent_total",
@@ -199,6 +217,8 @@ impl Metrics {
             generation,
             tls_handshakes,
             open_connections,
+            limit_hits,
+            tls_handshake_failures,
             requests_by_continent,
             origin_healthy,
             origin_latency,
@@ -265,27 +285,6 @@ impl RequestHandles {
         };
         self.by_class[class].inc();
         self.duration.observe(seconds);
-    }
-}
-
-/// Counts TLS handshakes and open connections: attached to every TLS connection, its drop
-/// marks the connection closed.
-#[derive(Debug)]
-pub struct ConnectionGuard {
-    open: IntGauge,
-}
-
-impl ConnectionGuard {
-    /// Marks a connection open until the guard drops.
-    pub fn new(open: &IntGauge) -> Self {
-        open.inc();
-        ConnectionGuard { open: open.clone() }
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.open.dec();
     }
 }
 

@@ -27,16 +27,12 @@ use edge_geo::mmdb::ClientLocation;
 /// The edge proxy: one per process, shared by every listener of the HTTPS service.
 pub struct EdgeProxy {
     state: Arc<GatewayState>,
-    limits: framing::Limits,
 }
 
 impl EdgeProxy {
     /// A proxy reading its configuration from `state`.
     pub fn new(state: Arc<GatewayState>) -> Self {
-        EdgeProxy {
-            state,
-            limits: framing::Limits::default(),
-        }
+        EdgeProxy { state }
     }
 }
 
@@ -60,6 +56,8 @@ pub struct RequestCtx {
     location: Option<ClientLocation>,
     /// Request body bytes read so far.
     body_bytes: u64,
+    /// `[limits]` for this request's path.
+    limits: framing::Limits,
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
     ratelimit_headers: Vec<(&'static str, String)>,
 }
@@ -179,6 +177,7 @@ impl ProxyHttp for EdgeProxy {
             client_ip: None,
             location: None,
             body_bytes: 0,
+            limits: framing::Limits::default(),
             ratelimit_headers: Vec::new(),
         }
     }
@@ -188,8 +187,12 @@ impl ProxyHttp for EdgeProxy {
             Some(h1) => framing::check_raw_head(&h1.get_headers_raw_bytes()),
             None => Ok(()),
         };
+        ctx.limits = framing::Limits::for_request(
+            &ctx.snapshot.config.limits,
+            session.req_header().uri.path(),
+        );
         let checked = raw_ok
-            .and_then(|()| framing::check(session.req_header(), !session.is_http2(), &self.limits));
+            .and_then(|()| framing::check(session.req_header(), !session.is_http2(), &ctx.limits));
         if let Err(err) = checked {
             ctx.request_id = uuid::Uuid::new_v4().to_string();
             // Whatever follows on this connection can no longer be trusted to start a request.
@@ -286,8 +289,8 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
-            if ctx.body_bytes > self.limits.max_body_bytes {
-                ctx.failure = Some(framing::body_too_large(&self.limits));
+            if ctx.body_bytes > ctx.limits.max_body_bytes {
+                ctx.failure = Some(framing::body_too_large(&ctx.limits));
                 return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
             }
         }
@@ -474,6 +477,17 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        // This request is done; what the connection reads next is the next request's head.
+        if let Some(clock) = crate::downstream::head_clock(session.as_downstream().stream()) {
+            clock.next_request();
+        }
+        if let Some(limit) = ctx.failure.as_ref().and_then(|f| f.limit) {
+            self.state
+                .metrics
+                .limit_hits
+                .with_label_values(&[limit])
+                .inc();
+        }
         self.record_metrics(session, ctx);
         crate::access_log::log_request(session, e, ctx_view(ctx));
     }
@@ -506,8 +520,8 @@ impl EdgeProxy {
             match session.as_downstream_mut().read_request_body().await {
                 Ok(Some(chunk)) => {
                     ctx.body_bytes += chunk.len() as u64;
-                    if ctx.body_bytes > self.limits.max_body_bytes {
-                        return Err(framing::body_too_large(&self.limits));
+                    if ctx.body_bytes > ctx.limits.max_body_bytes {
+                        return Err(framing::body_too_large(&ctx.limits));
                     }
                 }
                 Ok(None) => break,

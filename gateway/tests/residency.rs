@@ -185,6 +185,7 @@ fn build_config(plan: &Plan) -> Config {
             ..Routing::default()
         },
         client_ip: ClientIp::default(),
+        limits: Limits::default(),
         rate_limits: None,
         geo: None,
     }

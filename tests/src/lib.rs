@@ -10,6 +10,7 @@
 pub mod client;
 pub mod gateway;
 pub mod load;
+pub mod metrics;
 pub mod topology;
 
 pub use client::{https_client, raw_tls_connect, ClientOptions};

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use edge_gateway::certs::write_pair;
 use edge_tests::gateway::run_cli;
 use edge_tests::load::{run_load, send, Outcome};
+use edge_tests::metrics::{scrape, wait_metric};
 use edge_tests::{
     free_addr, https_client, ClientOptions, GatewayProcess, Topology, ADMIN_TOKEN, EU_TENANT,
 };
@@ -307,47 +308,6 @@ async fn reloads_under_load_lose_no_request_and_take_effect_at_once() {
         outcomes.len()
     );
     assert!(rate >= 300.0, "load was only {rate:.0} req/s");
-}
-
-/// Polls `/metrics` until `name{labels}` reaches `at_least` (the reload it counts is async).
-async fn wait_metric(topo: &Topology, name: &str, label: (&str, &str), at_least: f64) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let v = metric(topo, name, label).await;
-        if v >= at_least || Instant::now() > deadline {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn scrape(topo: &Topology) -> prometheus_parse::Scrape {
-    let text = admin()
-        .get(admin_url(topo, "/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-        .expect("valid Prometheus text")
-}
-
-async fn metric(topo: &Topology, name: &str, label: (&str, &str)) -> f64 {
-    scrape(topo)
-        .await
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

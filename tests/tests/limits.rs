@@ -1,0 +1,338 @@
+//! Connection-level limits, over real sockets: the total deadline for a request head
+//! (slowloris), the keep-alive idle timeout, the connection cap, HTTP/2 stream concurrency,
+//! and the memory 2,000 idle connections cost.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use edge_tests::metrics::{metric, metric_value, wait_metric};
+use edge_tests::{
+    free_addr, https_client, raw_tls_connect, ClientOptions, GatewayProcess, Topology, ADMIN_TOKEN,
+    EU_TENANT,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn topology(limits: &str) -> Topology {
+    let mut topo = Topology::standard().await;
+    topo.admin = Some(free_addr());
+    topo.extra = format!("[limits]\n{limits}\n");
+    topo
+}
+
+fn start(topo: &Topology) -> GatewayProcess {
+    GatewayProcess::start_full(
+        &topo.write_config(),
+        topo.https,
+        &[],
+        &[("EDGE_ADMIN_TOKEN", ADMIN_TOKEN)],
+    )
+}
+
+async fn tls_h1(topo: &Topology) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    raw_tls_connect(
+        topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    )
+    .await
+    .unwrap()
+}
+
+fn get(tenant: &str) -> String {
+    format!("GET /x HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {tenant}\r\n\r\n")
+}
+
+/// Reads until the peer closes (or `limit` passes); returns what was read and whether the
+/// connection was closed.
+async fn read_until_closed<S: AsyncReadExt + Unpin>(s: &mut S, limit: Duration) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Reads one response whose head says `content-length`; returns its status.
+async fn read_response<S: AsyncReadExt + Unpin>(s: &mut S) -> u16 {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(n > 0, "closed before a full response");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return text.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served() {
+    let topo = topology("request_header_timeout = \"3s\"").await;
+    let _gw = start(&topo);
+    let client = https_client(&topo, &ClientOptions::default());
+    let url = format!("{}/x", topo.base_url());
+
+    let mut slow = tls_h1(&topo).await;
+    let head = get(EU_TENANT).into_bytes();
+    let first_byte = Instant::now();
+    let mut sent = 0;
+    let mut served = 0;
+    let mut closed_after = None;
+    // One header byte per second; between bytes, other clients are served.
+    for b in &head {
+        if slow.write_all(&[*b]).await.is_err() {
+            closed_after = Some(first_byte.elapsed());
+            break;
+        }
+        sent += 1;
+        let tick = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < tick {
+            let r = client
+                .get(&url)
+                .header("x-tenant-id", EU_TENANT)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if first_byte.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let (answer, closed) = read_until_closed(&mut slow, Duration::from_secs(3)).await;
+    let closed_after = closed_after.unwrap_or_else(|| first_byte.elapsed());
+    let text = String::from_utf8_lossy(&answer);
+    assert!(closed, "the slow connection is still open");
+    assert!(
+        text.starts_with("HTTP/1.1 408 "),
+        "expected a 408, got {text:?}"
+    );
+    assert!(
+        sent < head.len(),
+        "the whole head was sent ({sent} bytes): the deadline did not apply"
+    );
+    assert!(
+        (3..=6).contains(&sent),
+        "cut after {sent} bytes (one per second, 3 s deadline)"
+    );
+    assert!(closed_after < Duration::from_secs(7), "{closed_after:?}");
+    assert!(
+        served >= 20,
+        "only {served} other requests served meanwhile"
+    );
+    assert_eq!(
+        metric(
+            &topo,
+            "edge_limit_hits_total",
+            ("limit", "request_header_timeout")
+        )
+        .await,
+        1.0
+    );
+    // The slow request never reached an origin.
+    assert_eq!(topo.total_requests(), served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keepalive_connection_is_closed_after_the_idle_timeout() {
+    let topo = topology("idle_timeout = \"2s\"\nrequest_header_timeout = \"2s\"").await;
+    let _gw = start(&topo);
+    let mut conn = tls_h1(&topo).await;
+    // Two requests on one connection: keep-alive works...
+    for _ in 0..2 {
+        conn.write_all(get(EU_TENANT).as_bytes()).await.unwrap();
+        assert_eq!(read_response(&mut conn).await, 200);
+    }
+    // ...and an idle one is closed quietly (nothing was asked, nothing is answered).
+    let idle_from = Instant::now();
+    let (answer, closed) = read_until_closed(&mut conn, Duration::from_secs(6)).await;
+    let idle = idle_from.elapsed();
+    assert!(closed, "an idle keep-alive connection stayed open for 6 s");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    assert!(
+        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(4),
+        "closed after {idle:?}, idle_timeout is 2 s"
+    );
+    assert_eq!(
+        wait_metric(
+            &topo,
+            "edge_limit_hits_total",
+            ("limit", "idle_timeout"),
+            1.0
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_refused_and_the_admin_api_stays_reachable() {
+    let topo = topology("max_connections = 20\nrequest_header_timeout = \"30s\"").await;
+    let _gw = start(&topo);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tls_h1(&topo).await);
+    }
+    // A connection holds its slot from accept on, so all 20 count by now.
+    let open = metric_value(&topo, "edge_downstream_connections_open").await;
+    assert_eq!(open, 20.0);
+    // The 21st: accepted by the kernel, closed by the gateway before any TLS.
+    let refused = raw_tls_connect(
+        &topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    )
+    .await;
+    assert!(refused.is_err(), "a connection beyond the cap was served");
+    // The admin listener is not capped: the scrape above and below went through.
+    assert!(metric(&topo, "edge_limit_hits_total", ("limit", "max_connections")).await >= 1.0);
+    // Held connections still work, and a freed slot admits a new connection.
+    held[0].write_all(get(EU_TENANT).as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut held[0]).await, 200);
+    drop(held.pop());
+    let mut admitted = None;
+    for _ in 0..50 {
+        if let Ok(c) = raw_tls_connect(
+            &topo,
+            topo.https,
+            "gw.test",
+            &[&rustls::version::TLS13],
+            &[b"http/1.1"],
+        )
+        .await
+        {
+            admitted = Some(c);
+            break;
+        }
+        // The gateway notices the close asynchronously; retrying is the only signal.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut conn = admitted.expect("a freed slot admits a new connection");
+    conn.write_all(get(EU_TENANT).as_bytes()).await.unwrap();
+    assert_eq!(read_response(&mut conn).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_concurrent_streams_are_capped_as_configured() {
+    let topo = topology("h2_max_concurrent_streams = 7").await;
+    let _gw = start(&topo);
+    let tls = raw_tls_connect(
+        &topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"h2"],
+    )
+    .await
+    .unwrap();
+    let (mut h2, mut conn) = h2::client::handshake(tls).await.unwrap();
+    let req = http::Request::builder()
+        .uri(format!("https://gw.test:{}/x", topo.https.port()))
+        .header("x-tenant-id", EU_TENANT)
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    let mut resp = Box::pin(resp);
+    // Drive the connection until the answer arrives; the server's SETTINGS came first.
+    let resp = std::future::poll_fn(|cx| {
+        let _ = std::pin::Pin::new(&mut conn).poll(cx);
+        resp.as_mut().poll(cx)
+    })
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(conn.max_concurrent_send_streams(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_connections_cost_bounded_memory() {
+    const CONNECTIONS: usize = 2_000;
+    let topo = topology("request_header_timeout = \"120s\"").await;
+    let gw = start(&topo);
+    let client = https_client(&topo, &ClientOptions::default());
+    let url = format!("{}/x", topo.base_url());
+    let ok = |r: reqwest::Response| assert_eq!(r.status(), 200);
+    ok(client
+        .get(&url)
+        .header("x-tenant-id", EU_TENANT)
+        .send()
+        .await
+        .unwrap());
+    // The client above keeps its connection: it counts too.
+    let baseline = metric_value(&topo, "edge_downstream_connections_open").await;
+    let before = gw.rss_kib();
+
+    let mut conns = Vec::with_capacity(CONNECTIONS);
+    for i in 0..CONNECTIONS {
+        let mut conn = tls_h1(&topo).await;
+        // Half of them also start a request head and stall: a parked parser holds more.
+        if i % 2 == 0 {
+            conn.write_all(b"GET /x HTTP/1.1\r\nHost: gw")
+                .await
+                .unwrap();
+            conn.flush().await.unwrap();
+        }
+        conns.push(conn);
+    }
+    let open = metric_value(&topo, "edge_downstream_connections_open").await;
+    assert_eq!(open, baseline + CONNECTIONS as f64);
+    let after = gw.rss_kib();
+    let per_conn = (after.saturating_sub(before)) as f64 / CONNECTIONS as f64;
+    eprintln!(
+        "RSS {before} KiB -> {after} KiB with {CONNECTIONS} idle TLS connections: {per_conn:.1} KiB each"
+    );
+    // Served while they are all open.
+    ok(client
+        .get(&url)
+        .header("x-tenant-id", EU_TENANT)
+        .send()
+        .await
+        .unwrap());
+    // Pingora's default 64 KiB socket read buffer alone would make this ~124 KiB.
+    assert!(
+        per_conn < 100.0,
+        "{per_conn:.1} KiB per idle connection (RSS {before} -> {after} KiB)"
+    );
+    drop(conns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = metric_value(&topo, "edge_downstream_connections_open").await;
+        if open <= baseline {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} connections still counted open"
+        );
+        // The gateway notices closes asynchronously; the gauge is the only signal.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
