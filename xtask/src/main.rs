@@ -174,8 +174,11 @@ fn target_dir() -> PathBuf {
     if let Some(dir) = env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    // xtask lives one level below the workspace root.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // xtask lives one level below the workspace root. `cargo run` sets CARGO_MANIFEST_DIR at
+    // run time; the compile-time value is only a fallback, since a binary built from another
+    // checkout sharing this target directory would point there.
+    env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .map(|root| root.join("target"))
         .unwrap_or_else(|| PathBuf::from("target"))
