@@ -137,7 +137,8 @@ pub fn build_server(
     let mut proxy_app =
         pingora::proxy::http_proxy(&server.configuration, EdgeProxy::new(state.clone()));
     let mut options = pingora::apps::HttpServerOptions::default();
-    options.keepalive_request_limit = Some(limits.keepalive_requests.get());
+    // Pingora counts reuses, not requests: a limit of N serves N + 1 requests.
+    options.keepalive_request_limit = Some(limits.keepalive_requests.get() - 1);
     options.h2_idle_timeout = Some(limits.idle_timeout);
     proxy_app.server_options = Some(options);
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();

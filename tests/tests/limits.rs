@@ -336,3 +336,161 @@ async fn two_thousand_idle_connections_cost_bounded_memory() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_is_dropped_at_its_timeout() {
+    let topo = topology("tls_handshake_timeout = \"2s\"").await;
+    let _gw = start(&topo);
+    // The harness's readiness probe was a bare TCP connect: it counts as a failed handshake.
+    let mut tcp = tokio::net::TcpStream::connect(topo.https).await.unwrap();
+    let from = Instant::now();
+    let (_, closed) = read_until_closed(&mut tcp, Duration::from_secs(6)).await;
+    let took = from.elapsed();
+    assert!(closed, "a silent TCP connection was kept for 6 s");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "dropped after {took:?}, tls_handshake_timeout is 2 s"
+    );
+    assert_eq!(
+        wait_metric(
+            &topo,
+            "edge_limit_hits_total",
+            ("limit", "tls_handshake_timeout"),
+            1.0
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_h2_connections_are_closed() {
+    let topo = topology("request_header_timeout = \"2s\"\nidle_timeout = \"3s\"").await;
+    let _gw = start(&topo);
+    const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    const H2: &[&[u8]] = &[b"h2"];
+    let h2_tls = || raw_tls_connect(&topo, topo.https, "gw.test", TLS13, H2);
+    // Negotiates h2, then never sends the connection preface.
+    let mut silent = h2_tls().await.unwrap();
+    let from = Instant::now();
+    let (answer, closed) = read_until_closed(&mut silent, Duration::from_secs(6)).await;
+    let took = from.elapsed();
+    assert!(closed, "a silent h2 connection was kept for 6 s");
+    // The server's own preface (SETTINGS) may have been sent; an HTTP/1 answer must not.
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1"),
+        "an h2 client got {answer:?}"
+    );
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+
+    // A working h2 connection that goes idle is closed by the h2 idle timeout.
+    let (mut h2, mut conn) = h2::client::handshake(h2_tls().await.unwrap())
+        .await
+        .unwrap();
+    let req = http::Request::builder()
+        .uri(format!("https://gw.test:{}/x", topo.https.port()))
+        .header("x-tenant-id", EU_TENANT)
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    let mut resp = Box::pin(resp);
+    let resp = std::future::poll_fn(|cx| {
+        let _ = std::pin::Pin::new(&mut conn).poll(cx);
+        resp.as_mut().poll(cx)
+    })
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    let idle_from = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(8), conn).await;
+    let idle = idle_from.elapsed();
+    assert!(ended.is_ok(), "an idle h2 connection stayed open for 8 s");
+    assert!(
+        idle >= Duration::from_millis(2900) && idle < Duration::from_secs(6),
+        "closed after {idle:?}, idle_timeout is 3 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_connection_is_closed_after_keepalive_requests() {
+    let topo = topology("keepalive_requests = 3").await;
+    let _gw = start(&topo);
+    let mut conn = tls_h1(&topo).await;
+    for _ in 0..3 {
+        conn.write_all(get(EU_TENANT).as_bytes()).await.unwrap();
+        assert_eq!(read_response(&mut conn).await, 200);
+    }
+    let (rest, closed) = read_until_closed(&mut conn, Duration::from_secs(3)).await;
+    assert!(closed, "the connection outlived keepalive_requests");
+    assert!(rest.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limits_are_configurable_and_per_route() {
+    let topo = topology(
+        "max_uri_bytes = 100\nmax_headers = 10\nmax_header_bytes = 2048\nmax_body_bytes = 100\n\
+         [[limits.routes]]\npath_prefix = \"/upload\"\nmax_body_bytes = 1000\n",
+    )
+    .await;
+    let _gw = start(&topo);
+    let client = https_client(
+        &topo,
+        &ClientOptions {
+            http1_only: true,
+            ..ClientOptions::default()
+        },
+    );
+    let base = topo.base_url();
+    let post = |path: &str, size: usize| {
+        client
+            .post(format!("{base}{path}"))
+            .header("x-tenant-id", EU_TENANT)
+            .body(vec![b'a'; size])
+            .send()
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(post("/x", 100).await.unwrap()), 200);
+    assert_eq!(status(post("/x", 101).await.unwrap()), 413);
+    assert_eq!(status(post("/upload/a", 1000).await.unwrap()), 200);
+    assert_eq!(status(post("/upload/a", 1001).await.unwrap()), 413);
+    // A segment boundary: `/uploads` is not under `/upload`.
+    assert_eq!(status(post("/uploads", 101).await.unwrap()), 413);
+    let long = format!("{base}/{}", "a".repeat(120));
+    let r = client
+        .get(&long)
+        .header("x-tenant-id", EU_TENANT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 414);
+    let mut many = client
+        .get(format!("{base}/x"))
+        .header("x-tenant-id", EU_TENANT);
+    for i in 0..12 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(status(many.send().await.unwrap()), 431);
+    let big = client
+        .get(format!("{base}/x"))
+        .header("x-tenant-id", EU_TENANT)
+        .header("x-big", "b".repeat(3000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(big), 431);
+    for (limit, want) in [
+        ("max_body_bytes", 3.0),
+        ("max_uri_bytes", 1.0),
+        ("max_headers", 1.0),
+        ("max_header_bytes", 1.0),
+    ] {
+        assert_eq!(
+            metric(&topo, "edge_limit_hits_total", ("limit", limit)).await,
+            want,
+            "{limit}"
+        );
+    }
+    // Only the two requests within their limits reached an origin.
+    assert_eq!(topo.total_requests(), 2);
+}

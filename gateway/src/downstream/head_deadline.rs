@@ -102,6 +102,17 @@ pub enum Rearm {
     AfterResponse,
 }
 
+/// What the connection speaks, from ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Every request starts with a head: each one gets the deadline.
+    Http1,
+    /// Only the connection preface (`PRI * HTTP/2.0`, which ends in an empty line like a
+    /// head) gets the deadline; after it, the h2 layer's idle timeout applies. Nothing is
+    /// answered on expiry: an HTTP/1 `408` would be garbage to an h2 client.
+    H2,
+}
+
 /// Why a connection was closed by this layer, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -135,7 +146,7 @@ enum Phase {
     },
     /// The head is read; the body and the response are other layers' business.
     Message { wrote: bool },
-    /// Not HTTP/1 (h2 frames its own requests), or the connection has expired.
+    /// Past the h2 preface, or the connection has expired.
     Off,
 }
 
@@ -145,6 +156,7 @@ pub struct HeadDeadline<S> {
     phase: Phase,
     timeouts: HeadTimeouts,
     rearm: Rearm,
+    protocol: Protocol,
     clock: Arc<HeadClock>,
     sleep: Option<Pin<Box<Sleep>>>,
     on_expiry: Option<Box<dyn Fn(Expiry) + Send + Sync>>,
@@ -162,23 +174,19 @@ impl<S> fmt::Debug for HeadDeadline<S> {
 }
 
 impl<S> HeadDeadline<S> {
-    /// Wraps a freshly accepted (and, for TLS, handshaken) connection. `http1` false turns the
-    /// wrapper into a pass-through (h2 connections).
-    pub fn new(inner: S, timeouts: HeadTimeouts, rearm: Rearm, http1: bool) -> Self {
+    /// Wraps a freshly accepted (and, for TLS, handshaken) connection.
+    pub fn new(inner: S, timeouts: HeadTimeouts, rearm: Rearm, protocol: Protocol) -> Self {
         HeadDeadline {
             inner,
-            phase: if http1 {
-                Phase::Head {
-                    since: Instant::now(),
-                    first_byte: None,
-                    fresh: true,
-                    scan: HeadScanner::default(),
-                }
-            } else {
-                Phase::Off
+            phase: Phase::Head {
+                since: Instant::now(),
+                first_byte: None,
+                fresh: true,
+                scan: HeadScanner::default(),
             },
             timeouts,
             rearm,
+            protocol,
             clock: Arc::new(HeadClock::default()),
             sleep: None,
             on_expiry: None,
@@ -248,8 +256,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
                 Expiry::Idle
             });
         }
-        if !partial {
-            // Nothing was asked, so nothing is answered: an end of stream closes it quietly.
+        if !partial || self.protocol == Protocol::H2 {
+            // Nothing was asked (or nothing we could answer in the client's protocol): an end
+            // of stream closes the connection quietly.
             return Poll::Ready(Ok(()));
         }
         self.unsent = TIMEOUT_RESPONSE.len();
@@ -306,7 +315,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadline<S> {
                     if !new.is_empty() {
                         first_byte.get_or_insert_with(Instant::now);
                         if scan.feed(new).is_some() {
-                            this.phase = Phase::Message { wrote: false };
+                            this.phase = match this.protocol {
+                                Protocol::Http1 => Phase::Message { wrote: false },
+                                Protocol::H2 => Phase::Off,
+                            };
                         }
                     }
                 }
@@ -480,7 +492,7 @@ mod tests {
 
     fn pair(rearm: Rearm) -> (HeadDeadline<DuplexStream>, DuplexStream) {
         let (a, b) = tokio::io::duplex(4096);
-        (HeadDeadline::new(a, T, rearm, true), b)
+        (HeadDeadline::new(a, T, rearm, Protocol::Http1), b)
     }
 
     #[tokio::test(start_paused = true)]
@@ -574,15 +586,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn h2_connections_pass_through() {
+    async fn h2_gets_the_deadline_for_its_preface_only() {
         let (a, mut client) = tokio::io::duplex(64);
-        let mut server = HeadDeadline::new(a, T, Rearm::Explicit, false);
+        let mut server = HeadDeadline::new(a, T, Rearm::Explicit, Protocol::H2);
+        client
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 24];
+        server.read_exact(&mut buf).await.unwrap();
         let reader = tokio::spawn(async move {
             let mut buf = [0u8; 8];
             server.read_exact(&mut buf).await.map(|_| buf)
         });
         tokio::time::sleep(Duration::from_secs(3600)).await;
+        client.write_all(b"\0\0\0\x04\0\0\0\0").await.unwrap();
+        assert_eq!(&reader.await.unwrap().unwrap(), b"\0\0\0\x04\0\0\0\0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_h2_preface_is_closed_without_an_http1_answer() {
+        let (a, mut client) = tokio::io::duplex(64);
+        let mut server = HeadDeadline::new(a, T, Rearm::Explicit, Protocol::H2);
         client.write_all(b"PRI * HT").await.unwrap();
-        assert_eq!(&reader.await.unwrap().unwrap(), b"PRI * HT");
+        let mut buf = [0u8; 24];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 8);
+        let started = Instant::now();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        drop(server);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.is_empty());
     }
 }

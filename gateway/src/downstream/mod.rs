@@ -22,7 +22,9 @@ use pingora::protocols::tls::TlsStream;
 use pingora::protocols::{Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 
-pub use head_deadline::{Expiry, HeadClock, HeadDeadline, HeadScanner, HeadTimeouts, Rearm};
+pub use head_deadline::{
+    Expiry, HeadClock, HeadDeadline, HeadScanner, HeadTimeouts, Protocol, Rearm,
+};
 pub use slots::{Slot, Slots};
 
 use crate::state::GatewayState;
@@ -128,9 +130,9 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             return None;
         };
         let wrapped: Stream = match &self.tls {
-            None => {
-                Box::new(HeadDeadline::new(*l4, timeouts, self.rearm, true).on_expiry(on_expiry))
-            }
+            None => Box::new(
+                HeadDeadline::new(*l4, timeouts, self.rearm, Protocol::Http1).on_expiry(on_expiry),
+            ),
             Some(acceptor) => {
                 let handshake =
                     tokio::time::timeout(limits.tls_handshake_timeout, acceptor.tls_handshake(*l4))
@@ -156,8 +158,13 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                         return None;
                     }
                 };
-                let http1 = !matches!(tls.selected_alpn_proto(), Some(ALPN::H2));
-                Box::new(HeadDeadline::new(tls, timeouts, self.rearm, http1).on_expiry(on_expiry))
+                let protocol = match tls.selected_alpn_proto() {
+                    Some(ALPN::H2) => Protocol::H2,
+                    _ => Protocol::Http1,
+                };
+                Box::new(
+                    HeadDeadline::new(tls, timeouts, self.rearm, protocol).on_expiry(on_expiry),
+                )
             }
         };
         // The slot lives until the app is done with the connection.
