@@ -112,11 +112,9 @@ RUN groupadd --system --gid 10001 edge \
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /out/edge-gateway /usr/local/bin/edge-gateway
 
-# Container health probe: GET /healthz on the admin listener, healthy only on HTTP 200.
-# NOTE: /healthz and /readyz are served by the admin API, which lands with a later issue (#5);
-# until then this probe (and the Kubernetes probes) fail and the container reports unhealthy.
-# The admin listener must be configured (listeners.admin) on 0.0.0.0 or 127.0.0.1; set
-# EDGE_ADMIN_PORT if it is not 9901.
+# Container health probe: GET /healthz on the admin listener (unauthenticated), healthy only on
+# HTTP 200. The admin listener must be configured (listeners.admin) on 0.0.0.0 or 127.0.0.1;
+# set EDGE_ADMIN_PORT if it is not 9901.
 COPY --chmod=0755 <<'EOF' /usr/local/bin/edge-healthcheck
 #!/bin/bash
 # GET http://127.0.0.1:${EDGE_ADMIN_PORT:-9901}/healthz; exit 0 on status 200, 1 otherwise.

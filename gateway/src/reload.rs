@@ -45,8 +45,33 @@ fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Watches the directories of `files` (editors and `kubectl` replace files by renaming, which
-/// a watch on the file itself would miss) and sends on `tx` when one of `files` changes.
+/// Kubernetes' atomic writer (ConfigMap and Secret volumes) updates a volume by writing a new
+/// timestamped directory and renaming this symlink to point at it; the files are symlinks
+/// through it.
+const KUBERNETES_DATA_LINK: &str = "..data";
+
+/// The directories to watch for `files`: each file's directory as written (where Kubernetes
+/// swaps [`KUBERNETES_DATA_LINK`]) and the directory it resolves to now (where an editor's
+/// rename lands). The second changes with every Kubernetes update, so the watch is renewed
+/// whenever this set changes.
+pub fn watch_dirs(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .flat_map(|f| [f.to_path_buf(), canonical(f)])
+        .map(|f| {
+            f.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        })
+        .map(|d| canonical(&d))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// Watches [`watch_dirs`] (editors and `kubectl` replace files by renaming, which a watch on
+/// the file itself would miss) and sends on `tx` when one of `files` changes.
 fn start_watcher(
     files: &[PathBuf],
     tx: mpsc::UnboundedSender<()>,
@@ -62,21 +87,15 @@ fn start_watcher(
             return;
         }
         let relevant = event.paths.iter().any(|p| {
-            wanted.contains(&canonical(p)) || p.file_name().is_some_and(|n| names.contains(n))
+            wanted.contains(&canonical(p))
+                || p.file_name()
+                    .is_some_and(|n| names.contains(n) || n == KUBERNETES_DATA_LINK)
         });
         if relevant {
             let _ = tx.send(());
         }
     })?;
-    let dirs: HashSet<PathBuf> = files
-        .iter()
-        .map(|f| {
-            canonical(f)
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        })
-        .collect();
-    for dir in dirs {
+    for dir in watch_dirs(files) {
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     }
     Ok(watcher)
@@ -101,6 +120,7 @@ impl BackgroundService for ReloadTriggers {
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut files = watched_files(&self.control);
+        let mut dirs = watch_dirs(&files);
         let mut watcher = match start_watcher(&files, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -120,14 +140,22 @@ impl BackgroundService for ReloadTriggers {
                     "file change"
                 }
             };
-            if self.control.reload(trigger).await.is_ok() {
-                // The set of files may have changed (a new tenant file, another certificate).
-                let now = watched_files(&self.control);
-                if now != files {
-                    files = now;
-                    drop(watcher.take());
-                    watcher = start_watcher(&files, tx.clone()).ok();
-                }
+            // Refused or not: the files may now resolve elsewhere (a Kubernetes update) or be
+            // others (a new tenant file, another certificate).
+            let _ = self.control.reload(trigger).await;
+            let now = watched_files(&self.control);
+            let now_dirs = watch_dirs(&now);
+            if now != files || now_dirs != dirs {
+                files = now;
+                dirs = now_dirs;
+                drop(watcher.take());
+                watcher = match start_watcher(&files, tx.clone()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot watch the config files any more; reload with SIGHUP or the admin API");
+                        None
+                    }
+                };
             }
         }
     }

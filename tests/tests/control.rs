@@ -369,6 +369,126 @@ async fn a_broken_config_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_of_the_pod_survives_a_geography_outage() {
+    let topo = topology().await;
+    let _gw = start(&topo);
+    let ready = |scope: &'static str| {
+        let url = admin_url(&topo, &format!("/readyz{scope}"));
+        async move {
+            let resp = admin().get(url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(ready("").await.0, 200);
+    for o in topo.origins_in("na") {
+        o.set_health_status(503);
+    }
+    // Probes every 200 ms, fall 2: the geography view turns unready...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = ready("").await;
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        // Health changes asynchronously; /readyz is the signal.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["geographies_without_healthy_origin"],
+        serde_json::json!(["na"])
+    );
+    // ...while the pod view, what Kubernetes probes, stays ready and names the outage.
+    let (status, body) = ready("?scope=pod").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "pod");
+    assert_eq!(
+        body["geographies_without_healthy_origin"],
+        serde_json::json!(["na"])
+    );
+    // And the EU tenants are still served.
+    assert_eq!(eu_region(&topo).await, "northeurope");
+}
+
+/// A volume laid out like Kubernetes' atomic writer lays out a ConfigMap: the files are
+/// symlinks through `..data`, which points at a timestamped directory.
+struct ConfigMapVolume {
+    dir: std::path::PathBuf,
+    version: u32,
+}
+
+impl ConfigMapVolume {
+    fn new(topo: &Topology) -> Self {
+        let dir = topo.dir.path().join("configmap");
+        std::fs::create_dir(&dir).unwrap();
+        let mut v = ConfigMapVolume { dir, version: 0 };
+        v.publish(topo);
+        for name in ["edge.toml", "edge.pem", "edge.key"] {
+            std::os::unix::fs::symlink(format!("..data/{name}"), v.dir.join(name)).unwrap();
+        }
+        v
+    }
+
+    /// What the kubelet does on an update: a new directory, a new `..data` swapped in by
+    /// rename, the old directory removed.
+    fn publish(&mut self, topo: &Topology) {
+        self.version += 1;
+        let stamp = format!("..2026_11_26_{:02}", self.version);
+        let target = self.dir.join(&stamp);
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("edge.toml"), topo.config_toml()).unwrap();
+        for name in ["edge.pem", "edge.key"] {
+            std::fs::copy(topo.dir.path().join(name), target.join(name)).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&stamp, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        if self.version > 1 {
+            let old = self
+                .dir
+                .join(format!("..2026_11_26_{:02}", self.version - 1));
+            std::fs::remove_dir_all(old).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kubernetes_configmap_update_is_picked_up() {
+    let mut topo = topology().await;
+    let mut volume = ConfigMapVolume::new(&topo);
+    let _gw = GatewayProcess::start_full(
+        &volume.dir.join("edge.toml"),
+        topo.https,
+        &[],
+        &[("EDGE_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    assert_eq!(eu_region(&topo).await, "northeurope");
+    // Several updates in a row: each swaps the directory the files resolve to.
+    for (i, west) in [true, false, true].into_iter().enumerate() {
+        swap_priorities(&mut topo, west);
+        volume.publish(&topo);
+        let generation = i as u64 + 2;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, v) = api(&topo, reqwest::Method::GET, "/api/v1/config", None).await;
+            if v["generation"].as_u64() >= Some(generation) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "update {} was not picked up: {v}",
+                i + 1
+            );
+            // The watcher reloads asynchronously; the generation is the signal.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let want = if west { "westeurope" } else { "northeurope" };
+        assert_eq!(eu_region(&topo).await, want, "after update {}", i + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_count_what_was_sent() {
     let topo = topology().await;
     let _gw = start(&topo);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use edge_tests::{raw_tls_connect, GatewayProcess, Topology, EU_TENANT};
+use edge_tests::{raw_tls_connect, GatewayProcess, Topology, EU_TENANT, NA_TENANT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `raw` on a fresh TLS connection; returns (status, connection closed afterwards).
@@ -174,4 +174,49 @@ async fn a_well_formed_request_on_the_same_path_still_works() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(topo.total_requests(), 2);
+}
+
+/// An upgrade the origin declines is not a tunnel: what the client sends after it is read as
+/// HTTP by the gateway (and routed by its own tenant), never passed raw to the first origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_upgrade_opens_no_tunnel() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let mut tls = raw_tls_connect(
+        &topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    )
+    .await
+    .unwrap();
+    // The simulated origins switch protocols for WebSocket only: `Upgrade: foo` gets a 200.
+    let raw = format!(
+        "GET /first HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\
+         Connection: Upgrade\r\nUpgrade: foo\r\n\r\n\
+         GET /smuggled HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {NA_TENANT}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let _ = tls.write_all(raw.as_bytes()).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(!text.contains(" 101 "), "{text}");
+    let eu: Vec<String> = topo
+        .origins_in("eu")
+        .iter()
+        .flat_map(|o| o.recorded())
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(eu, vec!["/first".to_string()], "the EU origin saw {eu:?}");
+    // If the second request was served at all, it went where its own tenant lives.
+    let na: Vec<String> = topo
+        .origins_in("na")
+        .iter()
+        .flat_map(|o| o.recorded())
+        .map(|r| r.path)
+        .collect();
+    assert!(na.iter().all(|p| p == "/smuggled"), "{na:?}");
 }

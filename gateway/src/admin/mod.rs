@@ -146,7 +146,13 @@ impl ServeHttp for AdminApi {
             (&Method::GET, ["healthz"]) => {
                 return json_reply(StatusCode::OK, &json!({"status": "alive"}))
             }
-            (&Method::GET, ["readyz"]) => return views::readiness(&self.control.state.snapshot()),
+            (&Method::GET, ["readyz"]) => {
+                let scope = match session.req_header().uri.query() {
+                    Some("scope=pod") => views::ReadinessScope::Pod,
+                    _ => views::ReadinessScope::Geographies,
+                };
+                return views::readiness(&self.control.state.snapshot(), scope);
+            }
             (&Method::GET, ["metrics"]) if self.metrics_public => return self.metrics(),
             _ => {}
         }

@@ -78,8 +78,22 @@ pub fn regions(s: &Snapshot) -> Value {
     json!({"generation": s.generation, "regions": list})
 }
 
-/// `/readyz`: ready when the config is loaded and every geography has a usable origin.
-pub fn readiness(s: &Snapshot) -> Response<Vec<u8>> {
+/// What `/readyz` answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadinessScope {
+    /// `/readyz`: ready when every geography has a usable origin (for monitoring and for load
+    /// balancers that should skip a gateway whose origins are all gone).
+    Geographies,
+    /// `/readyz?scope=pod`: ready when this process serves its config, whatever the origins'
+    /// state. What a Kubernetes readiness probe needs: a geography-wide origin outage must not
+    /// take every replica out of the Service (the gateway answers `503` for that geography's
+    /// tenants itself, and serves the others).
+    Pod,
+}
+
+/// `/readyz`: the config is loaded and, for [`ReadinessScope::Geographies`], every geography
+/// has a usable origin. The body lists the geographies without one in both scopes.
+pub fn readiness(s: &Snapshot, scope: ReadinessScope) -> Response<Vec<u8>> {
     let now = s.registry().now_ms();
     let mut missing = Vec::new();
     for (gi, g) in s.geographies().iter().enumerate() {
@@ -90,9 +104,13 @@ pub fn readiness(s: &Snapshot) -> Response<Vec<u8>> {
             missing.push(g.name.as_str());
         }
     }
-    let ready = missing.is_empty();
+    let ready = scope == ReadinessScope::Pod || missing.is_empty();
     let body = serde_json::to_vec(&json!({
         "ready": ready,
+        "scope": match scope {
+            ReadinessScope::Geographies => "geographies",
+            ReadinessScope::Pod => "pod",
+        },
         "generation": s.generation,
         "geographies_without_healthy_origin": missing,
     }))
