@@ -105,14 +105,18 @@ async fn killing_the_primary_under_get_load_fails_no_request() {
         &failed[..failed.len().min(3)]
     );
     assert_all_in_eu(&outcomes);
+    // The primary carried the traffic until the kill. Not every request: with 100 ms probes
+    // and a 200 ms probe timeout, two slow probes on a loaded machine (the whole suite runs in
+    // parallel on two cores) can mark it down for a moment, which routes a request or two to
+    // the secondary, as it should.
     let before = outcomes[..kill_at - concurrency]
         .iter()
         .filter(|o| o.served_by == "northeurope")
         .count();
-    assert_eq!(
-        before,
-        kill_at - concurrency,
-        "the primary served before the kill"
+    assert!(
+        before * 100 >= (kill_at - concurrency) * 95,
+        "the primary served only {before} of the {} requests before the kill",
+        kill_at - concurrency
     );
     let after: Vec<_> = outcomes[kill_at + concurrency..]
         .iter()
