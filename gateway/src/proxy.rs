@@ -183,10 +183,17 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let raw_ok = match session.as_downstream().as_http1() {
+        let line_ok = match crate::downstream::head_clock(session.as_downstream().stream()) {
+            Some(clock) if clock.control_in_request_line() => Err(EdgeError::new(
+                ErrorKind::BadRequest,
+                "the request line contains control characters",
+            )),
+            _ => Ok(()),
+        };
+        let raw_ok = line_ok.and_then(|()| match session.as_downstream().as_http1() {
             Some(h1) => framing::check_raw_head(&h1.get_headers_raw_bytes()),
             None => Ok(()),
-        };
+        });
         ctx.limits = framing::Limits::for_request(
             &ctx.snapshot.config.limits,
             session.req_header().uri.path(),

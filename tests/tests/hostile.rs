@@ -96,6 +96,26 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() {
             request("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n"),
         ),
         ("negative CL", request("Content-Length: -1\r\n", "")),
+        (
+            "NUL in request line",
+            format!("GET /a\0b HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "control char in request target",
+            format!("GET /a\x01b HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "bare CR in request line",
+            format!("GET /a HTTP/1.1\rHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "bare LF ending the request line",
+            format!("GET /a HTTP/1.1\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\r\n")
+                .into_bytes(),
+        ),
         ("CL with sign", request("Content-Length: +5\r\n", "hello")),
     ];
     let mut wrong = Vec::new();

@@ -53,13 +53,23 @@ static TIMEOUT_RESPONSE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new
 /// that arrive in pieces. Empty lines before the request line are skipped, as RFC 9112 allows,
 /// so they cannot be used to end the head early. Bare LF ends a line here too: refusing it is
 /// the framing checks' job, this only has to find where the parser will stop reading.
+///
+/// It also notes control bytes in the request line, which only this layer can see: Pingora
+/// percent-encodes them before anything above it looks (a NUL in the target reaches the origin
+/// as `%00`), so the request would be silently rewritten instead of refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeadScanner {
     line_has_content: bool,
     seen_content_line: bool,
+    control_in_request_line: bool,
 }
 
 impl HeadScanner {
+    /// Whether the request line seen so far holds a control byte (other than its CR).
+    pub fn control_in_request_line(&self) -> bool {
+        self.control_in_request_line
+    }
+
     /// Feeds the next bytes; returns the offset just past the head's final LF when the head
     /// ends within `bytes`.
     pub fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
@@ -74,7 +84,12 @@ impl HeadScanner {
                     }
                 }
                 b'\r' => {}
-                _ => self.line_has_content = true,
+                _ => {
+                    if !self.seen_content_line && (b < 0x20 || b == 0x7f) {
+                        self.control_in_request_line = true;
+                    }
+                    self.line_has_content = true;
+                }
             }
         }
         None
@@ -126,12 +141,18 @@ pub enum Expiry {
 #[derive(Debug, Default)]
 pub struct HeadClock {
     next: AtomicBool,
+    control_in_request_line: AtomicBool,
 }
 
 impl HeadClock {
     /// The current request is done: the next bytes start a new head.
     pub fn next_request(&self) {
         self.next.store(true, Ordering::Release);
+    }
+
+    /// Whether the current request's line arrived with control bytes in it.
+    pub fn control_in_request_line(&self) -> bool {
+        self.control_in_request_line.load(Ordering::Acquire)
     }
 }
 
@@ -206,6 +227,9 @@ impl<S> HeadDeadline<S> {
     }
 
     fn start_next_head(&mut self) {
+        self.clock
+            .control_in_request_line
+            .store(false, Ordering::Release);
         self.phase = Phase::Head {
             since: Instant::now(),
             first_byte: None,
@@ -314,7 +338,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadline<S> {
                 {
                     if !new.is_empty() {
                         first_byte.get_or_insert_with(Instant::now);
-                        if scan.feed(new).is_some() {
+                        let done = scan.feed(new).is_some();
+                        if scan.control_in_request_line() {
+                            this.clock
+                                .control_in_request_line
+                                .store(true, Ordering::Release);
+                        }
+                        if done {
                             this.phase = match this.protocol {
                                 Protocol::Http1 => Phase::Message { wrote: false },
                                 Protocol::H2 => Phase::Off,
@@ -480,9 +510,54 @@ mod tests {
     }
 
     #[test]
+    fn scanner_notes_control_bytes_in_the_request_line_only() {
+        for line in [
+            &b"GET /a\0b HTTP/1.1\r\n"[..],
+            b"GET /a\x01b",
+            b"GET\t/ HTTP/1.1\r\n",
+        ] {
+            let mut s = HeadScanner::default();
+            s.feed(line);
+            assert!(s.control_in_request_line(), "{line:?}");
+        }
+        let mut s = HeadScanner::default();
+        s.feed(b"\r\nGET /a HTTP/1.1\r\nx-h: a\tb\x01\r\n\r\n");
+        assert!(!s.control_in_request_line());
+    }
+
+    #[test]
     fn scanner_accepts_bare_lf() {
         let mut s = HeadScanner::default();
         assert_eq!(s.feed(b"GET / HTTP/1.1\nHost: a\n\nxyz"), Some(24));
+    }
+
+    proptest::proptest! {
+        /// The socket delivers a head in arbitrary pieces: the scanner's verdict must not
+        /// depend on where they are cut.
+        #[test]
+        fn scanning_in_pieces_matches_scanning_whole(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(&b"\r\nGET /a:\t\0 "[..]),
+                    proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            cut in 0usize..200,
+        ) {
+            let cut = cut.min(data.len());
+            let mut whole = HeadScanner::default();
+            let end = whole.feed(&data);
+            let mut pieces = HeadScanner::default();
+            let end_in_pieces = pieces
+                .feed(&data[..cut])
+                .or_else(|| pieces.feed(&data[cut..]).map(|e| e + cut));
+            proptest::prop_assert_eq!(end, end_in_pieces);
+            proptest::prop_assert_eq!(
+                whole.control_in_request_line(),
+                pieces.control_in_request_line()
+            );
+        }
     }
 
     const T: HeadTimeouts = HeadTimeouts {
