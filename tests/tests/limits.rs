@@ -383,6 +383,18 @@ async fn silent_and_idle_h2_connections_are_closed() {
     );
     assert!(took < Duration::from_secs(4), "closed after {took:?}");
 
+    // Sends the preface up to its empty line (where an HTTP/1 head would end), then stalls.
+    let mut partial = h2_tls().await.unwrap();
+    partial.write_all(b"PRI * HTTP/2.0\r\n\r\n").await.unwrap();
+    let from = Instant::now();
+    let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(6)).await;
+    assert!(closed, "a half-sent h2 preface was kept for 6 s");
+    assert!(
+        from.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        from.elapsed()
+    );
+
     // A working h2 connection that goes idle is closed by the h2 idle timeout.
     let (mut h2, mut conn) = h2::client::handshake(h2_tls().await.unwrap())
         .await

@@ -8,6 +8,13 @@
 //! when a head starts (its first byte), sees when it ends (the empty line), and fails the read
 //! that would go past the deadline. A client that sent part of a head then gets a `408`
 //! before the connection closes; a connection that sent nothing is closed quietly.
+//!
+//! With [`Rearm::Explicit`], every byte read between "request done" and the next head is taken
+//! for that head. That holds because Pingora, as configured here, never reads a request's body
+//! after its `logging` phase on a connection it reuses: pipelining is off (bytes read past a
+//! body prevent reuse) and `close_on_response_before_downstream_finish` is on (a response that
+//! starts before the body is read turns keep-alive off). Enabling either would put body bytes
+//! under the head deadline.
 
 use std::fmt;
 use std::future::Future;
@@ -49,6 +56,9 @@ static TIMEOUT_RESPONSE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new
     out
 });
 
+/// How long closing a connection may wait for its 408 to leave.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Finds the end of a request head (the first empty line after a non-empty one) in bytes
 /// that arrive in pieces. Empty lines before the request line are skipped, as RFC 9112 allows,
 /// so they cannot be used to end the head early. Bare LF ends a line here too: refusing it is
@@ -65,6 +75,11 @@ pub struct HeadScanner {
 }
 
 impl HeadScanner {
+    /// Whether anything but CR and LF has been seen.
+    pub fn has_content(&self) -> bool {
+        self.line_has_content || self.seen_content_line
+    }
+
     /// Whether the request line seen so far holds a control byte (other than its CR).
     pub fn control_in_request_line(&self) -> bool {
         self.control_in_request_line
@@ -122,11 +137,15 @@ pub enum Rearm {
 pub enum Protocol {
     /// Every request starts with a head: each one gets the deadline.
     Http1,
-    /// Only the connection preface (`PRI * HTTP/2.0`, which ends in an empty line like a
-    /// head) gets the deadline; after it, the h2 layer's idle timeout applies. Nothing is
-    /// answered on expiry: an HTTP/1 `408` would be garbage to an h2 client.
+    /// Only the connection preface and the header of the first frame (the client's SETTINGS)
+    /// get the deadline: until then Pingora's h2 handshake waits with no timeout of its own;
+    /// after it, the h2 layer's idle timeout applies. Nothing is answered on expiry: an
+    /// HTTP/1 `408` would be garbage to an h2 client.
     H2,
 }
+
+/// The client's side of an h2 handshake: the 24-byte preface and a 9-byte frame header.
+const H2_HANDSHAKE_BYTES: usize = 24 + 9;
 
 /// Why a connection was closed by this layer, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,12 +177,14 @@ impl HeadClock {
 
 #[derive(Debug)]
 enum Phase {
-    /// Waiting for or reading a request head.
+    /// Waiting for or reading a request head (or the h2 handshake).
     Head {
         since: Instant,
         first_byte: Option<Instant>,
         fresh: bool,
         scan: HeadScanner,
+        /// Bytes read in this phase (h2 only counts them).
+        received: usize,
     },
     /// The head is read; the body and the response are other layers' business.
     Message { wrote: bool },
@@ -183,6 +204,8 @@ pub struct HeadDeadline<S> {
     on_expiry: Option<Box<dyn Fn(Expiry) + Send + Sync>>,
     /// Bytes of [`TIMEOUT_RESPONSE`] still to write after an expiry.
     unsent: usize,
+    /// After a 408: until when the close may wait for it (and TLS's close_notify) to leave.
+    linger_until: Option<Instant>,
 }
 
 impl<S> fmt::Debug for HeadDeadline<S> {
@@ -204,6 +227,7 @@ impl<S> HeadDeadline<S> {
                 first_byte: None,
                 fresh: true,
                 scan: HeadScanner::default(),
+                received: 0,
             },
             timeouts,
             rearm,
@@ -212,6 +236,7 @@ impl<S> HeadDeadline<S> {
             sleep: None,
             on_expiry: None,
             unsent: 0,
+            linger_until: None,
         }
     }
 
@@ -235,6 +260,7 @@ impl<S> HeadDeadline<S> {
             first_byte: None,
             fresh: false,
             scan: HeadScanner::default(),
+            received: 0,
         };
     }
 
@@ -266,10 +292,16 @@ impl<S> HeadDeadline<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
     /// The deadline passed: answer 408 if a head was under way, then fail the read.
     fn expire(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Only a request line under way is answered: stray CRLFs between requests (which
+        // RFC 9112 tolerates) are not a request, and a 408 would be taken for the answer to
+        // the client's next one.
         let (partial, fresh) = match &self.phase {
             Phase::Head {
-                first_byte, fresh, ..
-            } => (first_byte.is_some(), *fresh),
+                first_byte,
+                fresh,
+                scan,
+                ..
+            } => (first_byte.is_some() && scan.has_content(), *fresh),
             Phase::Message { .. } | Phase::Off => (false, false),
         };
         self.phase = Phase::Off;
@@ -286,6 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
             return Poll::Ready(Ok(()));
         }
         self.unsent = TIMEOUT_RESPONSE.len();
+        self.linger_until = Some(Instant::now() + LINGER);
         self.flush_timeout_response(cx);
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -333,17 +366,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadline<S> {
             Poll::Ready(Ok(())) => {
                 let new = &buf.filled()[before..];
                 if let Phase::Head {
-                    first_byte, scan, ..
+                    first_byte,
+                    scan,
+                    received,
+                    ..
                 } = &mut this.phase
                 {
                     if !new.is_empty() {
                         first_byte.get_or_insert_with(Instant::now);
-                        let done = scan.feed(new).is_some();
-                        if scan.control_in_request_line() {
-                            this.clock
-                                .control_in_request_line
-                                .store(true, Ordering::Release);
-                        }
+                        *received += new.len();
+                        let done = match this.protocol {
+                            Protocol::Http1 => {
+                                let done = scan.feed(new).is_some();
+                                if scan.control_in_request_line() {
+                                    this.clock
+                                        .control_in_request_line
+                                        .store(true, Ordering::Release);
+                                }
+                                done
+                            }
+                            Protocol::H2 => *received >= H2_HANDSHAKE_BYTES,
+                        };
                         if done {
                             this.phase = match this.protocol {
                                 Protocol::Http1 => Phase::Message { wrote: false },
@@ -406,24 +449,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for HeadDeadline<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let Some(linger_until) = this.linger_until else {
+            return Pin::new(&mut this.inner).poll_shutdown(cx);
+        };
+        // After a 408: the answer first, then the close, and a client that stopped reading
+        // does not hold the connection (and its slot) beyond the linger.
         if this.unsent > 0 {
             this.flush_timeout_response(cx);
         }
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+        if this.unsent == 0 {
+            if let Poll::Ready(r) = Pin::new(&mut this.inner).poll_shutdown(cx) {
+                return Poll::Ready(r);
+            }
+        }
+        if Instant::now() >= linger_until {
+            return Poll::Ready(Ok(()));
+        }
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(linger_until)));
+        if sleep.deadline() != linger_until {
+            sleep.as_mut().reset(linger_until);
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
 #[async_trait]
-impl<S: Shutdown + AsyncWrite + AsyncRead + Unpin + Send> Shutdown for HeadDeadline<S> {
+impl<S: AsyncWrite + AsyncRead + Unpin + Send> Shutdown for HeadDeadline<S> {
+    /// The same ordered, bounded close as `poll_shutdown` (which Pingora's HTTP/1 session
+    /// calls through `AsyncWriteExt`).
     async fn shutdown(&mut self) {
-        if self.unsent > 0 {
-            std::future::poll_fn(|cx| {
-                self.flush_timeout_response(cx);
-                Poll::Ready(())
-            })
-            .await;
+        if let Err(e) = tokio::io::AsyncWriteExt::shutdown(self).await {
+            tracing::debug!(error = %e, "downstream shutdown failed");
         }
-        self.inner.shutdown().await;
     }
 }
 
@@ -660,23 +722,71 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 
+    /// The preface and an empty SETTINGS frame: what an h2 client sends first.
+    const H2_START: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
     #[tokio::test(start_paused = true)]
-    async fn h2_gets_the_deadline_for_its_preface_only() {
+    async fn h2_gets_the_deadline_for_its_handshake_only() {
         let (a, mut client) = tokio::io::duplex(64);
         let mut server = HeadDeadline::new(a, T, Rearm::Explicit, Protocol::H2);
-        client
-            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 24];
+        client.write_all(H2_START).await.unwrap();
+        let mut buf = [0u8; 33];
         server.read_exact(&mut buf).await.unwrap();
         let reader = tokio::spawn(async move {
-            let mut buf = [0u8; 8];
+            let mut buf = [0u8; 9];
             server.read_exact(&mut buf).await.map(|_| buf)
         });
         tokio::time::sleep(Duration::from_secs(3600)).await;
-        client.write_all(b"\0\0\0\x04\0\0\0\0").await.unwrap();
-        assert_eq!(&reader.await.unwrap().unwrap(), b"\0\0\0\x04\0\0\0\0");
+        client.write_all(b"\0\0\0\x04\x01\0\0\0\0").await.unwrap();
+        assert_eq!(&reader.await.unwrap().unwrap(), b"\0\0\0\x04\x01\0\0\0\0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_h2_preface_cut_after_its_empty_line_is_still_cut() {
+        let (a, mut client) = tokio::io::duplex(64);
+        let mut server = HeadDeadline::new(a, T, Rearm::Explicit, Protocol::H2);
+        // Up to the empty line inside the preface: an HTTP/1 scanner would call it complete.
+        client.write_all(&H2_START[..18]).await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 18);
+        let started = Instant::now();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stray_crlf_between_requests_gets_no_408() {
+        let (mut server, mut client) = pair(Rearm::Explicit);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(server.read(&mut buf).await.unwrap() > 0);
+        server.clock().next_request();
+        client.write_all(b"\r\n").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 2);
+        // A CRLF drip is still cut at the head deadline, quietly.
+        let started = Instant::now();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        AsyncWriteExt::shutdown(&mut server).await.unwrap();
+        drop(server);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.is_empty(), "{answer:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_after_a_408_is_bounded_when_the_client_reads_nothing() {
+        // A pipe too small for the 408: the client never reads it.
+        let (a, mut client) = tokio::io::duplex(16);
+        let mut server = HeadDeadline::new(a, T, Rearm::Explicit, Protocol::Http1);
+        client.write_all(b"GET / HT").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(server.read(&mut buf).await.unwrap(), 8);
+        assert!(server.read(&mut buf).await.is_err());
+        let started = Instant::now();
+        AsyncWriteExt::shutdown(&mut server).await.unwrap();
+        assert!(started.elapsed() <= LINGER, "{:?}", started.elapsed());
+        drop(client);
     }
 
     #[tokio::test(start_paused = true)]
