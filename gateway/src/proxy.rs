@@ -312,6 +312,7 @@ impl ProxyHttp for EdgeProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.origin_failed();
+        self.count_upstream_timeout(&e);
         if let Some(origin) = ctx.current {
             let o = ctx.snapshot.origin(origin);
             let region = ctx.snapshot.region(o.region).name.as_str();
@@ -348,6 +349,7 @@ impl ProxyHttp for EdgeProxy {
         if e.esource() == &ErrorSource::Upstream {
             ctx.origin_failed();
         }
+        self.count_upstream_timeout(&e);
         let retry = if let Some(permit) = ctx.pending_permit.take() {
             ctx.permits.push(permit);
             true
@@ -504,7 +506,29 @@ impl ProxyHttp for EdgeProxy {
 /// retry buffer holds them and replays them upstream).
 const PREBUFFER_BYTES: u64 = 64 * 1024;
 
+/// The `edge_limit_hits_total` label of an upstream timeout (`[routing]` timeouts, per attempt).
+fn upstream_timeout_label(e: &Error) -> Option<&'static str> {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => {
+            Some("upstream_connect_timeout")
+        }
+        ErrorType::ReadTimedout => Some("upstream_read_timeout"),
+        ErrorType::WriteTimedout => Some("upstream_write_timeout"),
+        _ => None,
+    }
+}
+
 impl EdgeProxy {
+    fn count_upstream_timeout(&self, e: &Error) {
+        if let Some(label) = upstream_timeout_label(e) {
+            self.state
+                .metrics
+                .limit_hits
+                .with_label_values(&[label])
+                .inc();
+        }
+    }
+
     /// Reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin is
     /// contacted, so that malformed chunk framing is refused (400) instead of half-forwarded —
     /// nginx's request buffering, bounded. Larger bodies stream on from there; their framing
@@ -707,5 +731,29 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> Option<EdgeError> {
                 "the gateway failed to handle this request",
             )),
         },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_timeouts_have_their_own_labels() {
+        let label = |t| upstream_timeout_label(&Error::new(t));
+        assert_eq!(
+            label(ErrorType::ConnectTimedout),
+            Some("upstream_connect_timeout")
+        );
+        assert_eq!(
+            label(ErrorType::ReadTimedout),
+            Some("upstream_read_timeout")
+        );
+        assert_eq!(
+            label(ErrorType::WriteTimedout),
+            Some("upstream_write_timeout")
+        );
+        assert_eq!(label(ErrorType::ConnectRefused), None);
     }
 }

@@ -506,3 +506,28 @@ async fn size_limits_are_configurable_and_per_route() {
     // Only the two requests within their limits reached an origin.
     assert_eq!(topo.total_requests(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_read_timeout_is_counted_and_the_request_fails_over() {
+    let topo = topology("[routing]\nread_timeout = \"300ms\"").await;
+    let _gw = start(&topo);
+    topo.region("northeurope").origins[0].hang(true);
+    let client = https_client(&topo, &ClientOptions::default());
+    let r = client
+        .get(format!("{}/x", topo.base_url()))
+        .header("x-tenant-id", EU_TENANT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-edge-region"], "westeurope");
+    assert_eq!(
+        metric(
+            &topo,
+            "edge_limit_hits_total",
+            ("limit", "upstream_read_timeout")
+        )
+        .await,
+        1.0
+    );
+}
