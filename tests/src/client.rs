@@ -71,3 +71,30 @@ pub async fn raw_tls_connect(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     connector.connect(server_name, tcp).await
 }
+
+/// A TLS 1.3 connection to the gateway's HTTPS listener (SNI `gw.test`) offering only
+/// `http/1.1`: for raw HTTP/1 bytes.
+pub async fn raw_h1(topo: &Topology) -> TlsStream<TcpStream> {
+    raw_tls_connect(
+        topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    )
+    .await
+    .expect("TLS connection to the gateway")
+}
+
+/// Like [`raw_h1`], offering only `h2`.
+pub async fn raw_h2(topo: &Topology) -> TlsStream<TcpStream> {
+    raw_tls_connect(
+        topo,
+        topo.https,
+        "gw.test",
+        &[&rustls::version::TLS13],
+        &[b"h2"],
+    )
+    .await
+    .expect("TLS connection to the gateway")
+}

@@ -13,7 +13,7 @@ pub mod load;
 pub mod metrics;
 pub mod topology;
 
-pub use client::{https_client, raw_tls_connect, ClientOptions};
+pub use client::{https_client, raw_h1, raw_h2, raw_tls_connect, ClientOptions};
 pub use gateway::{gateway_bin, GatewayProcess};
 pub use topology::{
     RegionSpec, Topology, ADMIN_TOKEN, EU_TENANT, EU_TENANT_2, NA_TENANT, UNKNOWN_TENANT,

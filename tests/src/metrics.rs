@@ -27,13 +27,13 @@ pub async fn scrape(topo: &Topology) -> prometheus_parse::Scrape {
         .expect("valid Prometheus text")
 }
 
-/// The sum of `name`'s samples whose label `label.0` is `label.1` (0 when there are none).
-pub async fn metric(topo: &Topology, name: &str, label: (&str, &str)) -> f64 {
+/// The sum of the samples of `name` that `keep` accepts (0 when there are none).
+async fn sum(topo: &Topology, name: &str, keep: impl Fn(&prometheus_parse::Sample) -> bool) -> f64 {
     scrape(topo)
         .await
         .samples
         .iter()
-        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+        .filter(|s| s.metric == name && keep(s))
         .map(|s| match s.value {
             prometheus_parse::Value::Counter(v)
             | prometheus_parse::Value::Gauge(v)
@@ -43,20 +43,14 @@ pub async fn metric(topo: &Topology, name: &str, label: (&str, &str)) -> f64 {
         .sum()
 }
 
+/// The sum of `name`'s samples whose label `label.0` is `label.1` (0 when there are none).
+pub async fn metric(topo: &Topology, name: &str, label: (&str, &str)) -> f64 {
+    sum(topo, name, |s| s.labels.get(label.0) == Some(label.1)).await
+}
+
 /// The value of the unlabelled metric `name` (0 when absent).
 pub async fn metric_value(topo: &Topology, name: &str) -> f64 {
-    scrape(topo)
-        .await
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
+    sum(topo, name, |_| true).await
 }
 
 /// Polls until `name{label}` reaches `at_least` (what it counts may happen asynchronously)

@@ -573,15 +573,7 @@ async fn a_replaced_certificate_is_served_to_new_connections_without_restart() {
 }
 
 async fn leaf_of(topo: &Topology) -> Vec<u8> {
-    let tls = edge_tests::raw_tls_connect(
-        topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"http/1.1"],
-    )
-    .await
-    .unwrap();
+    let tls = edge_tests::raw_h1(topo).await;
     let (_, conn) = tls.get_ref();
     conn.peer_certificates().unwrap()[0].as_ref().to_vec()
 }

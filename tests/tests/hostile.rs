@@ -5,20 +5,12 @@
 
 use std::time::Duration;
 
-use edge_tests::{raw_tls_connect, GatewayProcess, Topology, EU_TENANT, NA_TENANT};
+use edge_tests::{raw_h1, GatewayProcess, Topology, EU_TENANT, NA_TENANT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `raw` on a fresh TLS connection; returns (status, connection closed afterwards).
 async fn exchange(topo: &Topology, raw: &[u8]) -> (u16, bool) {
-    let mut tls = raw_tls_connect(
-        topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"http/1.1"],
-    )
-    .await
-    .unwrap();
+    let mut tls = raw_h1(topo).await;
     // The peer may close while we are still writing an oversized request: that is a refusal
     // too, and the answer (if any) is still readable.
     let _ = tls.write_all(raw).await;
@@ -202,15 +194,7 @@ async fn a_well_formed_request_on_the_same_path_still_works() {
 async fn a_declined_upgrade_opens_no_tunnel() {
     let topo = Topology::standard().await;
     let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
-    let mut tls = raw_tls_connect(
-        &topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"http/1.1"],
-    )
-    .await
-    .unwrap();
+    let mut tls = raw_h1(&topo).await;
     // The simulated origins switch protocols for WebSocket only: `Upgrade: foo` gets a 200.
     let raw = format!(
         "GET /first HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\

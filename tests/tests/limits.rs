@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use edge_tests::metrics::{metric, metric_value, wait_metric};
 use edge_tests::{
-    free_addr, https_client, raw_tls_connect, ClientOptions, GatewayProcess, Topology, ADMIN_TOKEN,
-    EU_TENANT,
+    free_addr, https_client, raw_h1, raw_h2, raw_tls_connect, ClientOptions, GatewayProcess,
+    Topology, ADMIN_TOKEN, EU_TENANT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -30,16 +30,34 @@ fn start(topo: &Topology) -> GatewayProcess {
     )
 }
 
-async fn tls_h1(topo: &Topology) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    raw_tls_connect(
-        topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"http/1.1"],
-    )
+type H2Conn = h2::client::Connection<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// An h2 connection with one GET for an EU tenant answered; returns the answer's status, the
+/// request handle (the client closes the connection once it is dropped) and the connection
+/// (to inspect the server's settings or watch it end).
+async fn h2_get(
+    topo: &Topology,
+) -> (
+    http::StatusCode,
+    h2::client::SendRequest<bytes::Bytes>,
+    H2Conn,
+) {
+    let (mut h2, mut conn) = h2::client::handshake(raw_h2(topo).await).await.unwrap();
+    let req = http::Request::builder()
+        .uri(format!("https://gw.test:{}/x", topo.https.port()))
+        .header("x-tenant-id", EU_TENANT)
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    let mut resp = Box::pin(resp);
+    // Drive the connection until the answer arrives; the server's SETTINGS came first.
+    let resp = std::future::poll_fn(|cx| {
+        let _ = std::pin::Pin::new(&mut conn).poll(cx);
+        resp.as_mut().poll(cx)
+    })
     .await
-    .unwrap()
+    .unwrap();
+    (resp.status(), h2, conn)
 }
 
 fn get(tenant: &str) -> String {
@@ -96,7 +114,7 @@ async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served(
     let client = https_client(&topo, &ClientOptions::default());
     let url = format!("{}/x", topo.base_url());
 
-    let mut slow = tls_h1(&topo).await;
+    let mut slow = raw_h1(&topo).await;
     let head = get(EU_TENANT).into_bytes();
     let first_byte = Instant::now();
     let mut sent = 0;
@@ -163,7 +181,7 @@ async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served(
 async fn an_idle_keepalive_connection_is_closed_after_the_idle_timeout() {
     let topo = topology("idle_timeout = \"2s\"\nrequest_header_timeout = \"2s\"").await;
     let _gw = start(&topo);
-    let mut conn = tls_h1(&topo).await;
+    let mut conn = raw_h1(&topo).await;
     // Two requests on one connection: keep-alive works...
     for _ in 0..2 {
         conn.write_all(get(EU_TENANT).as_bytes()).await.unwrap();
@@ -197,7 +215,7 @@ async fn connections_beyond_the_cap_are_refused_and_the_admin_api_stays_reachabl
     let _gw = start(&topo);
     let mut held = Vec::new();
     for _ in 0..20 {
-        held.push(tls_h1(&topo).await);
+        held.push(raw_h1(&topo).await);
     }
     // A connection holds its slot from accept on, so all 20 count by now.
     let open = metric_value(&topo, "edge_downstream_connections_open").await;
@@ -244,31 +262,8 @@ async fn connections_beyond_the_cap_are_refused_and_the_admin_api_stays_reachabl
 async fn h2_concurrent_streams_are_capped_as_configured() {
     let topo = topology("h2_max_concurrent_streams = 7").await;
     let _gw = start(&topo);
-    let tls = raw_tls_connect(
-        &topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"h2"],
-    )
-    .await
-    .unwrap();
-    let (mut h2, mut conn) = h2::client::handshake(tls).await.unwrap();
-    let req = http::Request::builder()
-        .uri(format!("https://gw.test:{}/x", topo.https.port()))
-        .header("x-tenant-id", EU_TENANT)
-        .body(())
-        .unwrap();
-    let (resp, _) = h2.send_request(req, true).unwrap();
-    let mut resp = Box::pin(resp);
-    // Drive the connection until the answer arrives; the server's SETTINGS came first.
-    let resp = std::future::poll_fn(|cx| {
-        let _ = std::pin::Pin::new(&mut conn).poll(cx);
-        resp.as_mut().poll(cx)
-    })
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 200);
+    let (status, _h2, conn) = h2_get(&topo).await;
+    assert_eq!(status, 200);
     assert_eq!(conn.max_concurrent_send_streams(), 7);
 }
 
@@ -292,7 +287,7 @@ async fn two_thousand_idle_connections_cost_bounded_memory() {
 
     let mut conns = Vec::with_capacity(CONNECTIONS);
     for i in 0..CONNECTIONS {
-        let mut conn = tls_h1(&topo).await;
+        let mut conn = raw_h1(&topo).await;
         // Half of them also start a request head and stall: a parked parser holds more.
         if i % 2 == 0 {
             conn.write_all(b"GET /x HTTP/1.1\r\nHost: gw")
@@ -367,11 +362,8 @@ async fn a_stalled_tls_handshake_is_dropped_at_its_timeout() {
 async fn silent_and_idle_h2_connections_are_closed() {
     let topo = topology("request_header_timeout = \"2s\"\nidle_timeout = \"3s\"").await;
     let _gw = start(&topo);
-    const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
-    const H2: &[&[u8]] = &[b"h2"];
-    let h2_tls = || raw_tls_connect(&topo, topo.https, "gw.test", TLS13, H2);
     // Negotiates h2, then never sends the connection preface.
-    let mut silent = h2_tls().await.unwrap();
+    let mut silent = raw_h2(&topo).await;
     let from = Instant::now();
     let (answer, closed) = read_until_closed(&mut silent, Duration::from_secs(6)).await;
     let took = from.elapsed();
@@ -384,7 +376,7 @@ async fn silent_and_idle_h2_connections_are_closed() {
     assert!(took < Duration::from_secs(4), "closed after {took:?}");
 
     // Sends the preface up to its empty line (where an HTTP/1 head would end), then stalls.
-    let mut partial = h2_tls().await.unwrap();
+    let mut partial = raw_h2(&topo).await;
     partial.write_all(b"PRI * HTTP/2.0\r\n\r\n").await.unwrap();
     let from = Instant::now();
     let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(6)).await;
@@ -396,24 +388,9 @@ async fn silent_and_idle_h2_connections_are_closed() {
     );
 
     // A working h2 connection that goes idle is closed by the h2 idle timeout.
-    let (mut h2, mut conn) = h2::client::handshake(h2_tls().await.unwrap())
-        .await
-        .unwrap();
-    let req = http::Request::builder()
-        .uri(format!("https://gw.test:{}/x", topo.https.port()))
-        .header("x-tenant-id", EU_TENANT)
-        .body(())
-        .unwrap();
-    let (resp, _) = h2.send_request(req, true).unwrap();
-    let mut resp = Box::pin(resp);
-    let resp = std::future::poll_fn(|cx| {
-        let _ = std::pin::Pin::new(&mut conn).poll(cx);
-        resp.as_mut().poll(cx)
-    })
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 200);
-    drop(resp);
+    // Keeps the request handle: without it the client itself would close the connection.
+    let (status, _h2, conn) = h2_get(&topo).await;
+    assert_eq!(status, 200);
     let idle_from = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(8), conn).await;
     let idle = idle_from.elapsed();
@@ -428,7 +405,7 @@ async fn silent_and_idle_h2_connections_are_closed() {
 async fn an_http1_connection_is_closed_after_keepalive_requests() {
     let topo = topology("keepalive_requests = 3").await;
     let _gw = start(&topo);
-    let mut conn = tls_h1(&topo).await;
+    let mut conn = raw_h1(&topo).await;
     for _ in 0..3 {
         conn.write_all(get(EU_TENANT).as_bytes()).await.unwrap();
         assert_eq!(read_response(&mut conn).await, 200);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use edge_tests::{
-    https_client, raw_tls_connect, ClientOptions, GatewayProcess, Topology, EU_TENANT, NA_TENANT,
-    UNKNOWN_TENANT,
+    https_client, raw_h1, raw_tls_connect, ClientOptions, GatewayProcess, Topology, EU_TENANT,
+    NA_TENANT, UNKNOWN_TENANT,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -364,15 +364,7 @@ async fn upstream_connections_are_pooled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upgrade_passes_through() {
     let (topo, _gw) = start().await;
-    let mut tls = raw_tls_connect(
-        &topo,
-        topo.https,
-        "gw.test",
-        &[&rustls::version::TLS13],
-        &[b"http/1.1"],
-    )
-    .await
-    .unwrap();
+    let mut tls = raw_h1(&topo).await;
     let req = format!(
         "GET /ws HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\nConnection: Upgrade\r\n\
          Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
