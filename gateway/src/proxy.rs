@@ -201,7 +201,7 @@ impl ProxyHttp for EdgeProxy {
         let checked = raw_ok
             .and_then(|()| framing::check(session.req_header(), !session.is_http2(), &ctx.limits));
         if let Err(err) = checked {
-            ctx.request_id = uuid::Uuid::new_v4().to_string();
+            ctx.request_id = headers::new_request_id();
             // Whatever follows on this connection can no longer be trusted to start a request.
             session.set_keepalive(None);
             respond_problem(session, &err, ctx).await?;
@@ -211,7 +211,7 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         ctx.request_id = headers::valid_request_id(req.headers.get("x-request-id"))
             .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(headers::new_request_id);
         let facts = RequestFacts {
             host: request_host(req),
             path: req.uri.path(),
