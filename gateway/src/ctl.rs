@@ -168,6 +168,13 @@ fn cell(v: &Value) -> String {
     }
 }
 
+/// One table row per element of the JSON array `list` (none when it is not an array).
+fn rows(list: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    list.as_array()
+        .map(|a| a.iter().map(row).collect())
+        .unwrap_or_default()
+}
+
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
@@ -203,25 +210,18 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
                 "HEALTHY",
                 "LATENCY_MS",
             ],
-            v["regions"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|r| {
-                            vec![
-                                cell(&r["name"]),
-                                cell(&r["geography"]),
-                                cell(&r["priority"]),
-                                cell(&r["weight"]["effective"]),
-                                cell(&r["weight"]["configured"]),
-                                cell(&r["drained"]),
-                                format!("{}/{}", cell(&r["healthy_origins"]), cell(&r["origins"])),
-                                cell(&r["latency_ms"]),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            rows(&v["regions"], |r| {
+                vec![
+                    cell(&r["name"]),
+                    cell(&r["geography"]),
+                    cell(&r["priority"]),
+                    cell(&r["weight"]["effective"]),
+                    cell(&r["weight"]["configured"]),
+                    cell(&r["drained"]),
+                    format!("{}/{}", cell(&r["healthy_origins"]), cell(&r["origins"])),
+                    cell(&r["latency_ms"]),
+                ]
+            }),
         ),
         CtlCommand::Origins => table(
             &[
@@ -234,25 +234,18 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
                 "EJECTIONS",
                 "LATENCY_MS",
             ],
-            v["origins"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|o| {
-                            vec![
-                                cell(&o["region"]),
-                                cell(&o["address"]),
-                                cell(&o["status"]),
-                                cell(&o["usable"]),
-                                cell(&o["weight"]["effective"]),
-                                cell(&o["drained"]),
-                                cell(&o["ejections"]),
-                                cell(&o["latency_ms"]),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            rows(&v["origins"], |o| {
+                vec![
+                    cell(&o["region"]),
+                    cell(&o["address"]),
+                    cell(&o["status"]),
+                    cell(&o["usable"]),
+                    cell(&o["weight"]["effective"]),
+                    cell(&o["drained"]),
+                    cell(&o["ejections"]),
+                    cell(&o["latency_ms"]),
+                ]
+            }),
         ),
         CtlCommand::Route { .. } => {
             let mut s = format!(
@@ -279,24 +272,17 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
                     "LATENCY_MS",
                     "DECISION",
                 ],
-                v["origins"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|o| {
-                                vec![
-                                    cell(&o["region"]),
-                                    cell(&o["address"]),
-                                    cell(&o["priority"]),
-                                    cell(&o["effective_weight"]),
-                                    cell(&o["status"]),
-                                    cell(&o["latency_ms"]),
-                                    cell(&o["decision"]),
-                                ]
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                rows(&v["origins"], |o| {
+                    vec![
+                        cell(&o["region"]),
+                        cell(&o["address"]),
+                        cell(&o["priority"]),
+                        cell(&o["effective_weight"]),
+                        cell(&o["status"]),
+                        cell(&o["latency_ms"]),
+                        cell(&o["decision"]),
+                    ]
+                }),
             ));
             s
         }

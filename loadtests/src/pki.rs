@@ -78,28 +78,13 @@ impl Pki {
 
     /// Reads the first certificate of a PEM file, to trust a CA of an external gateway.
     pub fn read_ca(path: &Path) -> Result<CertificateDer<'static>, String> {
-        let text = fs::read_to_string(path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
-        let begin = "-----BEGIN CERTIFICATE-----";
-        let end = "-----END CERTIFICATE-----";
-        let start = text
-            .find(begin)
-            .ok_or_else(|| format!("{}: no PEM certificate", path.display()))?;
-        let rest = &text[start + begin.len()..];
-        let stop = rest
-            .find(end)
-            .ok_or_else(|| format!("{}: unterminated PEM certificate", path.display()))?;
-        let b64: String = rest[..stop]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let der = decode_base64(&b64).ok_or_else(|| {
-            format!(
-                "{}: the PEM certificate is not valid base64",
-                path.display()
-            )
-        })?;
-        Ok(CertificateDer::from(der))
+        let text =
+            fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+        let first = rustls_pemfile::certs(&mut text.as_slice())
+            .next()
+            .ok_or_else(|| format!("{}: no PEM certificate", path.display()))?
+            .map_err(|e| format!("{}: unreadable PEM certificate: {e}", path.display()))?;
+        Ok(first)
     }
 }
 
@@ -114,50 +99,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
-/// Standard base64 (with padding) to bytes; `None` on any invalid character.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let bytes = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        for i in 0..n {
-            out.push(((acc >> (16 - 8 * i)) & 0xff) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_roundtrip_known_values() {
-        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
-        assert_eq!(decode_base64("YWJj").unwrap(), b"abc");
-        assert!(decode_base64("a$==").is_none());
-    }
 
     #[test]
     fn generated_ca_reads_back() {

@@ -32,16 +32,13 @@ use crate::state::GatewayState;
 /// The stream type the HTTPS proxy sees: a TLS connection under the head deadline.
 pub type ProxyStream = HeadDeadline<TlsStream<L4Stream>>;
 
-/// The head-deadline handle of the connection a request arrived on, when it has one (HTTP/1
-/// connections accepted by [`Guarded`]).
+/// The head-deadline handle of the connection a proxied request arrived on, when it has one
+/// (HTTP/1 connections accepted by [`Guarded`] on the HTTPS listeners).
 pub fn head_clock(stream: Option<&Stream>) -> Option<&Arc<HeadClock>> {
-    let any = (**stream?).as_any();
-    any.downcast_ref::<ProxyStream>()
+    (**stream?)
+        .as_any()
+        .downcast_ref::<ProxyStream>()
         .map(HeadDeadline::clock)
-        .or_else(|| {
-            any.downcast_ref::<HeadDeadline<L4Stream>>()
-                .map(HeadDeadline::clock)
-        })
 }
 
 /// Which limits a [`Guarded`] app applies.
@@ -100,9 +97,21 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let limits = self.state.snapshot().config.limits.clone();
+        // Copied out, so that the connection does not keep this snapshot alive after a reload.
+        let (max_connections, handshake_timeout, timeouts) = {
+            let snapshot = self.state.snapshot();
+            let l = &snapshot.config.limits;
+            (
+                l.max_connections.get(),
+                l.tls_handshake_timeout,
+                HeadTimeouts {
+                    header: l.request_header_timeout,
+                    idle: l.idle_timeout,
+                },
+            )
+        };
         let _slot = match self.admission {
-            Admission::Capped => match self.slots.try_take(limits.max_connections.get()) {
+            Admission::Capped => match self.slots.try_take(max_connections) {
                 Some(slot) => Some(slot),
                 None => {
                     // Closing before the handshake costs the least; the client sees a closed
@@ -112,10 +121,6 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                 }
             },
             Admission::Uncapped => None,
-        };
-        let timeouts = HeadTimeouts {
-            header: limits.request_header_timeout,
-            idle: limits.idle_timeout,
         };
         let metrics = self.state.metrics.clone();
         let on_expiry = move |e: Expiry| {
@@ -135,8 +140,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             ),
             Some(acceptor) => {
                 let handshake =
-                    tokio::time::timeout(limits.tls_handshake_timeout, acceptor.tls_handshake(*l4))
-                        .await;
+                    tokio::time::timeout(handshake_timeout, acceptor.tls_handshake(*l4)).await;
                 let tls = match handshake {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
