@@ -4,9 +4,11 @@
 //! errors), [`validate`] turns them into the typed [`model`], collecting *every* problem with
 //! its key path and line instead of stopping at the first.
 
+mod defaults;
 pub mod error;
 pub mod file;
 pub mod model;
+mod names;
 pub mod summary;
 pub mod tenants_file;
 pub mod validate;

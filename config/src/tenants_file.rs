@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::error::ConfigError;
 use crate::model::{CountryCode, GeographyName, PlanName, Tenant, TenantDirectory, TenantId};
-use crate::validate::{is_valid_name, NAME_RULE};
+use crate::names::{is_valid_name, NAME_RULE};
 
 /// At most this many errors are reported from one tenant file; the rest are counted in one
 /// final error, so a wrong file does not print a million lines.
