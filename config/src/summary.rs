@@ -1,10 +1,14 @@
 //! A short human-readable summary of a validated configuration (for `edge-gateway check`).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use crate::model::{Config, GeographyName, Health, Limits, Quota, TenantSource, UnknownTenant};
+use crate::model::{
+    ClientIp, Config, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
+    OutlierDetection, Quota, RateLimits, Region, Routing, Server, Tenancy, TenantDirectory,
+    TenantSource, Tls, UnknownTenant,
+};
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
 /// weight, origins, health-check overrides, location) and the countries and continents routed
@@ -17,8 +21,36 @@ pub fn summary(config: &Config) -> String {
     out
 }
 
-fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
-    let l = &config.listeners;
+/// One line per section (two for routing), and under each geography one per region.
+fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
+    listeners(out, &config.listeners)?;
+    server(out, &config.server)?;
+    tls(out, &config.tls)?;
+    tenancy(out, &config.tenancy)?;
+    let per_geography = tenants(out, &config.tenants)?;
+    for g in &config.geographies {
+        let count = per_geography.get(&g.name).copied().unwrap_or(0);
+        geography(out, g, count)?;
+        let mut regions: Vec<_> = config
+            .regions
+            .iter()
+            .filter(|r| r.geography == g.name)
+            .collect();
+        regions.sort_by_key(|r| r.priority);
+        for r in regions {
+            region(out, r, &config.health)?;
+        }
+    }
+    writeln!(out, "health: {}", fmt_health(&config.health))?;
+    outlier_detection(out, &config.outlier_detection)?;
+    routing(out, &config.routing)?;
+    client_ip(out, &config.client_ip)?;
+    writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
+    geo(out, config.geo.as_ref())?;
+    rate_limits(out, config.rate_limits.as_ref())
+}
+
+fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {
     let join = |addrs: &[std::net::SocketAddr]| {
         addrs
             .iter()
@@ -33,16 +65,19 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
     if let Some(admin) = l.admin {
         write!(out, "; admin {admin}")?;
     }
-    writeln!(out)?;
+    writeln!(out)
+}
 
+fn server(out: &mut String, server: &Server) -> fmt::Result {
     writeln!(
         out,
         "server: {} threads, grace period {}",
-        config.server.threads,
-        fmt_duration(config.server.grace_period)
-    )?;
+        server.threads,
+        fmt_duration(server.grace_period)
+    )
+}
 
-    let tls = &config.tls;
+fn tls(out: &mut String, tls: &Tls) -> fmt::Result {
     let hsts = if tls.hsts_max_age.is_zero() {
         "off".to_owned()
     } else {
@@ -66,10 +101,11 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         out,
         "tls: {} certificate(s) ({certs}); HSTS {hsts}",
         tls.certificates.len()
-    )?;
+    )
+}
 
-    let sources = config
-        .tenancy
+fn tenancy(out: &mut String, tenancy: &Tenancy) -> fmt::Result {
+    let sources = tenancy
         .sources
         .iter()
         .map(|s| match s {
@@ -80,100 +116,106 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let unknown = match (config.tenancy.unknown, &config.tenancy.default_geography) {
+    let unknown = match (tenancy.unknown, &tenancy.default_geography) {
         (UnknownTenant::Reject, _) => "reject".to_owned(),
         (UnknownTenant::Nearest, Some(d)) => {
             format!("route by client location (default geography {d})")
         }
         (UnknownTenant::Nearest, None) => "route by client location".to_owned(),
     };
-    writeln!(out, "tenant sources: {sources}; unknown tenants: {unknown}")?;
+    writeln!(out, "tenant sources: {sources}; unknown tenants: {unknown}")
+}
 
+/// Also counts the tenants of each geography, for the geography lines: the directory can
+/// hold millions, so it is walked once.
+fn tenants<'c>(
+    out: &mut String,
+    tenants: &'c TenantDirectory,
+) -> Result<HashMap<&'c GeographyName, usize>, fmt::Error> {
     let mut per_geography: HashMap<&GeographyName, usize> = HashMap::new();
     let mut restricted = 0usize;
-    for tenant in config.tenants.by_id.values() {
+    for tenant in tenants.by_id.values() {
         *per_geography.entry(&tenant.geography).or_default() += 1;
         restricted += usize::from(tenant.allowed_countries.is_some());
     }
-    write!(out, "tenants: {}", config.tenants.by_id.len())?;
+    write!(out, "tenants: {}", tenants.by_id.len())?;
     if restricted > 0 {
         write!(out, " ({restricted} limited to allowed countries)")?;
     }
     writeln!(out)?;
+    Ok(per_geography)
+}
 
-    for g in &config.geographies {
-        write!(
-            out,
-            "geography {} ({}, {} tenants)",
-            g.name,
-            if g.fail_open {
-                "fail open"
-            } else {
-                "fail closed"
-            },
-            per_geography.get(&g.name).copied().unwrap_or(0)
-        )?;
-        let join_codes = |codes: Vec<&str>| codes.join(", ");
-        if !g.countries.is_empty() {
-            let list = join_codes(g.countries.iter().map(|c| c.as_str()).collect());
-            write!(out, "; countries {list}")?;
-        }
-        if !g.continents.is_empty() {
-            let list = join_codes(g.continents.iter().map(|c| c.as_str()).collect());
-            write!(out, "; continents {list}")?;
-        }
-        writeln!(out)?;
-        let mut regions: Vec<_> = config
-            .regions
-            .iter()
-            .filter(|r| r.geography == g.name)
-            .collect();
-        regions.sort_by_key(|r| r.priority);
-        for r in regions {
-            let origins = r
-                .origins
-                .iter()
-                .map(|o| {
-                    let mut s = o.address.clone();
-                    if o.socket_addr.to_string() != o.address {
-                        let _ = write!(s, " = {}", o.socket_addr);
-                    }
-                    let mut notes = Vec::new();
-                    if o.weight != 100 {
-                        notes.push(format!("weight {}", o.weight));
-                    }
-                    if o.tls {
-                        notes.push(format!("tls, sni {}", o.sni));
-                    }
-                    if let Some(host) = &o.host {
-                        notes.push(format!("host {host}"));
-                    }
-                    if !notes.is_empty() {
-                        let _ = write!(s, " ({})", notes.join(", "));
-                    }
-                    s
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            writeln!(
-                out,
-                "  region {} priority {} weight {}: {} origin(s): {origins}",
-                r.name,
-                r.priority,
-                r.weight,
-                r.origins.len()
-            )?;
-            if r.health != config.health {
-                writeln!(out, "    health: {}", fmt_health(&r.health))?;
-            }
-            if let Some(loc) = r.location {
-                writeln!(out, "    location: lat {}, lon {}", loc.lat, loc.lon)?;
-            }
-        }
+fn geography(out: &mut String, g: &Geography, tenants: usize) -> fmt::Result {
+    write!(
+        out,
+        "geography {} ({}, {} tenants)",
+        g.name,
+        if g.fail_open {
+            "fail open"
+        } else {
+            "fail closed"
+        },
+        tenants
+    )?;
+    let join_codes = |codes: Vec<&str>| codes.join(", ");
+    if !g.countries.is_empty() {
+        let list = join_codes(g.countries.iter().map(|c| c.as_str()).collect());
+        write!(out, "; countries {list}")?;
     }
+    if !g.continents.is_empty() {
+        let list = join_codes(g.continents.iter().map(|c| c.as_str()).collect());
+        write!(out, "; continents {list}")?;
+    }
+    writeln!(out)
+}
 
-    writeln!(out, "health: {}", fmt_health(&config.health))?;
-    let o = &config.outlier_detection;
+/// Indented under its geography; the health checks only when they differ from the global
+/// ones.
+fn region(out: &mut String, r: &Region, global_health: &Health) -> fmt::Result {
+    let origins = r
+        .origins
+        .iter()
+        .map(|o| {
+            let mut s = o.address.clone();
+            if o.socket_addr.to_string() != o.address {
+                let _ = write!(s, " = {}", o.socket_addr);
+            }
+            let mut notes = Vec::new();
+            if o.weight != 100 {
+                notes.push(format!("weight {}", o.weight));
+            }
+            if o.tls {
+                notes.push(format!("tls, sni {}", o.sni));
+            }
+            if let Some(host) = &o.host {
+                notes.push(format!("host {host}"));
+            }
+            if !notes.is_empty() {
+                let _ = write!(s, " ({})", notes.join(", "));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(
+        out,
+        "  region {} priority {} weight {}: {} origin(s): {origins}",
+        r.name,
+        r.priority,
+        r.weight,
+        r.origins.len()
+    )?;
+    if r.health != *global_health {
+        writeln!(out, "    health: {}", fmt_health(&r.health))?;
+    }
+    if let Some(loc) = r.location {
+        writeln!(out, "    location: lat {}, lon {}", loc.lat, loc.lon)?;
+    }
+    Ok(())
+}
+
+fn outlier_detection(out: &mut String, o: &OutlierDetection) -> fmt::Result {
     writeln!(
         out,
         "outlier detection: eject after {} consecutive failures{}, for {} growing to {}",
@@ -185,8 +227,11 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         },
         fmt_duration(o.base_ejection_time),
         fmt_duration(o.max_ejection_time)
-    )?;
-    let r = &config.routing;
+    )
+}
+
+/// Two lines: attempts and timeouts, then what is retried and how much.
+fn routing(out: &mut String, r: &Routing) -> fmt::Result {
     writeln!(
         out,
         "routing: max {} attempts; timeouts connect {}, read {}, write {}, idle {}{}",
@@ -219,11 +264,13 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         } else {
             fmt_duration(r.slow_start)
         }
-    )?;
+    )
+}
 
-    let proxies = &config.client_ip.trusted_proxies;
+fn client_ip(out: &mut String, client_ip: &ClientIp) -> fmt::Result {
+    let proxies = &client_ip.trusted_proxies;
     if proxies.is_empty() {
-        writeln!(out, "client ip: the peer address (no trusted proxies)")?;
+        writeln!(out, "client ip: the peer address (no trusted proxies)")
     } else {
         let list = proxies
             .iter()
@@ -233,34 +280,34 @@ fn write_summary(out: &mut String, config: &Config) -> std::fmt::Result {
         writeln!(
             out,
             "client ip: X-Forwarded-For from trusted proxies {list}"
-        )?;
+        )
     }
+}
 
-    writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
-
-    match &config.geo {
-        None => writeln!(out, "geo: off")?,
-        Some(g) => {
-            write!(
-                out,
-                "geo: database {}, checked for changes every {}",
-                g.database.display(),
-                fmt_duration(g.reload_interval)
-            )?;
-            if !g.deny_countries.is_empty() {
-                let list = g
-                    .deny_countries
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                write!(out, "; denied countries {list}")?;
-            }
-            writeln!(out)?;
-        }
+fn geo(out: &mut String, geo: Option<&GeoSettings>) -> fmt::Result {
+    let Some(g) = geo else {
+        return writeln!(out, "geo: off");
+    };
+    write!(
+        out,
+        "geo: database {}, checked for changes every {}",
+        g.database.display(),
+        fmt_duration(g.reload_interval)
+    )?;
+    if !g.deny_countries.is_empty() {
+        let list = g
+            .deny_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        write!(out, "; denied countries {list}")?;
     }
+    writeln!(out)
+}
 
-    let Some(l) = &config.rate_limits else {
+fn rate_limits(out: &mut String, rate_limits: Option<&RateLimits>) -> fmt::Result {
+    let Some(l) = rate_limits else {
         return writeln!(out, "rate limits: off");
     };
     let plans = if l.plans.is_empty() {
