@@ -268,7 +268,6 @@ fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

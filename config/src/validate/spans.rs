@@ -167,7 +167,6 @@ pub(super) fn remove_key(node: &mut Spanned<DeValue<'_>>, rel: &[Seg]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -102,7 +102,6 @@ pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
