@@ -3,6 +3,11 @@
 //! Two layers: [`file`](mod@file) holds serde structs that mirror the TOML exactly (unknown keys are
 //! errors), [`validate`] turns them into the typed [`model`], collecting *every* problem with
 //! its key path and line instead of stopping at the first.
+//!
+//! A new key touches four places: its field in [`file`](mod@file) and in [`model`], its
+//! default in `src/defaults.rs` (public as `validate::DEFAULT_*`), and its checks in the
+//! `src/validate/` file named after its section; a fifth, [`summary`](mod@summary), if
+//! `edge-gateway check` should print it.
 
 mod defaults;
 pub mod error;
