@@ -4,7 +4,7 @@
 //! request-line verdict however the bytes are split.
 #![no_main]
 
-use edge_gateway::downstream::HeadScanner;
+use edge_gateway::HeadScanner;
 use edge_gateway::framing::{check, check_raw_head, Limits};
 use libfuzzer_sys::fuzz_target;
 use pingora::http::RequestHeader;

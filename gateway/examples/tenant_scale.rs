@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use edge_gateway::health::HealthRegistry;
-use edge_gateway::snapshot::Snapshot;
+use edge_gateway::Snapshot;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -53,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = edge_config::load(&config_path).map_err(|e| e.to_string())?;
         let load = t0.elapsed();
         let t1 = Instant::now();
-        let snapshot = Snapshot::build(Arc::new(config), 1, Arc::new(HealthRegistry::new()));
+        let snapshot = Snapshot::build(Arc::new(config), 1);
         let build = t1.elapsed();
         let grew = rss_bytes().saturating_sub(rss0);
         println!(

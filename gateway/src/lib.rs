@@ -1,36 +1,46 @@
 //! The edge gateway: TLS termination, tenant identification, residency-preserving routing and
 //! failover on Pingora.
 //!
-//! Request path: [`proxy`] (the thin Pingora glue) calls [`tenancy`] to find the tenant,
-//! [`routing`] to order the origins of the tenant's home geography, [`headers`] to set what the
-//! origin may trust, and [`error`] to turn any refusal into a problem+json response.
-//! [`snapshot`] holds what a request reads, [`state`] holds the swappable snapshot.
+//! The crate is organised by *when code runs*; each folder is a plane:
+//!
+//! | folder | runs | holds |
+//! |---|---|---|
+//! | `edge/` | per client connection, before a request exists | connection slots, the TLS handshake, the request-head deadline, the plaintext redirect |
+//! | `request/` | per request | the `ProxyHttp` phases, admission (framing, tenant, location, route, limits), routing, retries, headers, problems, the access log |
+//! | `topology/` | once per config (a leaf) | ids, route tables, the routing snapshot, operators' overrides as a value |
+//! | `health/` | read per request, written by probes | origin health state, one probe |
+//! | `control/` | in the background and on admin calls | reload, overrides and their state file, the prober service, the admin API |
+//! | `app/` | once per process | the command line, launch, logging, `ctl`, the demo |
+//!
+//! `state.rs` is the hub the planes share (the live generation, metrics, rate limiter);
+//! `metrics.rs` defines every Prometheus metric.
+//!
+//! Where to start reading: `request/proxy.rs` (the phases of one request), then
+//! `request/admit.rs` (the admission pipeline, in order). `docs/architecture.md` walks the
+//! whole request lifecycle with file names.
+//!
+//! The modules are private; what is public here is what the command-line binary, the
+//! integration tests, the benchmarks and the fuzz targets use.
 
-pub mod access_log;
-pub mod admin;
-pub mod certs;
-pub mod cli;
-pub mod control;
-pub mod ctl;
-pub mod demo;
-pub mod downstream;
-pub mod error;
-pub mod explain;
-pub mod framing;
-pub mod geofence;
-pub mod headers;
-pub mod health;
-pub mod logging;
-pub mod metrics;
-pub mod overrides;
-pub mod proxy;
-pub mod ratelimit;
-pub mod redirect;
-pub mod reload;
-pub mod retry_budget;
-pub mod routing;
-pub mod server;
-pub mod snapshot;
-pub mod state;
-pub mod tenancy;
-pub mod tls;
+mod app;
+mod control;
+mod edge;
+mod health;
+mod metrics;
+mod request;
+mod state;
+mod topology;
+
+#[cfg(test)]
+mod testing;
+
+#[cfg(feature = "demo")]
+pub use app::certs;
+pub use app::cli::main;
+pub use edge::HeadScanner;
+pub use request::framing;
+pub use request::problem::ErrorKind;
+pub use request::ratelimit;
+pub use request::routing;
+pub use request::tenancy;
+pub use topology::{HealthView, OriginId, Snapshot};

@@ -6,5 +6,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    std::process::exit(edge_gateway::cli::main());
+    std::process::exit(edge_gateway::main());
 }

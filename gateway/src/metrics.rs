@@ -11,9 +11,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::health::Status;
-use crate::routing::OriginId;
-use crate::snapshot::Snapshot;
+use crate::health::{OriginStates, Status};
+use crate::topology::{GeoId, RegionId, Snapshot};
 
 /// Latency buckets (seconds) for request durations: 1 ms .. 30 s.
 const DURATION_BUCKETS: &[f64] = &[
@@ -227,14 +226,13 @@ impl Metrics {
     }
 
     /// Renders every metric in the Prometheus text format, refreshing per-origin gauges from
-    /// `snapshot` first.
-    pub fn render(&self, snapshot: &Snapshot) -> String {
+    /// `snapshot` and its origins' `health` first.
+    pub fn render(&self, snapshot: &Snapshot, health: &OriginStates) -> String {
         self.origin_healthy.reset();
         self.origin_latency.reset();
         self.origin_ejections.reset();
-        let now = snapshot.registry().now_ms();
-        for (i, origin) in snapshot.origins().iter().enumerate() {
-            let h = snapshot.origin_health(OriginId(i as u32));
+        let now = health.now_ms();
+        for ((_, h), origin) in health.iter().zip(snapshot.origins()) {
             let region = snapshot.region(origin.region).name.as_str();
             let labels = [region, origin.address.as_str()];
             self.origin_healthy
@@ -266,6 +264,48 @@ impl Metrics {
     }
 }
 
+/// The request metrics of one snapshot's regions and geographies, resolved once when the
+/// snapshot is swapped in, so the request path does no label lookups.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotMetrics {
+    regions: Vec<RequestHandles>,
+    geographies: Vec<RequestHandles>,
+}
+
+impl SnapshotMetrics {
+    /// Resolves the handles of every region (by geography and region) and of every
+    /// geography (region `-`, for requests no origin answered) of `snapshot`.
+    pub fn bind(metrics: &Metrics, snapshot: &Snapshot) -> Self {
+        let regions = snapshot
+            .regions()
+            .iter()
+            .map(|r| {
+                let geo = snapshot.geography(r.geography).name.as_str();
+                metrics.request_handles(geo, r.name.as_str())
+            })
+            .collect();
+        let geographies = snapshot
+            .geographies()
+            .iter()
+            .map(|g| metrics.request_handles(g.name.as_str(), "-"))
+            .collect();
+        SnapshotMetrics {
+            regions,
+            geographies,
+        }
+    }
+
+    /// Request metrics of region `id`.
+    pub fn region(&self, id: RegionId) -> Option<&RequestHandles> {
+        self.regions.get(id.0 as usize)
+    }
+
+    /// Request metrics of geography `id`, for requests no origin answered.
+    pub fn geography(&self, id: GeoId) -> Option<&RequestHandles> {
+        self.geographies.get(id.0 as usize)
+    }
+}
+
 /// Pre-resolved request metrics for one (geography, region): no label hashing per request.
 #[derive(Debug, Clone)]
 pub struct RequestHandles {
@@ -289,7 +329,6 @@ impl RequestHandles {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,27 +1,63 @@
-//! The gateway's shared, swappable state.
+//! The state every plane shares: the live routing generation and the certificate resolver
+//! (both swapped whole on reload), and the process-wide mechanisms requests use (metrics, rate
+//! limits, retry budget, location database).
+//!
+//! Written by the control plane (`control::Control`), read by the edge and request planes.
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
-use crate::health::HealthRegistry;
-use crate::metrics::{Metrics, RequestHandles};
-use crate::ratelimit::RateLimiter;
-use crate::snapshot::Snapshot;
-use crate::tls::CertResolver;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use edge_config::RateLimits;
 
-/// What every request handler shares: the current routing snapshot and the certificate
-/// resolver. Both are replaced whole on reload; in-flight requests keep the snapshot they
-/// started with.
+use crate::edge::tls::CertResolver;
+use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
+use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
+use crate::request::ratelimit::RateLimiter;
+use crate::request::retry::RetryBudget;
+use crate::topology::{OriginId, Snapshot};
+
+/// One routing generation as requests see it: a snapshot plus the live state bound to its
+/// ids. In-flight requests keep the generation they started with.
+#[derive(Debug)]
+pub struct Live {
+    /// What the configuration says, indexed.
+    pub snapshot: Snapshot,
+    /// The health state of each of the snapshot's origins.
+    pub health: OriginStates,
+    /// The request metrics of each of the snapshot's regions and geographies.
+    pub metrics: SnapshotMetrics,
+}
+
+impl Live {
+    /// Binds `snapshot` to the health registry and the metrics.
+    pub fn bind(snapshot: Snapshot, registry: &Arc<HealthRegistry>, metrics: &Metrics) -> Self {
+        Live {
+            health: OriginStates::bind(registry, &snapshot),
+            metrics: SnapshotMetrics::bind(metrics, &snapshot),
+            snapshot,
+        }
+    }
+
+    /// The health state of origin `id`.
+    pub fn origin_health(&self, id: OriginId) -> &Arc<OriginHealth> {
+        self.health.of(id)
+    }
+
+    /// Health as the router sees it at this instant.
+    pub fn health_view(&self) -> LiveHealth<'_> {
+        self.health.view()
+    }
+}
+
+/// What every request handler shares. The generation is replaced whole on reload.
 #[derive(Debug)]
 pub struct GatewayState {
-    snapshot: ArcSwap<Snapshot>,
+    live: ArcSwap<Live>,
+    health: Arc<HealthRegistry>,
     /// The certificate resolver installed on every HTTPS listener.
     pub certs: Arc<CertResolver>,
-    health: Arc<HealthRegistry>,
     /// The process-wide retry budget.
-    pub retry_budget: crate::retry_budget::RetryBudget,
+    pub retry_budget: RetryBudget,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Counts requests that could not be attributed to a geography.
@@ -29,17 +65,20 @@ pub struct GatewayState {
     /// Rate limits; reconfigured (keeping unchanged buckets) on every store.
     pub ratelimiter: RateLimiter,
     /// The client-location database, when `[geo]` is configured.
-    pub geo: arc_swap::ArcSwapOption<edge_geo::mmdb::GeoDb>,
+    pub geo: ArcSwapOption<edge_geo::mmdb::GeoDb>,
 }
 
 impl GatewayState {
-    /// State serving `snapshot` with certificates from `certs`.
-    pub fn new(mut snapshot: Snapshot, certs: Arc<CertResolver>) -> Self {
+    /// State serving `snapshot` with certificates from `certs`, origin health kept in
+    /// `registry`.
+    pub fn new(
+        snapshot: Snapshot,
+        registry: Arc<HealthRegistry>,
+        certs: Arc<CertResolver>,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
-        snapshot.attach_metrics(&metrics);
         metrics.generation.set(snapshot.generation as i64);
         let unrouted = metrics.request_handles("-", "-");
-        let health = snapshot.registry().clone();
         let ratelimiter = RateLimiter::new(
             snapshot
                 .config
@@ -47,33 +86,34 @@ impl GatewayState {
                 .as_ref()
                 .unwrap_or(&RateLimits::default()),
         );
-        let retry_budget =
-            crate::retry_budget::RetryBudget::new(&snapshot.config.routing.retry_budget);
+        let retry_budget = RetryBudget::new(&snapshot.config.routing.retry_budget);
+        let live = Live::bind(snapshot, &registry, &metrics);
         GatewayState {
-            snapshot: ArcSwap::from_pointee(snapshot),
+            live: ArcSwap::from_pointee(live),
+            health: registry,
             certs,
-            health,
             retry_budget,
             metrics,
             unrouted,
             ratelimiter,
-            geo: arc_swap::ArcSwapOption::empty(),
+            geo: ArcSwapOption::empty(),
         }
     }
 
-    /// The health registry shared by every snapshot.
-    pub fn health(&self) -> &Arc<HealthRegistry> {
-        &self.health
+    /// The current generation.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
     }
 
-    /// The current snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
+    /// Binds `snapshot` to this process's health registry and metrics, ready to be warmed and
+    /// stored.
+    pub fn bind(&self, snapshot: Snapshot) -> Live {
+        Live::bind(snapshot, &self.health, &self.metrics)
     }
 
-    /// Replaces the snapshot for requests that start from now on.
-    pub fn store(&self, mut snapshot: Snapshot) {
-        snapshot.attach_metrics(&self.metrics);
+    /// Replaces the generation for requests that start from now on.
+    pub fn store(&self, live: Live) {
+        let snapshot = &live.snapshot;
         self.metrics.generation.set(snapshot.generation as i64);
         self.retry_budget
             .reconfigure(&snapshot.config.routing.retry_budget);
@@ -84,6 +124,6 @@ impl GatewayState {
                 .as_ref()
                 .unwrap_or(&RateLimits::default()),
         );
-        self.snapshot.store(Arc::new(snapshot));
+        self.live.store(Arc::new(live));
     }
 }

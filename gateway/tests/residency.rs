@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_config::*;
-use edge_gateway::error::ErrorKind;
-use edge_gateway::routing::{route, HealthView, OriginId};
-use edge_gateway::snapshot::Snapshot;
+use edge_gateway::routing::route;
 use edge_gateway::tenancy::{SourceKind, TenantMatch};
+use edge_gateway::{ErrorKind, HealthView, OriginId, Snapshot};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -217,8 +216,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let config = Arc::new(build_config(&plan));
-        let registry = std::sync::Arc::new(edge_gateway::health::HealthRegistry::new());
-        let snapshot = Snapshot::build(config.clone(), 1, registry);
+        let snapshot = Snapshot::build(config.clone(), 1);
         let down: HashSet<OriginId> = (0..snapshot.origins().len() as u32)
             .filter(|i| down_mask & (1 << (i % 64)) != 0)
             .map(OriginId)

@@ -1,11 +1,13 @@
-//! Health: active probes, passive ejection (outlier detection), latency and slow start.
+//! Origin health: the per-origin state machine (active-probe verdicts, passive ejection,
+//! latency, slow start), one HTTP probe, and the binding of that state to a snapshot.
 //!
-//! [`state`] is the per-origin state machine, [`probe`] one HTTP probe, [`service`] the single
-//! background service that probes the current snapshot's origins.
+//! [`state`] is the state machine, [`probe`] one probe, [`bound`] the per-snapshot view
+//! routing reads. Running probes on a schedule is the control plane's job
+//! (`control::prober`): this module only holds state and knows how to probe once.
 
-pub mod probe;
-pub mod service;
-pub mod state;
+mod bound;
+pub(crate) mod probe;
+mod state;
 
-pub use service::{log_transition, probe_all_once, HealthChecker};
-pub use state::{HealthRegistry, OriginHealth, OriginKey, Status, Transition};
+pub use bound::{log_transition, LiveHealth, OriginStates};
+pub use state::{HealthRegistry, OriginHealth, Status};

@@ -154,7 +154,6 @@ pub fn tls_connector() -> Option<TlsConnector> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

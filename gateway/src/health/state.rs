@@ -325,7 +325,6 @@ impl HealthRegistry {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::num::NonZeroU32;

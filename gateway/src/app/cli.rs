@@ -1,0 +1,157 @@
+//! Command line: `run`, `check`, `demo`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::launch::{self, LaunchOptions};
+use crate::app::logging::{self, LogFormat};
+
+/// Edge gateway and traffic router: TLS in, tenant identified, home geography out.
+#[derive(Debug, Parser)]
+#[command(name = "edge-gateway", version, about, long_about = None)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway with a configuration file.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Take over the listening sockets of the running instance (graceful binary upgrade;
+        /// then send SIGQUIT to the old process).
+        #[arg(long)]
+        upgrade: bool,
+        /// Unix socket used to hand listening sockets over during an upgrade.
+        #[arg(long)]
+        upgrade_sock: Option<String>,
+    },
+    /// Validate a configuration file, like `nginx -t`: print every error (exit 1) or a summary
+    /// of the topology (exit 0).
+    Check {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Operate a running gateway through its admin API.
+    Ctl {
+        /// The admin API's address.
+        #[arg(long, default_value = "http://127.0.0.1:9901")]
+        admin: String,
+        /// File holding the admin bearer token (default: the EDGE_ADMIN_TOKEN variable).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::app::ctl::CtlCommand,
+    },
+    /// Run a self-contained demo: simulated origins in two geographies, a generated
+    /// certificate, demo tenants, and ready-to-paste curl commands.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Address to bind the demo's listeners on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// HTTPS port.
+        #[arg(long, default_value_t = 8443)]
+        https_port: u16,
+        /// HTTP (redirect) port.
+        #[arg(long, default_value_t = 8080)]
+        http_port: u16,
+        /// Admin API port (on loopback).
+        #[arg(long, default_value_t = 9901)]
+        admin_port: u16,
+    },
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run {
+            config,
+            upgrade,
+            upgrade_sock,
+        } => run(
+            &config,
+            &LaunchOptions {
+                upgrade,
+                upgrade_sock,
+            },
+        ),
+        Command::Ctl {
+            admin,
+            token_file,
+            command,
+        } => crate::app::ctl::run(&crate::app::ctl::CtlTarget { admin, token_file }, &command),
+        #[cfg(feature = "demo")]
+        Command::Demo {
+            bind,
+            https_port,
+            http_port,
+            admin_port,
+        } => crate::app::demo::run(bind, https_port, http_port, admin_port),
+    }
+}
+
+fn check(path: &std::path::Path) -> i32 {
+    match edge_config::load(path) {
+        Ok(config) => {
+            // Certificates are parsed as rustls will use them, not only as PEM.
+            if let Err(e) = crate::edge::tls::CertStore::load(&config.tls.certificates) {
+                eprintln!("{}: tls.certificates: {e}", path.display());
+                eprintln!("configuration is invalid (1 error)");
+                return 1;
+            }
+            println!("{}", edge_config::summary(&config));
+            println!("configuration {} is valid", path.display());
+            0
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            let n = errors.0.len();
+            eprintln!(
+                "configuration is invalid ({n} error{})",
+                if n == 1 { "" } else { "s" }
+            );
+            1
+        }
+    }
+}
+
+fn run(path: &std::path::Path, launch: &LaunchOptions) -> i32 {
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("refusing to start: cannot read {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let config = match edge_config::parse(&source, &path.display().to_string(), base) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("refusing to start: configuration is invalid");
+            return 1;
+        }
+    };
+    match launch::serve(config, Some((path, &source)), launch, Box::new(|| ())) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("refusing to start: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The admin API: JSON over HTTP on its own listener, versioned under `/api/v1`.
+//!
+//! `/healthz` and `/readyz` are open (orchestrators probe them); `/metrics` is open only when
+//! `admin.metrics_public = true`; everything else needs `Authorization: Bearer <token>`.
+
+pub(crate) mod auth;
+mod views;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::control::{check_weight, require_origin, require_region, Control, OverrideError};
+use crate::topology::{origin_key, Overrides};
+
+pub use auth::Tokens;
+
+/// Largest request body the admin API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The admin API service.
+#[derive(Debug)]
+pub struct AdminApi {
+    control: Arc<Control>,
+    tokens: Tokens,
+    metrics_public: bool,
+}
+
+impl AdminApi {
+    /// An admin API over `control`, guarded by `tokens`.
+    pub fn new(control: Arc<Control>, tokens: Tokens, metrics_public: bool) -> Self {
+        AdminApi {
+            control,
+            tokens,
+            metrics_public,
+        }
+    }
+}
+
+/// A response under construction.
+type Reply = Response<Vec<u8>>;
+
+fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(body)
+        .unwrap_or_default()
+}
+
+fn problem(status: StatusCode, title: &str, detail: &str) -> Reply {
+    let body = serde_json::to_vec(&json!({
+        "type": format!("urn:edge-gateway:problem:admin-{}", status.as_u16()),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    }))
+    .unwrap_or_default();
+    let mut b = Response::builder()
+        .status(status)
+        .header(
+            http::header::CONTENT_TYPE,
+            crate::request::problem::PROBLEM_CONTENT_TYPE,
+        )
+        .header(http::header::CONTENT_LENGTH, body.len());
+    if status == StatusCode::UNAUTHORIZED {
+        b = b.header(
+            http::header::WWW_AUTHENTICATE,
+            "Bearer realm=\"edge-gateway\"",
+        );
+    }
+    b.body(body).unwrap_or_default()
+}
+
+fn override_error(e: OverrideError) -> Reply {
+    match e {
+        OverrideError::NotFound(m) => problem(StatusCode::NOT_FOUND, "Not found", &m),
+        OverrideError::Invalid(m) => problem(StatusCode::BAD_REQUEST, "Invalid value", &m),
+        OverrideError::StateFile(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "State file not writable; nothing changed",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(Box::new(problem(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Body too large",
+                        "admin requests are limited to 64 KiB",
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(Box::new(problem(
+                    StatusCode::BAD_REQUEST,
+                    "Unreadable body",
+                    &e.to_string(),
+                )))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    weight: u32,
+}
+
+fn parse_weight(body: &[u8]) -> Result<u32, Box<Reply>> {
+    let w: WeightBody = serde_json::from_slice(body).map_err(|e| {
+        Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid body",
+            &format!("expected {{\"weight\": 0..1000}}: {e}"),
+        ))
+    })?;
+    Ok(w.weight)
+}
+
+#[async_trait]
+impl ServeHttp for AdminApi {
+    async fn response(&self, session: &mut ServerSession) -> Reply {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_string();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Open endpoints first.
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["healthz"]) => {
+                return json_reply(StatusCode::OK, &json!({"status": "alive"}))
+            }
+            (&Method::GET, ["readyz"]) => {
+                let scope = match session.req_header().uri.query() {
+                    Some("scope=pod") => views::ReadinessScope::Pod,
+                    _ => views::ReadinessScope::Geographies,
+                };
+                return views::readiness(&self.control.state.live(), scope);
+            }
+            (&Method::GET, ["metrics"]) if self.metrics_public => return self.metrics(),
+            _ => {}
+        }
+        let auth = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Some(who) = self.tokens.check(auth).map(str::to_owned) else {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a valid `Authorization: Bearer <token>` is required",
+            );
+        };
+        let body = match method {
+            Method::PUT | Method::POST => match read_body(session).await {
+                Ok(b) => b,
+                Err(reply) => return *reply,
+            },
+            _ => Vec::new(),
+        };
+        self.route(&method, &segments, &body, &who).await
+    }
+}
+
+impl AdminApi {
+    fn metrics(&self) -> Reply {
+        let live = self.control.state.live();
+        let text = self
+            .control
+            .state
+            .metrics
+            .render(&live.snapshot, &live.health);
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .header(http::header::CONTENT_LENGTH, text.len())
+            .body(text.into_bytes())
+            .unwrap_or_default()
+    }
+
+    async fn route(&self, method: &Method, segments: &[&str], body: &[u8], who: &str) -> Reply {
+        let c = &self.control;
+        match (method, segments) {
+            (&Method::GET, ["metrics"]) => self.metrics(),
+            (&Method::GET, ["api", "v1", "regions"]) => {
+                json_reply(StatusCode::OK, &views::regions(&c.state.live()))
+            }
+            (&Method::GET, ["api", "v1", "origins"]) => {
+                json_reply(StatusCode::OK, &views::origins(&c.state.live()))
+            }
+            (&Method::GET, ["api", "v1", "tenants", id, "route"]) => {
+                views::tenant_route(&c.state.live(), id)
+            }
+            (&Method::GET, ["api", "v1", "config"]) => {
+                json_reply(StatusCode::OK, &json!(c.active()))
+            }
+            (&Method::POST, ["api", "v1", "config", "reload"]) => match c.reload("admin-api").await
+            {
+                Ok(report) => json_reply(StatusCode::OK, &json!(report)),
+                Err(e) => problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Reload refused; the previous configuration keeps serving",
+                    &e.to_string(),
+                ),
+            },
+            (&Method::GET, ["api", "v1", "overrides"]) => {
+                json_reply(StatusCode::OK, &json!(c.overrides()))
+            }
+            (&Method::DELETE, ["api", "v1", "overrides"]) => {
+                self.change(who, "clear all overrides", |_, o| {
+                    *o = Default::default();
+                    Ok(())
+                })
+                .await
+            }
+            (&Method::PUT, ["api", "v1", "regions", name, "weight"]) => {
+                let weight = match parse_weight(body) {
+                    Ok(w) => w,
+                    Err(r) => return *r,
+                };
+                let region = name.to_string();
+                self.change(
+                    who,
+                    &format!("region {name} weight {weight}"),
+                    move |cfg, o| {
+                        require_region(cfg, &region)?;
+                        check_weight(weight)?;
+                        o.regions.entry(region).or_default().weight = Some(weight);
+                        Ok(())
+                    },
+                )
+                .await
+            }
+            (&Method::POST, ["api", "v1", "regions", name, action @ ("drain" | "undrain")]) => {
+                let region = name.to_string();
+                let drained = *action == "drain";
+                self.change(who, &format!("region {name} {action}"), move |cfg, o| {
+                    require_region(cfg, &region)?;
+                    o.regions.entry(region).or_default().drained = drained;
+                    Ok(())
+                })
+                .await
+            }
+            (&Method::PUT, ["api", "v1", "origins", region, address, "weight"]) => {
+                let weight = match parse_weight(body) {
+                    Ok(w) => w,
+                    Err(r) => return *r,
+                };
+                let (region, address) = (region.to_string(), address.to_string());
+                let what = format!("origin {region}/{address} weight {weight}");
+                self.change(who, &what, move |cfg, o| {
+                    require_origin(cfg, &region, &address)?;
+                    check_weight(weight)?;
+                    o.origins
+                        .entry(origin_key(&region, &address))
+                        .or_default()
+                        .weight = Some(weight);
+                    Ok(())
+                })
+                .await
+            }
+            (
+                &Method::POST,
+                ["api", "v1", "origins", region, address, action @ ("drain" | "undrain")],
+            ) => {
+                let (region, address) = (region.to_string(), address.to_string());
+                let drained = *action == "drain";
+                let what = format!("origin {region}/{address} {action}");
+                self.change(who, &what, move |cfg, o| {
+                    require_origin(cfg, &region, &address)?;
+                    o.origins
+                        .entry(origin_key(&region, &address))
+                        .or_default()
+                        .drained = drained;
+                    Ok(())
+                })
+                .await
+            }
+            _ => problem(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "no such admin endpoint (see the README's operations section)",
+            ),
+        }
+    }
+
+    async fn change<F>(&self, who: &str, what: &str, f: F) -> Reply
+    where
+        F: FnOnce(&edge_config::Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
+        match self.control.update_overrides(who, what, f).await {
+            Ok(o) => json_reply(
+                StatusCode::OK,
+                &json!({
+                    "applied": what,
+                    "generation": self.control.state.live().snapshot.generation,
+                    "overrides": o,
+                }),
+            ),
+            Err(e) => override_error(e),
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The control plane: everything that writes state. [`Control`] is its one writer of the
+//! routing generation (hot reload and operator overrides); [`reload`] turns file changes and
+//! signals into reloads, [`prober`] runs the health probes, [`state_file`] persists overrides,
+//! and [`admin`] is the authenticated HTTP API in front of all of it.
+//!
+//! Every change — a reload (file watch, SIGHUP, admin API) or an override (weight, drain) —
+//! builds a complete new snapshot off the request path, warms it (probes origins it has not
+//! seen), then swaps it in with one `ArcSwap::store`. Requests in flight finish on the snapshot
+//! they started with. Health state of unchanged origins carries over through the health
+//! registry. A config that fails validation changes nothing.
+
+pub(crate) mod admin;
+pub(crate) mod maintenance;
+pub(crate) mod prober;
+pub(crate) mod reload;
+pub(crate) mod state_file;
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edge_config::{Config, ConfigErrors};
+use serde::Serialize;
+
+use crate::control::prober::probe_all_once;
+use crate::control::state_file::StateFileError;
+use crate::edge::tls::{CertStore, TlsError};
+use crate::state::{GatewayState, Live};
+use crate::topology::{Overrides, Snapshot, MAX_WEIGHT};
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The config is invalid (every error, with key path and line).
+    #[error("configuration is invalid:\n{0}")]
+    Invalid(ConfigErrors),
+    /// Certificates could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The location database could not be opened.
+    #[error("location database: {0}")]
+    Geo(String),
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Why an override was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// No such region or origin in the active config.
+    #[error("{0}")]
+    NotFound(String),
+    /// The value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The state file could not be written; nothing was changed.
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// The new generation.
+    pub generation: u64,
+    /// Hash of the config text (hex).
+    pub hash: String,
+    /// Known tenants.
+    pub tenants: usize,
+    /// Changes that were NOT applied because they need a restart.
+    pub restart_required: Vec<String>,
+    /// Time from trigger to swap, in milliseconds.
+    pub took_ms: f64,
+    /// Of which: reading and validating the files.
+    pub load_ms: f64,
+    /// Of which: building the snapshot and probing new origins.
+    pub build_ms: f64,
+}
+
+/// The active config's identity, for the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveConfig {
+    /// Path of the config file.
+    pub path: String,
+    /// Generation (1 at start, +1 per reload or override change).
+    pub generation: u64,
+    /// Hash of the config text (hex).
+    pub hash: String,
+    /// The config text as loaded.
+    pub source: String,
+    /// The last refused reload's error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Changes from the last reload that need a restart.
+    pub restart_required: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Status {
+    hash: String,
+    source: String,
+    last_error: Option<String>,
+    restart_required: Vec<String>,
+}
+
+/// Owns reloads and overrides for one gateway process.
+#[derive(Debug)]
+pub struct Control {
+    /// The shared state it updates.
+    pub state: Arc<GatewayState>,
+    config_path: PathBuf,
+    state_file: Option<PathBuf>,
+    overrides: Mutex<Overrides>,
+    status: Mutex<Status>,
+    /// One change at a time; readers never wait on it.
+    writer: tokio::sync::Mutex<()>,
+}
+
+fn hash_text(text: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Settings that only take effect at start.
+pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
+    let mut v = Vec::new();
+    if old.listeners.https != new.listeners.https {
+        v.push("listeners.https".to_string());
+    }
+    if old.listeners.http != new.listeners.http {
+        v.push("listeners.http".to_string());
+    }
+    if old.listeners.admin != new.listeners.admin {
+        v.push("listeners.admin".to_string());
+    }
+    if old.server.threads != new.server.threads {
+        v.push("server.threads".to_string());
+    }
+    if old.server.grace_period != new.server.grace_period {
+        v.push("server.grace_period".to_string());
+    }
+    // Pingora reads these from the proxy service once; the other limits apply to new
+    // connections (and requests) as soon as a reload is swapped in.
+    let (o, n) = (&old.limits, &new.limits);
+    if o.h2_max_concurrent_streams != n.h2_max_concurrent_streams {
+        v.push("limits.h2_max_concurrent_streams".to_string());
+    }
+    if o.keepalive_requests != n.keepalive_requests {
+        v.push("limits.keepalive_requests".to_string());
+    }
+    if o.max_header_bytes != n.max_header_bytes {
+        v.push("limits.max_header_bytes (HTTP/2 only)".to_string());
+    }
+    if o.idle_timeout != n.idle_timeout {
+        v.push("limits.idle_timeout (HTTP/2 only)".to_string());
+    }
+    v
+}
+
+impl Control {
+    /// A control plane for `state`, loaded from `config_path` whose text was `source`.
+    pub fn new(
+        state: Arc<GatewayState>,
+        config_path: PathBuf,
+        source: &str,
+        state_file: Option<PathBuf>,
+        overrides: Overrides,
+    ) -> Self {
+        Control {
+            state,
+            config_path,
+            state_file,
+            overrides: Mutex::new(overrides),
+            status: Mutex::new(Status {
+                hash: hash_text(source),
+                source: source.to_string(),
+                last_error: None,
+                restart_required: Vec::new(),
+            }),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The config file being watched.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The active config's identity and source.
+    pub fn active(&self) -> ActiveConfig {
+        let s = lock(&self.status);
+        ActiveConfig {
+            path: self.config_path.display().to_string(),
+            generation: self.state.live().snapshot.generation,
+            hash: s.hash.clone(),
+            source: s.source.clone(),
+            last_error: s.last_error.clone(),
+            restart_required: s.restart_required.clone(),
+        }
+    }
+
+    /// The current overrides.
+    pub fn overrides(&self) -> Overrides {
+        lock(&self.overrides).clone()
+    }
+
+    /// Re-reads, validates, builds, warms and swaps in the config file. `trigger` names what
+    /// asked for it (for the log).
+    pub async fn reload(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {
+        let _one_at_a_time = self.writer.lock().await;
+        let start = Instant::now();
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path))
+            .await
+            .map_err(|e| ReloadError::Internal(e.to_string()))
+            .and_then(|r| r);
+        let (config, source, certs) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                let result = match e {
+                    ReloadError::Invalid(_) => "invalid",
+                    _ => "failed",
+                };
+                self.state
+                    .metrics
+                    .reloads
+                    .with_label_values(&[result])
+                    .inc();
+                tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
+                lock(&self.status).last_error = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let geo = match self.geo_for(&config).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.state
+                    .metrics
+                    .reloads
+                    .with_label_values(&["failed"])
+                    .inc();
+                tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
+                lock(&self.status).last_error = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let old = self.state.live();
+        let old = &old.snapshot;
+        let restart = restart_required(&old.config, &config);
+        let tenants = config.tenants.by_id.len();
+        let overrides = self.overrides();
+        let generation = old.generation + 1;
+        let build_start = Instant::now();
+        let live = self
+            .build_and_warm(Arc::new(config), generation, &overrides)
+            .await;
+        let build_ms = build_start.elapsed().as_secs_f64() * 1000.0;
+        self.state.certs.replace(certs);
+        if let Some(geo) = geo {
+            self.state.geo.store(geo);
+        }
+        self.state.store(live);
+        self.state.metrics.reloads.with_label_values(&["ok"]).inc();
+        let hash = hash_text(&source);
+        {
+            let mut s = lock(&self.status);
+            s.hash = hash.clone();
+            s.source = source;
+            s.last_error = None;
+            s.restart_required = restart.clone();
+        }
+        let took_ms = start.elapsed().as_secs_f64() * 1000.0;
+        if restart.is_empty() {
+            tracing::info!(
+                trigger,
+                generation,
+                tenants,
+                took_ms,
+                "configuration reloaded"
+            );
+        } else {
+            tracing::warn!(trigger, generation, tenants, took_ms, restart_required = ?restart,
+                "configuration reloaded; some changes need a restart to take effect");
+        }
+        Ok(ReloadReport {
+            generation,
+            hash,
+            tenants,
+            restart_required: restart,
+            took_ms,
+            load_ms,
+            build_ms,
+        })
+    }
+
+    /// The location database the new config wants: `None` to keep the current one, else the
+    /// replacement (opened and checked here, so a bad file refuses the reload).
+    async fn geo_for(
+        &self,
+        config: &Config,
+    ) -> Result<Option<Option<Arc<edge_geo::mmdb::GeoDb>>>, ReloadError> {
+        let current = self.state.geo.load_full();
+        match (config.geo.as_ref(), current) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Ok(Some(None)),
+            (Some(g), Some(db)) if db.path() == g.database => Ok(None),
+            (Some(g), _) => {
+                let path = g.database.clone();
+                let opened = tokio::task::spawn_blocking(move || edge_geo::mmdb::GeoDb::open(path))
+                    .await
+                    .map_err(|e| ReloadError::Internal(e.to_string()))?
+                    .map_err(|e| ReloadError::Geo(e.to_string()))?;
+                Ok(Some(Some(Arc::new(opened))))
+            }
+        }
+    }
+
+    async fn build_and_warm(
+        &self,
+        config: Arc<Config>,
+        generation: u64,
+        overrides: &Overrides,
+    ) -> Live {
+        let live = self.state.bind(Snapshot::build_with_overrides(
+            config, generation, overrides,
+        ));
+        // Origins new to this snapshot are probed before it takes traffic.
+        probe_all_once(&live).await;
+        live
+    }
+
+    /// Applies `change` to the overrides, persists them, and swaps in a snapshot that uses
+    /// them. Nothing changes if the state file cannot be written.
+    pub async fn update_overrides<F>(
+        &self,
+        who: &str,
+        what: &str,
+        change: F,
+    ) -> Result<Overrides, OverrideError>
+    where
+        F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
+        let _one_at_a_time = self.writer.lock().await;
+        let old = self.state.live();
+        let old = &old.snapshot;
+        let before = self.overrides();
+        let mut after = before.clone();
+        change(&old.config, &mut after)?;
+        after.compact();
+        if let Some(path) = &self.state_file {
+            after.save(path)?;
+        }
+        *lock(&self.overrides) = after.clone();
+        let live = self
+            .build_and_warm(old.config.clone(), old.generation + 1, &after)
+            .await;
+        self.state.store(live);
+        tracing::info!(
+            target: "audit",
+            who,
+            what,
+            before = %serde_json::to_string(&before).unwrap_or_default(),
+            after = %serde_json::to_string(&after).unwrap_or_default(),
+            "operator override"
+        );
+        Ok(after)
+    }
+}
+
+/// Checks that `region` exists in `config`.
+pub fn require_region(config: &Config, region: &str) -> Result<(), OverrideError> {
+    if config.regions.iter().any(|r| r.name.as_str() == region) {
+        Ok(())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "no region named {region:?}"
+        )))
+    }
+}
+
+/// Checks that the origin `address` exists in `region`.
+pub fn require_origin(config: &Config, region: &str, address: &str) -> Result<(), OverrideError> {
+    let found = config
+        .regions
+        .iter()
+        .filter(|r| r.name.as_str() == region)
+        .any(|r| r.origins.iter().any(|o| o.address == address));
+    if found {
+        Ok(())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "no origin {address:?} in region {region:?}"
+        )))
+    }
+}
+
+/// Checks an operator weight.
+pub fn check_weight(weight: u32) -> Result<(), OverrideError> {
+    if weight > MAX_WEIGHT {
+        Err(OverrideError::Invalid(format!(
+            "weight {weight} is out of range (0..={MAX_WEIGHT})"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads and validates the config file and its certificates (blocking).
+fn load(path: &Path) -> Result<(Config, String, CertStore), ReloadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ReloadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let config = edge_config::parse(&source, &path.display().to_string(), base)
+        .map_err(ReloadError::Invalid)?;
+    let certs = CertStore::load(&config.tls.certificates)?;
+    Ok((config, source, certs))
+}
+
+/// How long file-change events are collected before one reload (editors write in bursts).
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);

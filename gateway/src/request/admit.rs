@@ -1,0 +1,471 @@
+//! Admission: the ordered checks a request passes before any origin is contacted.
+//!
+//! [`admit`] runs the steps in order; each step returns the next value or a [`Refusal`], and
+//! the first refusal ends admission (it is written by `respond::refuse`, the one place a
+//! refused request is answered):
+//!
+//! 1. [`check_framing`]: the request line, raw head and parsed head (smuggling, sizes);
+//! 2. [`identify_tenant`]: the configured tenant sources, first match decides;
+//! 3. [`locate_client`]: the client's address (behind trusted proxies) and location;
+//! 4. [`decide_route`]: the global deny list, the route in the tenant's home geography, the
+//!    tenant's geo-fence;
+//! 5. [`rate_limit`]: per tenant, client and route;
+//! 6. [`prebuffer_body`]: a chunked HTTP/1 body is read (bounded) so bad framing is refused
+//!    before an origin sees any of it.
+
+use std::net::IpAddr;
+
+use edge_config::Config;
+use edge_geo::mmdb::ClientLocation;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use super::framing::{self, Limits};
+use super::geofence;
+use super::headers;
+use super::problem::{EdgeError, ErrorKind};
+use super::ratelimit::{Decision, RateLimiter};
+use super::routing::{self, Route};
+use super::tenancy::{self, RequestFacts, TenantMatch};
+use crate::state::{GatewayState, Live};
+
+/// Why a request is not admitted: the error to answer, and whether the connection must close
+/// after the answer (when what follows on it can no longer be trusted to start a request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the client is told.
+    pub error: EdgeError,
+    /// Close the connection after answering.
+    pub close: bool,
+}
+
+impl Refusal {
+    /// A refusal after which the connection may carry the next request.
+    pub fn answer(error: EdgeError) -> Self {
+        Refusal {
+            error,
+            close: false,
+        }
+    }
+
+    /// A refusal after which the connection is closed.
+    pub fn closing(error: EdgeError) -> Self {
+        Refusal { error, close: true }
+    }
+}
+
+/// Chunked bodies up to this size are read whole before any origin is contacted (Pingora's
+/// retry buffer holds them and replays them upstream).
+pub const PREBUFFER_BYTES: u64 = 64 * 1024;
+
+/// Runs every admission step for the request in `session`, recording in `ctx` what each
+/// decided (request id, client, location, route, rate-limit headers).
+pub async fn admit(
+    state: &GatewayState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<(), Refusal> {
+    let config = &ctx.live.snapshot.config;
+    ctx.limits = Limits::for_request(&config.limits, session.req_header().uri.path());
+    let framed = check_framing(session, &ctx.limits);
+    // A request that fails framing gets an id of ours: its headers are not to be trusted.
+    ctx.request_id = match framed {
+        Ok(()) => request_id(session.req_header()),
+        Err(_) => headers::new_request_id(),
+    };
+    framed?;
+    let found = identify_tenant(config, session.req_header());
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    (ctx.client_ip, ctx.location) = locate_client(state, config, peer, session.req_header());
+    let route = decide_route(&ctx.live, &found, ctx.location.as_ref(), rand::random())?;
+    let tenant = route.tenant;
+    // Set before rate limiting: a 429 is attributed to the tenant's geography.
+    ctx.route = Some(route);
+    if let (Some(ip), Some(tenant)) = (ctx.client_ip, tenant) {
+        let limited = rate_limit(&state.ratelimiter, config, ip, tenant, session.req_header());
+        ctx.ratelimit_headers = limited.headers;
+        limited.outcome?;
+    }
+    prebuffer_body(session, ctx).await?;
+    state.retry_budget.record_request();
+    Ok(())
+}
+
+/// Step 1: the request line (control bytes, seen raw by the edge's head scanner), the raw
+/// HTTP/1 head, and the parsed head against `limits`. Every refusal closes the connection.
+pub fn check_framing(session: &Session, limits: &Limits) -> Result<(), Refusal> {
+    let control_bytes = crate::edge::head_clock(session.as_downstream().stream())
+        .is_some_and(|clock| clock.control_in_request_line());
+    let raw = session
+        .as_downstream()
+        .as_http1()
+        .map(|h1| h1.get_headers_raw_bytes());
+    check_head(
+        control_bytes,
+        raw.as_deref(),
+        session.req_header(),
+        !session.is_http2(),
+        limits,
+    )
+    .map_err(Refusal::closing)
+}
+
+/// The pure part of [`check_framing`].
+pub fn check_head(
+    control_in_request_line: bool,
+    raw_http1_head: Option<&[u8]>,
+    req: &RequestHeader,
+    http1: bool,
+    limits: &Limits,
+) -> Result<(), EdgeError> {
+    if control_in_request_line {
+        return Err(EdgeError::new(
+            ErrorKind::BadRequest,
+            "the request line contains control characters",
+        ));
+    }
+    if let Some(raw) = raw_http1_head {
+        framing::check_raw_head(raw)?;
+    }
+    framing::check(req, http1, limits)
+}
+
+/// The client's `X-Request-Id` when it is one we would propagate, else a new one.
+fn request_id(req: &RequestHeader) -> String {
+    headers::valid_request_id(req.headers.get("x-request-id"))
+        .map(str::to_owned)
+        .unwrap_or_else(headers::new_request_id)
+}
+
+/// The host the client addressed: `Host` for HTTP/1, `:authority` for h2.
+pub fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+/// Step 2: the tenant, from the configured sources (first match decides).
+pub fn identify_tenant(config: &Config, req: &RequestHeader) -> TenantMatch {
+    let facts = RequestFacts {
+        host: request_host(req),
+        path: req.uri.path(),
+        headers: &req.headers,
+    };
+    tenancy::identify(&config.tenancy.sources, &facts)
+}
+
+/// Step 3: the client's address (the socket `peer`, or the right-most untrusted
+/// `X-Forwarded-For`/`Forwarded` hop behind `client_ip.trusted_proxies`) and, when a location
+/// database is configured and knows it, where it is. A damaged database answers "unknown"
+/// rather than failing the request.
+pub fn locate_client(
+    state: &GatewayState,
+    config: &Config,
+    peer: Option<IpAddr>,
+    req: &RequestHeader,
+) -> (Option<IpAddr>, Option<ClientLocation>) {
+    let ip = peer.map(|p| edge_geo::client_ip(p, &req.headers, &config.client_ip.trusted_proxies));
+    let Some(ip) = ip else {
+        return (None, None);
+    };
+    let db = state.geo.load();
+    let Some(db) = db.as_ref() else {
+        return (Some(ip), None);
+    };
+    let found = db.lookup(ip).ok().flatten();
+    let continent = found.and_then(|l| l.continent).map(|c| c.to_string());
+    state
+        .metrics
+        .requests_by_continent
+        .with_label_values(&[continent.as_deref().unwrap_or("unknown")])
+        .inc();
+    (Some(ip), found)
+}
+
+/// Step 4: the global deny list, then the route (origins of the tenant's home geography, or
+/// of the client's nearest geography for tenant-less requests), then the tenant's geo-fence.
+pub fn decide_route(
+    live: &Live,
+    found: &TenantMatch,
+    location: Option<&ClientLocation>,
+    seed: u64,
+) -> Result<Route, Refusal> {
+    let config = &live.snapshot.config;
+    geofence::check_deny_list(config, location)
+        .and_then(|()| {
+            routing::route_request(&live.snapshot, found, location, &live.health_view(), seed)
+        })
+        .and_then(|route| geofence::check_tenant(config, &route, location).map(|()| route))
+        .map_err(Refusal::answer)
+}
+
+/// What [`rate_limit`] decided: the headers to send either way, and the outcome.
+#[derive(Debug)]
+pub struct RateLimited {
+    /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited).
+    pub headers: Vec<(&'static str, String)>,
+    /// Whether the request may go on.
+    pub outcome: Result<(), Refusal>,
+}
+
+/// Step 5: the tenant's, the client's and the route's quotas. Requests of tenants the
+/// directory does not know are not limited here (they were refused or are tenant-less).
+pub fn rate_limit(
+    limiter: &RateLimiter,
+    config: &Config,
+    client: IpAddr,
+    tenant: edge_config::TenantId,
+    req: &RequestHeader,
+) -> RateLimited {
+    let Some(tenant) = config.tenants.by_id.get(&tenant) else {
+        return RateLimited {
+            headers: Vec::new(),
+            outcome: Ok(()),
+        };
+    };
+    let decision = limiter.check(client, tenant, &req.method, req.uri.path());
+    let headers = decision.response_headers();
+    let outcome = match decision {
+        Decision::Allowed { .. } => Ok(()),
+        Decision::Limited {
+            scope, retry_after, ..
+        } => Err(Refusal::answer(EdgeError::rate_limited(
+            scope.label(),
+            retry_after,
+        ))),
+    };
+    RateLimited { headers, outcome }
+}
+
+/// Step 6: reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin
+/// is contacted, so that malformed chunk framing is refused (400) instead of half-forwarded —
+/// nginx's request buffering, bounded. Larger bodies stream on from there; their framing
+/// errors abort the upstream request. Every refusal closes the connection.
+pub async fn prebuffer_body(session: &mut Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
+    let chunked = !session.is_http2()
+        && session
+            .req_header()
+            .headers
+            .contains_key(http::header::TRANSFER_ENCODING);
+    if !chunked {
+        return Ok(());
+    }
+    session.as_downstream_mut().enable_retry_buffering();
+    while ctx.body_bytes < PREBUFFER_BYTES {
+        match session.as_downstream_mut().read_request_body().await {
+            Ok(Some(chunk)) => {
+                ctx.body_bytes += chunk.len() as u64;
+                if ctx.body_bytes > ctx.limits.max_body_bytes {
+                    return Err(Refusal::closing(framing::body_too_large(&ctx.limits)));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed chunked request body");
+                return Err(Refusal::closing(EdgeError::new(
+                    ErrorKind::BadRequest,
+                    "the chunked request body is malformed",
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, EU_TENANT, NA_TENANT};
+    use crate::topology::OriginId;
+    use std::sync::Arc;
+
+    fn head(lines: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/orders", None).unwrap();
+        for (n, v) in lines {
+            req.append_header(n.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn framing_refusals_close_the_connection_and_say_why() {
+        let limits = Limits::default();
+        let req = head(&[("host", "gw.test")]);
+        assert!(check_head(false, None, &req, true, &limits).is_ok());
+        let e = check_head(true, None, &req, true, &limits).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(e.detail.contains("control"), "{}", e.detail);
+        let raw =
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(check_head(false, Some(raw), &req, true, &limits).is_err());
+        let long = RequestHeader::build("GET", "/".repeat(9000).as_bytes(), None).unwrap();
+        let e = check_head(false, None, &long, true, &limits).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UriTooLong);
+    }
+
+    #[tokio::test]
+    async fn check_framing_reads_the_raw_head_of_the_session() {
+        let limits = Limits::default();
+        let (s, _c) = testing::session(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert_eq!(check_framing(&s, &limits), Ok(()));
+        let (s, _c) = testing::session(
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await;
+        let refused = check_framing(&s, &limits).unwrap_err();
+        assert!(refused.close);
+        assert_eq!(refused.error.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn the_tenant_comes_from_the_configured_source() {
+        let config = testing::config("");
+        let found = identify_tenant(&config, &head(&[("x-tenant-id", EU_TENANT)]));
+        assert!(matches!(found, TenantMatch::Found { .. }), "{found:?}");
+        let found = identify_tenant(&config, &head(&[("x-tenant-id", "not-a-uuid")]));
+        assert!(matches!(found, TenantMatch::Malformed { .. }), "{found:?}");
+        assert_eq!(identify_tenant(&config, &head(&[])), TenantMatch::Absent);
+    }
+
+    #[test]
+    fn the_client_is_the_socket_peer_unless_a_trusted_proxy_says_otherwise() {
+        let state = testing::state(testing::config(""));
+        let config = state.live().snapshot.config.clone();
+        let peer = "10.0.0.7".parse().unwrap();
+        let req = head(&[("x-forwarded-for", "203.0.113.9")]);
+        // No trusted proxies, no location database: the peer, and no location.
+        assert_eq!(
+            locate_client(&state, &config, Some(peer), &req),
+            (Some(peer), None)
+        );
+        assert_eq!(locate_client(&state, &config, None, &req), (None, None));
+        let trusting = testing::config("[client_ip]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+        assert_eq!(
+            locate_client(&state, &trusting, Some(peer), &req).0,
+            Some("203.0.113.9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn routes_stay_in_the_home_geography_and_refusals_keep_the_connection() {
+        let live = testing::live(testing::config(""));
+        let s = &live.snapshot;
+        let eu = TenantMatch::Found {
+            id: edge_config::TenantId::parse(EU_TENANT).unwrap(),
+            source: tenancy::SourceKind::Header,
+        };
+        for seed in 0..20 {
+            let route = decide_route(&live, &eu, None, seed).unwrap();
+            assert_eq!(s.geography(route.geography).name.as_str(), "eu");
+            let first = s.region(s.origin(route.candidates[0]).region);
+            assert_eq!(first.name.as_str(), "northeurope");
+        }
+        let refused = decide_route(&live, &TenantMatch::Absent, None, 1).unwrap_err();
+        assert_eq!(refused.error.kind, ErrorKind::UnknownTenant);
+        assert!(!refused.close);
+        // Both EU origins down: 503, never NA.
+        for id in [0, 1] {
+            let h = live.origin_health(OriginId(id));
+            for _ in 0..5 {
+                h.record_probe(false, Default::default(), live.health.now_ms(), 1, 1);
+            }
+        }
+        let refused = decide_route(&live, &eu, None, 1).unwrap_err();
+        assert_eq!(refused.error.kind, ErrorKind::NoOriginAvailable);
+    }
+
+    #[test]
+    fn a_geo_fence_refuses_an_unknown_location() {
+        let mut config = testing::config("");
+        let id = edge_config::TenantId::parse(EU_TENANT).unwrap();
+        let tenant = config.tenants.by_id.get_mut(&id).unwrap();
+        tenant.allowed_countries = Some(vec!["DE".parse().unwrap()].into_boxed_slice());
+        let live = testing::live(config);
+        let eu = TenantMatch::Found {
+            id,
+            source: tenancy::SourceKind::Header,
+        };
+        let refused = decide_route(&live, &eu, None, 1).unwrap_err();
+        assert_eq!(refused.error.kind, ErrorKind::LocationForbidden);
+    }
+
+    #[test]
+    fn rate_limits_refuse_with_headers_once_the_burst_is_spent() {
+        let config = testing::config(
+            "[rate_limits]\ndefault_plan = \"small\"\n[rate_limits.plans.small]\nrps = 1\nburst = 2\n",
+        );
+        let limiter = RateLimiter::new(config.rate_limits.as_ref().unwrap());
+        let ip = "10.0.0.1".parse().unwrap();
+        let tenant = edge_config::TenantId::parse(NA_TENANT).unwrap();
+        let req = head(&[]);
+        let outcomes: Vec<bool> = (0..3)
+            .map(|_| {
+                rate_limit(&limiter, &config, ip, tenant, &req)
+                    .outcome
+                    .is_ok()
+            })
+            .collect();
+        assert_eq!(outcomes, [true, true, false]);
+        let limited = rate_limit(&limiter, &config, ip, tenant, &req);
+        let refused = limited.outcome.unwrap_err();
+        assert_eq!(refused.error.kind, ErrorKind::RateLimited);
+        assert_eq!(refused.error.limit, Some("tenant"));
+        assert!(limited.headers.iter().any(|(n, _)| *n == "retry-after"));
+        // A tenant the directory does not know is not limited here.
+        let unknown = edge_config::TenantId::parse("33333333-3333-4333-8333-333333333333").unwrap();
+        assert!(rate_limit(&limiter, &config, ip, unknown, &req)
+            .outcome
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_prebuffered_and_bad_chunks_are_refused() {
+        let live = Arc::new(testing::live(testing::config("")));
+        let (mut s, _c) = testing::session(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await;
+        let mut ctx = RequestCtx::new(live.clone());
+        assert_eq!(prebuffer_body(&mut s, &mut ctx).await, Ok(()));
+        assert_eq!(ctx.body_bytes, 3);
+        let (mut s, _c) = testing::session(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        )
+        .await;
+        let mut ctx = RequestCtx::new(live.clone());
+        let refused = prebuffer_body(&mut s, &mut ctx).await.unwrap_err();
+        assert!(refused.close);
+        assert_eq!(refused.error.kind, ErrorKind::BadRequest);
+        // Not chunked: nothing is read here.
+        let (mut s, _c) =
+            testing::session(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc").await;
+        let mut ctx = RequestCtx::new(live);
+        assert_eq!(prebuffer_body(&mut s, &mut ctx).await, Ok(()));
+        assert_eq!(ctx.body_bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn admission_runs_every_step_and_records_what_it_decided() {
+        let state = testing::state(testing::config(""));
+        let request = format!("GET /x HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {NA_TENANT}\r\nx-request-id: abc-1\r\n\r\n");
+        let (mut s, _c) = testing::session(request.as_bytes()).await;
+        let mut ctx = RequestCtx::new(state.live());
+        assert_eq!(admit(&state, &mut s, &mut ctx).await, Ok(()));
+        assert_eq!(ctx.request_id, "abc-1");
+        assert_eq!(ctx.geography_name(), Some("na"));
+        assert_eq!(ctx.client_ip, Some("127.0.0.1".parse().unwrap()));
+        // A framing refusal gets an id of the gateway's, not the client's.
+        let request = "GET /x HTTP/1.1\r\nHost: gw.test\r\nx-request-id: abc-2\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let (mut s, _c) = testing::session(request.as_bytes()).await;
+        let mut ctx = RequestCtx::new(state.live());
+        let refused = admit(&state, &mut s, &mut ctx).await.unwrap_err();
+        assert!(refused.close);
+        assert_ne!(ctx.request_id, "abc-2");
+        assert!(ctx.route.is_none());
+    }
+}

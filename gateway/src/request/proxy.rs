@@ -1,0 +1,395 @@
+//! The Pingora `ProxyHttp` implementation: the phases of one request, each a few lines that
+//! call the named, separately tested functions of this plane — [`admit`](super::admit) (the
+//! admission pipeline), [`routing`](super::routing) (already decided by admission),
+//! [`retry`](super::retry), [`headers`](super::headers), [`problem`](super::problem) and
+//! [`respond`](super::respond).
+//!
+//! Phase order (Pingora's): `request_filter` → (`upstream_peer` → `upstream_request_filter` →
+//! `request_body_filter` → `upstream_response_filter` → `response_filter`), the parenthesis
+//! repeated per attempt on `fail_to_connect` / `error_while_proxy` retries; `fail_to_proxy`
+//! when no attempt answered; `logging` always, last.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, ErrorType};
+
+use super::admit::{self, request_host};
+use super::ctx::RequestCtx;
+use super::framing;
+use super::headers::{self, UpstreamFacts};
+use super::problem::{classify_failure, ErrorKind, FailureFacts};
+use super::respond;
+use super::retry::{self, FailedAttempt, RetryDecision};
+use crate::state::GatewayState;
+
+/// The edge proxy: one per process, shared by every listener of the HTTPS service.
+pub struct EdgeProxy {
+    state: Arc<GatewayState>,
+}
+
+impl EdgeProxy {
+    /// A proxy reading its configuration from `state`.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        EdgeProxy { state }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.state.live())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match admit::admit(&self.state, session, ctx).await {
+            Ok(()) => Ok(false),
+            Err(refusal) => respond::refuse(session, ctx, refusal).await,
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let next = ctx
+            .route
+            .as_ref()
+            .and_then(|r| r.candidates.get(ctx.attempts).copied());
+        let Some(origin) = next else {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(503),
+                "every candidate origin of the geography has been tried",
+            );
+        };
+        ctx.attempts += 1;
+        ctx.current = Some(origin);
+        let m = &self.state.metrics;
+        m.upstream_attempts.inc();
+        if ctx.attempts > 1 {
+            m.retries.inc();
+        }
+        Ok(ctx.live.snapshot.origin(origin).peer.clone())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_bytes += chunk.len() as u64;
+            if ctx.body_bytes > ctx.limits.max_body_bytes {
+                ctx.failure = Some(framing::body_too_large(&ctx.limits));
+                return Error::e_explain(ErrorType::HTTPStatus(413), "request body over the limit");
+            }
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.origin_failed();
+        self.count_upstream_timeout(&e);
+        if let Some(origin) = ctx.current {
+            let s = &ctx.live.snapshot;
+            let o = s.origin(origin);
+            let region = s.region(o.region).name.as_str();
+            self.state
+                .metrics
+                .connect_failures
+                .with_label_values(&[region, o.address.as_str()])
+                .inc();
+        }
+        // Nothing reached the origin, so another candidate is safe for any method, and costs
+        // no retry budget.
+        if ctx.has_more_candidates() {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("origin {peer}"));
+        // Pingora marks errors that are safe to retry only because they hit a pooled
+        // connection the origin had already closed (nothing was processed): any method may go
+        // to the next candidate then, like a refused connection.
+        e.retry.decide_reuse(client_reused);
+        let stale_pooled_connection = e.retry();
+        // Only the origin's own failures count against it: a client that goes away mid-request
+        // says nothing about the origin's health.
+        if e.esource() == &ErrorSource::Upstream {
+            ctx.origin_failed();
+        }
+        self.count_upstream_timeout(&e);
+        let decision = retry::decide(FailedAttempt {
+            retry_granted: ctx.pending_permit.is_some(),
+            stale_pooled_connection,
+            more_candidates: ctx.has_more_candidates(),
+            resendable: ctx.may_resend(session),
+        });
+        let permit = match decision {
+            RetryDecision::Granted => ctx.pending_permit.take(),
+            RetryDecision::IfBudgetAllows => self.state.retry_budget.try_acquire(),
+            RetryDecision::Free | RetryDecision::No => None,
+        };
+        let retry = match decision {
+            RetryDecision::Free => true,
+            RetryDecision::Granted | RetryDecision::IfBudgetAllows => permit.is_some(),
+            RetryDecision::No => false,
+        };
+        ctx.permits.extend(permit);
+        e.set_retry(retry);
+        e
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let status = upstream_response.status.as_u16();
+        if status >= 500 && ctx.live.snapshot.config.outlier_detection.count_5xx {
+            // An overloaded or broken origin: try another one of the geography if this
+            // request may be sent again and the budget allows; the origin's answer is dropped.
+            if matches!(status, 502..=504) && ctx.may_resend(session) {
+                if let Some(permit) = self.state.retry_budget.try_acquire() {
+                    ctx.pending_permit = Some(permit);
+                    return Error::e_explain(
+                        ErrorType::HTTPStatus(status),
+                        "origin answered with a retryable status",
+                    );
+                }
+            }
+            ctx.origin_failed();
+        } else {
+            ctx.origin_succeeded();
+        }
+        Ok(())
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let (Some(route), Some(origin)) = (ctx.route.as_ref(), ctx.current) else {
+            return Error::e_explain(ErrorType::InternalError, "no route at upstream phase");
+        };
+        let snapshot = &ctx.live.snapshot;
+        let entry = snapshot.origin(origin);
+        let region = snapshot.region(entry.region).name.as_str();
+        let tenant = route.tenant.map(|t| t.to_string());
+        let country = ctx.location.and_then(|l| l.country).map(|c| c.to_string());
+        let host = request_host(session.req_header()).map(str::to_owned);
+        let client_ip = ctx.client_ip;
+        headers::prepare_upstream_request(
+            upstream_request,
+            &UpstreamFacts {
+                tenant: tenant.as_deref(),
+                client_country: country.as_deref(),
+                region,
+                client_ip,
+                host: host.as_deref(),
+                request_id: &ctx.request_id,
+                host_override: entry.host.as_deref(),
+            },
+        )
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        headers::decorate_response(
+            upstream_response,
+            ctx.live.snapshot.hsts.as_ref(),
+            ctx.region_name(),
+            &ctx.request_id,
+        )?;
+        for (name, value) in &ctx.ratelimit_headers {
+            upstream_response.insert_header(*name, value.as_str())?;
+        }
+        if ctx.live.snapshot.config.routing.debug_headers {
+            if let Some(route) = &ctx.route {
+                let value = super::explain::route_header(&ctx.live, route, ctx.attempts);
+                upstream_response.insert_header("x-edge-route", value)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let err = classify_failure(
+            e,
+            &FailureFacts {
+                decided: ctx.failure.as_ref(),
+                route_exhausted: ctx.route_exhausted(),
+                geography: ctx.geography_name(),
+                retry_after: ctx.live.snapshot.config.health.interval,
+            },
+        );
+        let code = match err {
+            // The client went away or broke the protocol mid-stream: nobody to answer.
+            None => 0,
+            Some(err) => {
+                let code = respond::write_problem(session, &err, ctx)
+                    .await
+                    .unwrap_or_else(|write_err| {
+                        tracing::debug!(error = %write_err, "could not send error response");
+                        0
+                    });
+                ctx.failure = Some(err);
+                code
+            }
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        // A client that goes away is routine at the edge; the access log still records it.
+        error.esource() == &ErrorSource::Downstream
+            && matches!(
+                error.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            )
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        // This request is done; what the connection reads next is the next request's head.
+        if let Some(clock) = crate::edge::head_clock(session.as_downstream().stream()) {
+            clock.next_request();
+        }
+        self.record_metrics(session, ctx);
+        super::access_log::log_request(session, e, ctx_view(ctx));
+    }
+}
+
+/// The `edge_limit_hits_total` label of an upstream timeout (`[routing]` timeouts, per attempt).
+fn upstream_timeout_label(e: &Error) -> Option<&'static str> {
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::TLSHandshakeTimedout => {
+            Some("upstream_connect_timeout")
+        }
+        ErrorType::ReadTimedout => Some("upstream_read_timeout"),
+        ErrorType::WriteTimedout => Some("upstream_write_timeout"),
+        _ => None,
+    }
+}
+
+impl EdgeProxy {
+    fn count_upstream_timeout(&self, e: &Error) {
+        if let Some(label) = upstream_timeout_label(e) {
+            self.state
+                .metrics
+                .limit_hits
+                .with_label_values(&[label])
+                .inc();
+        }
+    }
+
+    /// Counts a finished request: by the region that answered, else by the tenant's geography,
+    /// else as unrouted; and what refused it, when the gateway did.
+    fn record_metrics(&self, session: &Session, ctx: &RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let seconds = ctx.started.elapsed().as_secs_f64();
+        let answered_by_origin = ctx.failure.is_none() && ctx.current.is_some();
+        let live = &ctx.live;
+        let handles = match (&ctx.route, ctx.current) {
+            (Some(_), Some(origin)) if answered_by_origin => {
+                live.metrics.region(live.snapshot.origin(origin).region)
+            }
+            (Some(route), _) => live.metrics.geography(route.geography),
+            _ => None,
+        };
+        handles
+            .unwrap_or(&self.state.unrouted)
+            .observe(status, seconds);
+        let m = &self.state.metrics;
+        if answered_by_origin && ctx.attempts > 1 {
+            m.failovers.inc();
+        }
+        let Some(err) = &ctx.failure else { return };
+        match (err.kind, err.limit, ctx.geography_name()) {
+            (ErrorKind::RateLimited, Some(scope), _) => {
+                m.rate_limited.with_label_values(&[scope]).inc();
+            }
+            (_, Some(limit), _) => m.limit_hits.with_label_values(&[limit]).inc(),
+            (ErrorKind::NoOriginAvailable, None, Some(geo)) => {
+                m.residency_refusals.with_label_values(&[geo]).inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the access log reads from a finished request.
+fn ctx_view(ctx: &RequestCtx) -> super::access_log::RequestSummary<'_> {
+    let origin = ctx.current.map(|o| ctx.live.snapshot.origin(o));
+    super::access_log::RequestSummary {
+        request_id: &ctx.request_id,
+        tenant: ctx.route.as_ref().and_then(|r| r.tenant),
+        geography: ctx.geography_name(),
+        region: ctx.region_name(),
+        origin: origin.map(|o| o.address.as_str()),
+        attempts: ctx.attempts,
+        error: ctx.failure.as_ref().map(|f| f.kind.label()),
+        duration: ctx.started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_timeouts_have_their_own_labels() {
+        let label = |t| upstream_timeout_label(&Error::new(t));
+        assert_eq!(
+            label(ErrorType::ConnectTimedout),
+            Some("upstream_connect_timeout")
+        );
+        assert_eq!(
+            label(ErrorType::ReadTimedout),
+            Some("upstream_read_timeout")
+        );
+        assert_eq!(
+            label(ErrorType::WriteTimedout),
+            Some("upstream_write_timeout")
+        );
+        assert_eq!(label(ErrorType::ConnectRefused), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! The read model, built once per configuration: dense ids, each geography's route table, the
+//! routing [`Snapshot`], and operators' [`Overrides`] as the value a snapshot is built with.
+//!
+//! A leaf: it imports no other plane of the crate. Everything that changes while a snapshot
+//! is live (origin health, metric handles) is bound to its ids from outside.
+
+mod ids;
+mod overrides;
+mod snapshot;
+mod table;
+
+pub use ids::{GeoId, OriginId, RegionId};
+pub use overrides::{origin_key, Overrides, MAX_WEIGHT};
+pub use snapshot::Snapshot;
+pub use table::{AllUsable, HealthView, RouteTable};
+
+#[cfg(test)]
+pub use overrides::Override;
+#[cfg(test)]
+pub use table::{Member, Tier};

@@ -1,0 +1,108 @@
+//! Operators' overrides (weights, drains) as a value: they win over the config file when a
+//! snapshot is built. Persisting them (the state file) and changing them is the control
+//! plane's job (`control::state_file`, `control::Control`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Highest weight an operator may set (the config's own limit).
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// Override of one region or origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Weight replacing the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Drained: weight 0 whatever the weight says, without forgetting it.
+    #[serde(default)]
+    pub drained: bool,
+}
+
+impl Override {
+    /// The effective weight given the configured one.
+    pub fn apply(&self, configured: u32) -> u32 {
+        if self.drained {
+            0
+        } else {
+            self.weight.unwrap_or(configured)
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.weight.is_none() && !self.drained
+    }
+}
+
+/// Every override, by region name and by `region/address` for origins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// By region name.
+    #[serde(default)]
+    pub regions: BTreeMap<String, Override>,
+    /// By `region/address`.
+    #[serde(default)]
+    pub origins: BTreeMap<String, Override>,
+}
+
+/// The key of an origin in [`Overrides::origins`].
+pub fn origin_key(region: &str, address: &str) -> String {
+    format!("{region}/{address}")
+}
+
+impl Overrides {
+    /// The effective weight of `region`.
+    pub fn region_weight(&self, region: &str, configured: u32) -> u32 {
+        self.regions
+            .get(region)
+            .map_or(configured, |o| o.apply(configured))
+    }
+
+    /// Whether `region` is drained.
+    pub fn region_drained(&self, region: &str) -> bool {
+        self.regions.get(region).is_some_and(|o| o.drained)
+    }
+
+    /// The effective weight of an origin.
+    pub fn origin_weight(&self, region: &str, address: &str, configured: u32) -> u32 {
+        self.origins
+            .get(&origin_key(region, address))
+            .map_or(configured, |o| o.apply(configured))
+    }
+
+    /// Whether an origin is drained.
+    pub fn origin_drained(&self, region: &str, address: &str) -> bool {
+        self.origins
+            .get(&origin_key(region, address))
+            .is_some_and(|o| o.drained)
+    }
+
+    /// Drops entries that no longer override anything.
+    pub fn compact(&mut self) {
+        self.regions.retain(|_, o| !o.is_empty());
+        self.origins.retain(|_, o| !o.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_wins_over_weight_and_keeps_it() {
+        let o = Override {
+            weight: Some(300),
+            drained: true,
+        };
+        assert_eq!(o.apply(100), 0);
+        let o = Override {
+            drained: false,
+            ..o
+        };
+        assert_eq!(o.apply(100), 300);
+        assert_eq!(Override::default().apply(100), 100);
+    }
+}
