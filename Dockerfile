@@ -62,7 +62,7 @@ RUN --mount=type=cache,id=edge-cargo-registry,target=/usr/local/cargo/registry,s
     --mount=type=cache,id=edge-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,id=edge-target-${TARGETARCH},target=/src/target,sharing=locked \
     if [ -n "${CARGO_BUILD_JOBS}" ]; then export CARGO_BUILD_JOBS; else unset CARGO_BUILD_JOBS; fi \
- && cargo build --release --locked -p edge-gateway --bin edge-gateway \
+ && cargo build --release --locked --no-default-features -p edge-gateway --bin edge-gateway \
  && install -D -m 0755 target/release/edge-gateway /out/edge-gateway \
  && /out/edge-gateway --version
 

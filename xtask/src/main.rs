@@ -6,11 +6,15 @@
 //! crates are compiled, with the same behaviour everywhere.
 //!
 //! - `cargo xtask demo [ARGS]`  runs `edge-gateway demo` (ARGS are passed on).
-//! - `cargo xtask test`         runs the whole suite: fmt, clippy, unit + integration tests.
+//! - `cargo xtask test`         runs the whole suite: the repository lints (import cycles, the
+//!   module map in docs/architecture.md, doc links), fmt, clippy, unit + integration tests.
+//! - `cargo xtask lint`         only the repository lints.
 //! - `cargo xtask deps`         only installs missing prerequisites.
 
+mod lint;
+
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// A program the build or the tests need, and the Debian package that provides it.
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("lint") => lints(),
         Some("deps") => ensure(BUILD).and_then(|()| ensure(TEST)),
         _ => {
             eprintln!(
@@ -92,9 +97,23 @@ fn demo(args: &[String]) -> Result<(), String> {
     run(cmd)
 }
 
+fn lints() -> Result<(), String> {
+    eprintln!("xtask: == repository lints ==");
+    let problems = lint::run(&workspace_root());
+    for p in &problems {
+        eprintln!("xtask: {p}");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} repository lint problem(s)", problems.len()))
+    }
+}
+
 fn test(extra: &[String]) -> Result<(), String> {
     ensure(BUILD)?;
     ensure(TEST)?;
+    lints()?;
     step("formatting", {
         let mut c = cargo();
         c.args(["fmt", "--all", "--check"]);
@@ -174,14 +193,17 @@ fn target_dir() -> PathBuf {
     if let Some(dir) = env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    // xtask lives one level below the workspace root. `cargo run` sets CARGO_MANIFEST_DIR at
-    // run time; the compile-time value is only a fallback, since a binary built from another
-    // checkout sharing this target directory would point there.
+    workspace_root().join("target")
+}
+
+/// The workspace root. xtask lives one level below it; `cargo run` sets CARGO_MANIFEST_DIR at
+/// run time, and the compile-time value is only a fallback, since a binary built from another
+/// checkout sharing this target directory would point there.
+fn workspace_root() -> PathBuf {
     env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
-        .map(|root| root.join("target"))
-        .unwrap_or_else(|| PathBuf::from("target"))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn present(p: &Prerequisite) -> bool {

@@ -175,6 +175,11 @@ fn print_banner(
     let port = https.port();
     let (eu, _, eu_name) = DEMO_TENANTS[0];
     let (na, _, na_name) = DEMO_TENANTS[2];
+    // The binary that is running, so the lines work as printed whether or not `edge-gateway`
+    // is on PATH (under `cargo xtask demo` it is in target/debug).
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "edge-gateway".to_string());
     println!(
         "\nedge-gateway demo is running (Ctrl-C to stop)\n\
          \n  HTTPS  https://localhost:{port}   (TLS 1.2/1.3, h2 + http/1.1)\
@@ -196,9 +201,9 @@ fn print_banner(
          \n\n  # plaintext is redirected (308) to HTTPS\
          \n  curl -s -i http://{http}/hello\
          \n\nOperate it (admin API on http://{admin}, token in {token}):\
-         \n  edge-gateway ctl --admin http://{admin} --token-file {token} regions\
-         \n  edge-gateway ctl --admin http://{admin} --token-file {token} drain northeurope\
-         \n  edge-gateway ctl --admin http://{admin} --token-file {token} route {eu}\
+         \n  {exe} ctl --admin http://{admin} --token-file {token} regions\
+         \n  {exe} ctl --admin http://{admin} --token-file {token} drain northeurope\
+         \n  {exe} ctl --admin http://{admin} --token-file {token} route {eu}\
          \n  curl -s http://{admin}/readyz\n"
     );
 }
