@@ -395,8 +395,7 @@ fn link_targets(text: &str) -> Vec<String> {
             continue;
         }
         let mut in_code = false;
-        let mut chars = line.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in line.char_indices() {
             match c {
                 '`' => in_code = !in_code,
                 ']' if !in_code && line[i + 1..].starts_with('(') => {
