@@ -3,24 +3,53 @@
 //! The origin trusts what the gateway says about a request (its tenant, its client address,
 //! which region served it), so nothing the client sends under those names may reach the origin
 //! as sent: the client's copies are removed and the gateway's own are set.
+//!
+//! Names are compared after folding `_` to `-` (HTTP field names are already case-folded):
+//! CGI, WSGI, PHP and Rails map `X-Tenant-Id` and `X_Tenant_Id` to the same variable
+//! (`HTTP_X_TENANT_ID`), so an underscore spelling is an alias the origin may read as ours.
+//! Such aliases are dropped, not refused: a client cannot make them reach the origin, and a
+//! request that merely carries one is still served (Traefik's fix for the same hole; nginx
+//! drops every underscore name by default).
 
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
-/// Headers the gateway owns on the upstream request; client copies are always removed.
+/// Headers the gateway owns on the upstream request; client copies (and their `_` aliases)
+/// are always removed.
 const OWNED_REQUEST_HEADERS: &[&str] = &[
     "x-tenant-id",
     "x-client-country",
+    "x-request-id",
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
     "x-real-ip",
 ];
 
-/// Every header with this prefix belongs to the gateway.
-const EDGE_PREFIX: &str = "x-edge-";
+/// Every header with one of these prefixes belongs to the gateway.
+const OWNED_PREFIXES: &[&str] = &["x-edge-", "x-forwarded-"];
+
+/// Whether `a` equals `b` once `_` is read as `-` in `a` (`b` is a lowercase owned name).
+fn eq_folded(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(&x, &y)| x == y || (x == b'_' && y == b'-'))
+}
+
+/// Whether the request header `name` (lowercase, as the `http` crate stores it) is one the
+/// gateway owns, or an alias of one with `_` for `-`.
+pub fn is_owned(name: &str) -> bool {
+    let n = name.as_bytes();
+    // Every owned name starts with `x` or `f`: most headers are rejected by one comparison.
+    if !matches!(n.first(), Some(b'x' | b'f')) {
+        return false;
+    }
+    OWNED_REQUEST_HEADERS
+        .iter()
+        .any(|o| eq_folded(n, o.as_bytes()))
+        || OWNED_PREFIXES
+            .iter()
+            .any(|p| n.len() > p.len() && eq_folded(&n[..p.len()], p.as_bytes()))
+}
 
 /// Longest client-supplied `X-Request-Id` kept as is.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -46,16 +75,14 @@ pub struct UpstreamFacts<'a> {
 
 /// Removes client-supplied gateway-owned headers and sets the gateway's own.
 pub fn prepare_upstream_request(req: &mut RequestHeader, facts: &UpstreamFacts<'_>) -> Result<()> {
-    for name in OWNED_REQUEST_HEADERS {
-        req.remove_header(*name);
-    }
-    let edge: Vec<http::HeaderName> = req
+    // One pass over the names; nothing is allocated when the client sent none of ours.
+    let owned: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|k| k.as_str().starts_with(EDGE_PREFIX))
+        .filter(|k| is_owned(k.as_str()))
         .cloned()
         .collect();
-    for name in edge {
+    for name in owned {
         req.remove_header(&name);
     }
     if let Some(tenant) = facts.tenant {
@@ -174,6 +201,87 @@ mod tests {
         assert_eq!(get("x-client-country"), ["DE"]);
         assert_eq!(get("x-forwarded-proto"), ["https"]);
         assert_eq!(get("accept"), ["*/*"]);
+    }
+
+    #[test]
+    fn owned_names_and_their_underscore_aliases_are_recognised() {
+        for owned in [
+            "x-tenant-id",
+            "x_tenant_id",
+            "x_tenant-id",
+            "x-client-country",
+            "x_client_country",
+            "x-request-id",
+            "x_request_id",
+            "forwarded",
+            "x-real-ip",
+            "x_real_ip",
+            "x-forwarded-for",
+            "x_forwarded_for",
+            "x-forwarded-proto",
+            "x_forwarded_host",
+            "x-forwarded-anything",
+            "x_forwarded_server",
+            "x-edge-region",
+            "x_edge_region",
+            "x_edge-route",
+        ] {
+            assert!(is_owned(owned), "{owned}");
+        }
+        for other in [
+            "accept",
+            "x-tenant",
+            "x-tenant-idx",
+            "x-forwarded-",
+            "x-edge-",
+            "x-forwardedfor",
+            "forwarded_",
+            "xx-tenant-id",
+            "x_custom",
+        ] {
+            assert!(!is_owned(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn aliases_never_reach_the_origin() {
+        let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+        for alias in [
+            "x_tenant_id",
+            "X_Client_Country",
+            "x_forwarded_for",
+            "x_real_ip",
+            "x_edge_region",
+            "x_request_id",
+            "x_forwarded_proto",
+        ] {
+            req.append_header(alias.to_string(), "spoofed").unwrap();
+        }
+        req.append_header("x_custom_thing", "kept").unwrap();
+        prepare_upstream_request(
+            &mut req,
+            &UpstreamFacts {
+                tenant: Some("t"),
+                client_country: None,
+                region: "northeurope",
+                client_ip: None,
+                host: None,
+                request_id: "rid",
+                host_override: None,
+            },
+        )
+        .unwrap();
+        let values: Vec<String> = req
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+            .collect();
+        assert!(!values.iter().any(|v| v.contains("spoofed")), "{values:?}");
+        assert!(
+            values.contains(&"x_custom_thing: kept".to_string()),
+            "{values:?}"
+        );
+        assert!(values.contains(&"x-tenant-id: t".to_string()), "{values:?}");
     }
 
     #[test]
