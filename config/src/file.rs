@@ -424,7 +424,7 @@ pub struct ClientIpFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
-    /// Downstream connections open at once, all listeners together, 1..=1000000; default
+    /// Downstream connections open at once, the HTTPS and HTTP listeners together (the admin listener is never counted), 1..=1000000; default
     /// 10000.
     pub max_connections: Option<i64>,
     /// Time allowed for a TLS handshake; default `10s`, greater than 0.

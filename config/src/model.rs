@@ -680,7 +680,7 @@ pub struct ClientIp {
 /// [`crate::validate`]) and a range checked by validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Downstream connections open at once, all listeners together (1 to 1000000).
+    /// Downstream connections open at once, the HTTPS and HTTP listeners together (the admin listener is never counted) (1 to 1000000).
     pub max_connections: NonZeroU32,
     /// Time allowed for a client's TLS handshake; greater than zero.
     pub tls_handshake_timeout: Duration,

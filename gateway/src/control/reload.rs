@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::control::{Control, WATCH_DEBOUNCE};
 
 /// The files whose change triggers a reload: the config, the tenant file, certificates and
-/// keys, the admin token file.
+/// keys. (Admin tokens are read at start only: a changed token file needs a restart.)
 pub fn watched_files(control: &Control) -> Vec<PathBuf> {
     let live = control.state.live();
     let c = &live.snapshot.config;

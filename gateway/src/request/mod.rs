@@ -1,6 +1,6 @@
 //! One request, from its parsed head to its access-log line.
 //!
-//! Start at [`proxy`]: the Pingora phases, each a few lines. Admission ([`admit`]) runs the
+//! Start at [`proxy`]: the Pingora phases, each calling named functions. Admission ([`admit`]) runs the
 //! ordered checks (framing → tenant → client location → route and geo-fence → rate limits →
 //! body prebuffer); [`respond`] writes every answer the gateway makes itself. The decisions are
 //! pure functions with their own tests: [`framing`], [`tenancy`], [`geofence`], [`routing`],

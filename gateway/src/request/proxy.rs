@@ -1,5 +1,5 @@
-//! The Pingora `ProxyHttp` implementation: the phases of one request, each a few lines that
-//! call the named, separately tested functions of this plane — [`admit`](super::admit) (the
+//! The Pingora `ProxyHttp` implementation: the phases of one request, calling the named,
+//! separately tested functions of this plane — [`admit`](super::admit) (the
 //! admission pipeline), [`routing`](super::routing) (already decided by admission),
 //! [`retry`](super::retry), [`headers`](super::headers), [`problem`](super::problem) and
 //! [`respond`](super::respond).

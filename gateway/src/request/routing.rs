@@ -123,7 +123,7 @@ pub struct Route {
 }
 
 /// Routes a request whose tenant identification gave `found`: the one decision function the
-/// proxy (and later the admin API's "where does this tenant go") uses.
+/// admin API's "where does this tenant go" uses, and the proxy through [`route_request`].
 pub fn route(
     snapshot: &Snapshot,
     found: &TenantMatch,

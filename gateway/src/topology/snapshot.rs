@@ -4,7 +4,7 @@
 //! Building does the work a request must not: indexing geographies, grouping origins into
 //! priority tiers, and constructing each origin's `HttpPeer` (parsing addresses per request
 //! measurably costs throughput). Live state (origin health, metric handles) is bound to a
-//! snapshot's ids by its owners (`health::OriginStates`, `metrics::Bound`), not held here,
+//! snapshot's ids by its owners (`health::OriginStates`, `metrics::SnapshotMetrics`), not held here,
 //! so this module imports no other plane.
 
 use std::collections::HashMap;

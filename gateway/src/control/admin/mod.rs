@@ -296,7 +296,7 @@ impl AdminApi {
             _ => problem(
                 StatusCode::NOT_FOUND,
                 "Not found",
-                "no such admin endpoint (see the README's operations section)",
+                "no such admin endpoint (see docs/operations.md)",
             ),
         }
     }
