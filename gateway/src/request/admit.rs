@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use edge_config::Config;
 use edge_geo::mmdb::ClientLocation;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
@@ -68,7 +68,11 @@ pub async fn admit(
 ) -> Result<(), Refusal> {
     let config = &ctx.live.snapshot.config;
     ctx.limits = Limits::for_request(&config.limits, session.req_header().uri.path());
-    let framed = check_framing(session, &ctx.limits);
+    let framed = check_framing(
+        session,
+        &ctx.limits,
+        framing::tenant_depth(&config.tenancy.sources),
+    );
     // A request that fails framing gets an id of ours: its headers are not to be trusted.
     ctx.request_id = match framed {
         Ok(()) => request_id(session.req_header()),
@@ -96,8 +100,13 @@ pub async fn admit(
 }
 
 /// Step 1: the request line (control bytes, seen raw by the edge's head scanner), the raw
-/// HTTP/1 head, and the parsed head against `limits`. Every refusal closes the connection.
-pub fn check_framing(session: &Session, limits: &Limits) -> Result<(), Refusal> {
+/// HTTP/1 head, the parsed head against `limits`, the path (dot-segments; the segments that
+/// carry the tenant, `tenant_depth` of them) and `Expect`. Every refusal closes the connection.
+pub fn check_framing(
+    session: &Session,
+    limits: &Limits,
+    tenant_depth: usize,
+) -> Result<(), Refusal> {
     let control_bytes = crate::edge::head_clock(session.as_downstream().stream())
         .is_some_and(|clock| clock.control_in_request_line());
     let raw = session
@@ -110,6 +119,7 @@ pub fn check_framing(session: &Session, limits: &Limits) -> Result<(), Refusal> 
         session.req_header(),
         !session.is_http2(),
         limits,
+        tenant_depth,
     )
     .map_err(Refusal::closing)
 }
@@ -121,6 +131,7 @@ pub fn check_head(
     req: &RequestHeader,
     http1: bool,
     limits: &Limits,
+    tenant_depth: usize,
 ) -> Result<(), EdgeError> {
     if control_in_request_line {
         return Err(EdgeError::new(
@@ -131,7 +142,9 @@ pub fn check_head(
     if let Some(raw) = raw_http1_head {
         framing::check_raw_head(raw)?;
     }
-    framing::check(req, http1, limits)
+    framing::check(req, http1, limits)?;
+    framing::check_path(req.raw_path(), tenant_depth)?;
+    framing::expects_continue(req).map(|_| ())
 }
 
 /// The client's `X-Request-Id` when it is one we would propagate, else a new one.
@@ -255,6 +268,23 @@ pub async fn prebuffer_body(session: &mut Session, ctx: &mut RequestCtx) -> Resu
     if !chunked {
         return Ok(());
     }
+    // The client waits for `100 Continue` before it sends a body we are about to wait for:
+    // the request is admitted, so say so now (and keep the origin from saying it again).
+    if framing::expects_continue(session.req_header()) == Ok(true) {
+        let interim = ResponseHeader::build(100, Some(0)).map_err(|_| {
+            Refusal::closing(EdgeError::new(ErrorKind::Internal, "cannot build 100"))
+        })?;
+        session
+            .write_response_header(Box::new(interim), false)
+            .await
+            .map_err(|_| {
+                Refusal::closing(EdgeError::new(
+                    ErrorKind::BadRequest,
+                    "the client went away before sending its body",
+                ))
+            })?;
+        ctx.continue_sent = true;
+    }
     session.as_downstream_mut().enable_retry_buffering();
     while ctx.body_bytes < PREBUFFER_BYTES {
         match session.as_downstream_mut().read_request_body().await {
@@ -296,28 +326,36 @@ mod tests {
     fn framing_refusals_close_the_connection_and_say_why() {
         let limits = Limits::default();
         let req = head(&[("host", "gw.test")]);
-        assert!(check_head(false, None, &req, true, &limits).is_ok());
-        let e = check_head(true, None, &req, true, &limits).unwrap_err();
+        assert!(check_head(false, None, &req, true, &limits, 0).is_ok());
+        let e = check_head(true, None, &req, true, &limits, 0).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadRequest);
         assert!(e.detail.contains("control"), "{}", e.detail);
         let raw =
             b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(check_head(false, Some(raw), &req, true, &limits).is_err());
+        assert!(check_head(false, Some(raw), &req, true, &limits, 0).is_err());
         let long = RequestHeader::build("GET", "/".repeat(9000).as_bytes(), None).unwrap();
-        let e = check_head(false, None, &long, true, &limits).unwrap_err();
+        let e = check_head(false, None, &long, true, &limits, 0).unwrap_err();
         assert_eq!(e.kind, ErrorKind::UriTooLong);
+        let dots = RequestHeader::build("GET", b"/t/a/../b", None).unwrap();
+        assert!(check_head(false, None, &dots, true, &limits, 0).is_err());
+        let empty = RequestHeader::build("GET", b"/t//a", None).unwrap();
+        assert!(check_head(false, None, &empty, true, &limits, 0).is_ok());
+        assert!(check_head(false, None, &empty, true, &limits, 2).is_err());
+        let expect = head(&[("expect", "bogus")]);
+        let e = check_head(false, None, &expect, true, &limits, 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ExpectationFailed);
     }
 
     #[tokio::test]
     async fn check_framing_reads_the_raw_head_of_the_session() {
         let limits = Limits::default();
         let (s, _c) = testing::session(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
-        assert_eq!(check_framing(&s, &limits), Ok(()));
+        assert_eq!(check_framing(&s, &limits, 0), Ok(()));
         let (s, _c) = testing::session(
             b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         )
         .await;
-        let refused = check_framing(&s, &limits).unwrap_err();
+        let refused = check_framing(&s, &limits, 0).unwrap_err();
         assert!(refused.close);
         assert_eq!(refused.error.kind, ErrorKind::BadRequest);
     }
@@ -444,9 +482,27 @@ mod tests {
         // Not chunked: nothing is read here.
         let (mut s, _c) =
             testing::session(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc").await;
-        let mut ctx = RequestCtx::new(live);
+        let mut ctx = RequestCtx::new(live.clone());
         assert_eq!(prebuffer_body(&mut s, &mut ctx).await, Ok(()));
         assert_eq!(ctx.body_bytes, 0);
+        // Expect: 100-continue: the interim answer goes out before the body is awaited.
+        let (mut s, mut c) = testing::session(
+            b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await;
+        let mut ctx = RequestCtx::new(live);
+        let client = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut got = vec![0u8; 25];
+            c.read_exact(&mut got).await.unwrap();
+            c.write_all(b"2\r\nhi\r\n0\r\n\r\n").await.unwrap();
+            (got, c)
+        });
+        assert_eq!(prebuffer_body(&mut s, &mut ctx).await, Ok(()));
+        let (got, _c) = client.await.unwrap();
+        assert_eq!(&got[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert!(ctx.continue_sent);
+        assert_eq!(ctx.body_bytes, 2);
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ pub struct RequestCtx {
     pub(crate) limits: framing::Limits,
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
     pub(crate) ratelimit_headers: Vec<(&'static str, String)>,
+    /// The gateway answered `Expect: 100-continue` itself (the origin is not asked again).
+    pub(crate) continue_sent: bool,
 }
 
 impl RequestCtx {
@@ -62,7 +64,15 @@ impl RequestCtx {
             body_bytes: 0,
             limits: framing::Limits::default(),
             ratelimit_headers: Vec::new(),
+            continue_sent: false,
         }
+    }
+
+    /// Whether the client has received a final response head (not only a `1xx`).
+    pub(crate) fn response_started(session: &Session) -> bool {
+        session
+            .response_written()
+            .is_some_and(|r| !r.status.is_informational())
     }
 
     /// Whether the route has a candidate not tried yet.
@@ -97,20 +107,28 @@ impl RequestCtx {
         }
     }
 
-    /// Whether a request that already reached an origin may be sent again: an idempotent
-    /// (configured) method, a body that still fits the retry buffer, another candidate.
+    /// Whether the request may be executed twice: a method of `routing.retry_methods`, or an
+    /// `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header: the client asks
+    /// the origin to deduplicate).
+    pub(crate) fn idempotent(&self, session: &Session) -> bool {
+        let req = session.req_header();
+        let method = req.method.as_str();
+        self.live
+            .snapshot
+            .config
+            .routing
+            .retry_methods
+            .iter()
+            .any(|m| m == method)
+            || req.headers.contains_key("idempotency-key")
+    }
+
+    /// Whether a request that already reached an origin may be sent again: idempotent, a body
+    /// that still fits the retry buffer, another candidate.
     pub(crate) fn may_resend(&self, session: &Session) -> bool {
-        let method = session.req_header().method.as_str();
         self.has_more_candidates()
             && !session.as_ref().retry_buffer_truncated()
-            && self
-                .live
-                .snapshot
-                .config
-                .routing
-                .retry_methods
-                .iter()
-                .any(|m| m == method)
+            && self.idempotent(session)
     }
 
     /// The name of the region of the origin tried last.

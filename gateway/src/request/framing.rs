@@ -116,6 +116,108 @@ pub fn check(req: &RequestHeader, http1: bool, limits: &Limits) -> Result<(), Ed
     declared_length(req, limits).map(|_| ())
 }
 
+/// The `Expect` expectation the gateway meets: `100-continue` (RFC 9110 §10.1.1), answered by
+/// the gateway before it reads a body it buffers, else by the origin.
+pub fn expects_continue(req: &RequestHeader) -> Result<bool, EdgeError> {
+    let mut values = req.headers.get_all(http::header::EXPECT).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(false),
+        (Some(v), None)
+            if v.as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue") =>
+        {
+            Ok(true)
+        }
+        _ => Err(EdgeError::new(
+            ErrorKind::ExpectationFailed,
+            "the only expectation supported is a single `Expect: 100-continue`",
+        )),
+    }
+}
+
+/// Whether a path segment is a dot-segment (`.` or `..`), in any spelling: `%2e`/`%2E` decode
+/// to `.`, so `%2e%2E` is `..` to a normalising origin.
+fn is_dot_segment(seg: &[u8]) -> bool {
+    let mut dots = 0;
+    let mut i = 0;
+    while i < seg.len() {
+        if seg[i] == b'.' {
+            i += 1;
+        } else if seg.len() >= i + 3
+            && seg[i] == b'%'
+            && seg[i + 1] == b'2'
+            && seg[i + 2].eq_ignore_ascii_case(&b'e')
+        {
+            i += 3;
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
+}
+
+/// Whether `seg` hides a separator: an encoded slash or backslash, or a raw backslash (which
+/// Windows servers and some frameworks read as `/`).
+fn hides_separator(seg: &[u8]) -> bool {
+    seg.contains(&b'\\')
+        || seg.windows(3).any(|w| {
+            w[0] == b'%'
+                && (w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f')
+                    || w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'))
+        })
+}
+
+/// Refuses a path that an origin could read as another path than the gateway routed
+/// (RFC 3986 §5.2.4 normalisation):
+///
+/// - a dot-segment anywhere (`/a/../b`, `/%2e%2E/`, `/.`): browsers and curl remove them
+///   before sending, so only a client that wants two readings sends one;
+/// - when the tenant is read from the path, an empty segment (`//`) or a hidden separator
+///   (`%2F`, `%5C`, `\`) in the first `tenant_depth` segments (the prefix's and the tenant's
+///   own): `/t//<a>` or `/t/<a>%2F..` would route by one tenant and be served as another.
+///
+/// Refused rather than normalised: forwarding a path other than the client sent would change
+/// what the origin signs, caches and logs. Encoded slashes deeper in the path (GitLab-style
+/// `group%2Fproject` ids) stay allowed.
+pub fn check_path(path: &[u8], tenant_depth: usize) -> Result<(), EdgeError> {
+    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+    let mut segments = path.split(|&b| b == b'/');
+    // The empty segment before the leading `/` (origin-form always starts with one).
+    if path.first() == Some(&b'/') {
+        segments.next();
+    }
+    for (depth, seg) in segments.enumerate() {
+        if is_dot_segment(seg) {
+            return Err(bad(
+                "the path contains a dot-segment (`.` or `..`, possibly percent-encoded)",
+            ));
+        }
+        if depth < tenant_depth && (seg.is_empty() || hides_separator(seg)) {
+            return Err(bad(
+                "the path segments that carry the tenant contain an empty segment or an encoded separator",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many leading path segments carry the tenant: the prefix's segments plus the tenant's
+/// own, for the deepest `path` tenant source (0 when the tenant is not read from the path).
+pub fn tenant_depth(sources: &[edge_config::TenantSource]) -> usize {
+    sources
+        .iter()
+        .filter_map(|s| match s {
+            edge_config::TenantSource::Path { prefix } => {
+                Some(prefix.split('/').filter(|p| !p.is_empty()).count() + 1)
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Checks the raw HTTP/1 header block as received. Pingora's parser is lenient in two ways
 /// that matter at the edge, so this looks at the bytes themselves: it accepts a bare LF as a
 /// line end (another parser behind us may not), and when Content-Length and
@@ -288,5 +390,78 @@ mod tests {
             check(&long, true, &Limits::default()).unwrap_err().kind,
             ErrorKind::UriTooLong
         );
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_every_spelling() {
+        for path in [
+            "/t/a/../b",
+            "/..",
+            "/.",
+            "/a/.",
+            "/a/./b",
+            "/%2e%2e/x",
+            "/%2E%2e/x",
+            "/.%2e/x",
+            "/%2e./x",
+            "/%2e/x",
+            "/a/%2E",
+            "/a/..?q=1",
+        ] {
+            assert!(check_path(path.as_bytes(), 0).is_err(), "{path}");
+        }
+        for path in [
+            "/",
+            "/a",
+            "/a.b/c",
+            "/.well-known/x",
+            "/a/...",
+            "/a/..b",
+            "/%2e%2e%2e",
+            "/a?x=/../",
+            "/v1/projects/group%2Fproject",
+        ] {
+            assert!(check_path(path.as_bytes(), 0).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_tenant_segments_admit_no_empty_segment_or_hidden_separator() {
+        let depth = tenant_depth(&[edge_config::TenantSource::Path {
+            prefix: "/t/".into(),
+        }]);
+        assert_eq!(depth, 2);
+        for path in [
+            "//t/a/x",
+            "/t//a/x",
+            "/t/a%2Fb/x",
+            "/t/a%2fb",
+            "/t/a%5Cb",
+            "/t/a\\b",
+            "/%2Ft/a",
+        ] {
+            assert!(check_path(path.as_bytes(), depth).is_err(), "{path}");
+        }
+        for path in ["/t/a/x", "/t/a/x//y", "/t/a/b%2Fc", "/t/a", "/t/a/"] {
+            assert!(check_path(path.as_bytes(), depth).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_one_100_continue_is_an_expectation_we_meet() {
+        let req = |values: &[&str]| {
+            let mut r = RequestHeader::build("POST", b"/", None).unwrap();
+            for v in values {
+                r.append_header("expect", *v).unwrap();
+            }
+            r
+        };
+        assert_eq!(expects_continue(&req(&[])), Ok(false));
+        assert_eq!(expects_continue(&req(&["100-continue"])), Ok(true));
+        assert_eq!(expects_continue(&req(&["100-Continue "])), Ok(true));
+        for bad in [&["200-ok"][..], &["100-continue", "100-continue"], &[""]] {
+            let e = expects_continue(&req(bad)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::ExpectationFailed, "{bad:?}");
+        }
     }
 }

@@ -27,6 +27,40 @@ const OWNED_REQUEST_HEADERS: &[&str] = &[
 /// Every header with one of these prefixes belongs to the gateway.
 const OWNED_PREFIXES: &[&str] = &["x-edge-", "x-forwarded-"];
 
+/// Whether a `101 Switching Protocols` answers what the client asked: the request carries
+/// `Connection: upgrade` and `Upgrade`, and the response's `Upgrade` names one of the
+/// requested protocols (RFC 9110 §7.8; protocol names compared case-insensitively, versions
+/// as sent).
+pub fn upgrade_requested(req: &RequestHeader, resp: &ResponseHeader) -> bool {
+    let has_token = |value: &http::HeaderValue, token: &str| {
+        value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    let asked_upgrade = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|v| has_token(v, "upgrade"));
+    let Some(granted) = resp
+        .headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    asked_upgrade
+        && granted.split(',').all(|g| {
+            let g = g.trim();
+            !g.is_empty()
+                && req
+                    .headers
+                    .get_all(http::header::UPGRADE)
+                    .iter()
+                    .any(|v| has_token(v, g))
+        })
+}
+
 /// Whether `a` equals `b` once `_` is read as `-` in `a` (`b` is a lowercase owned name).
 fn eq_folded(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
@@ -282,6 +316,35 @@ mod tests {
             "{values:?}"
         );
         assert!(values.contains(&"x-tenant-id: t".to_string()), "{values:?}");
+    }
+
+    #[test]
+    fn a_101_must_answer_the_upgrade_the_client_asked_for() {
+        let req = |h: &[(&str, &str)]| {
+            let mut r = RequestHeader::build("GET", b"/ws", None).unwrap();
+            for (n, v) in h {
+                r.append_header(n.to_string(), *v).unwrap();
+            }
+            r
+        };
+        let resp = |upgrade: Option<&str>| {
+            let mut r = ResponseHeader::build(101, None).unwrap();
+            if let Some(u) = upgrade {
+                r.insert_header("upgrade", u).unwrap();
+            }
+            r
+        };
+        let ws = req(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
+        assert!(upgrade_requested(&ws, &resp(Some("websocket"))));
+        assert!(upgrade_requested(&ws, &resp(Some("WebSocket"))));
+        assert!(!upgrade_requested(&ws, &resp(Some("h2c"))));
+        assert!(!upgrade_requested(&ws, &resp(None)));
+        assert!(!upgrade_requested(&req(&[]), &resp(Some("websocket"))));
+        let no_connection = req(&[("upgrade", "websocket")]);
+        assert!(!upgrade_requested(&no_connection, &resp(Some("websocket"))));
     }
 
     #[test]

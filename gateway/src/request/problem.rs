@@ -36,6 +36,8 @@ pub enum ErrorKind {
     RequestTimeout,
     /// The client's location is not allowed (global deny list or the tenant's geo-fence).
     LocationForbidden,
+    /// `Expect` names an expectation other than `100-continue` (RFC 9110 §10.1.1).
+    ExpectationFailed,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
     BadRequest,
     /// A bug or an unexpected state inside the gateway.
@@ -55,6 +57,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::LocationForbidden => 403,
+            ErrorKind::ExpectationFailed => 417,
             ErrorKind::BadGateway => 502,
             ErrorKind::GatewayTimeout => 504,
             ErrorKind::Internal => 500,
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "urn:edge-gateway:problem:payload-too-large",
             ErrorKind::RequestTimeout => "urn:edge-gateway:problem:request-timeout",
             ErrorKind::LocationForbidden => "urn:edge-gateway:problem:location-forbidden",
+            ErrorKind::ExpectationFailed => "urn:edge-gateway:problem:expectation-failed",
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
             ErrorKind::BadRequest => "urn:edge-gateway:problem:bad-request",
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "Request body too large",
             ErrorKind::RequestTimeout => "Request head not received in time",
             ErrorKind::LocationForbidden => "Not available from the client's location",
+            ErrorKind::ExpectationFailed => "Expectation not supported",
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
             ErrorKind::BadRequest => "Bad request",
@@ -111,6 +116,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::LocationForbidden => "location_forbidden",
+            ErrorKind::ExpectationFailed => "expectation_failed",
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",
             ErrorKind::BadRequest => "bad_request",

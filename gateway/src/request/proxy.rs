@@ -22,7 +22,7 @@ use super::admit::{self, request_host};
 use super::ctx::RequestCtx;
 use super::framing;
 use super::headers::{self, UpstreamFacts};
-use super::problem::{classify_failure, ErrorKind, FailureFacts};
+use super::problem::{classify_failure, EdgeError, ErrorKind, FailureFacts};
 use super::respond;
 use super::retry::{self, FailedAttempt, RetryDecision};
 use crate::state::GatewayState;
@@ -132,11 +132,13 @@ impl ProxyHttp for EdgeProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("origin {peer}"));
-        // Pingora marks errors that are safe to retry only because they hit a pooled
-        // connection the origin had already closed (nothing was processed): any method may go
-        // to the next candidate then, like a refused connection.
+        // Pingora marks the errors of a pooled connection the origin had already closed
+        // ("reused only"); whether the request may have been processed is decided below.
         e.retry.decide_reuse(client_reused);
         let stale_pooled_connection = e.retry();
+        // A failure while writing the request: the origin never had all of it.
+        let cut_while_writing = e.esource() == &ErrorSource::Upstream
+            && matches!(e.etype(), ErrorType::WriteError | ErrorType::WriteTimedout);
         // Only the origin's own failures count against it: a client that goes away mid-request
         // says nothing about the origin's health.
         if e.esource() == &ErrorSource::Upstream {
@@ -144,10 +146,14 @@ impl ProxyHttp for EdgeProxy {
         }
         self.count_upstream_timeout(&e);
         let decision = retry::decide(FailedAttempt {
+            answer_decided: ctx.failure.is_some(),
+            response_started: RequestCtx::response_started(session),
             retry_granted: ctx.pending_permit.is_some(),
             stale_pooled_connection,
+            request_fully_sent: !cut_while_writing,
             more_candidates: ctx.has_more_candidates(),
-            resendable: ctx.may_resend(session),
+            body_replayable: !session.as_ref().retry_buffer_truncated(),
+            idempotent: ctx.idempotent(session),
         });
         let permit = match decision {
             RetryDecision::Granted => ctx.pending_permit.take(),
@@ -171,6 +177,16 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let status = upstream_response.status.as_u16();
+        if status == 101 && !headers::upgrade_requested(session.req_header(), upstream_response) {
+            // A tunnel the client never asked for would carry whatever the origin sends next
+            // on a connection the client may reuse: a bad gateway answer, not a response.
+            ctx.failure = Some(EdgeError::new(
+                ErrorKind::BadGateway,
+                "the origin switched protocols without being asked to",
+            ));
+            ctx.origin_failed();
+            return Error::e_explain(ErrorType::HTTPStatus(502), "unsolicited 101 from origin");
+        }
         if status >= 500 && ctx.live.snapshot.config.outlier_detection.count_5xx {
             // An overloaded or broken origin: try another one of the geography if this
             // request may be sent again and the budget allows; the origin's answer is dropped.
@@ -206,6 +222,10 @@ impl ProxyHttp for EdgeProxy {
         let country = ctx.location.and_then(|l| l.country).map(|c| c.to_string());
         let host = request_host(session.req_header()).map(str::to_owned);
         let client_ip = ctx.client_ip;
+        if ctx.continue_sent {
+            // The client already has its `100 Continue` (and the origin gets the body at once).
+            upstream_request.remove_header(&http::header::EXPECT);
+        }
         headers::prepare_upstream_request(
             upstream_request,
             &UpstreamFacts {
@@ -250,6 +270,36 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if let Some(sent) = session
+            .response_written()
+            .filter(|_| RequestCtx::response_started(session))
+        {
+            // The client already has this response's head (and maybe part of its body): the
+            // only honest end is an abort it can detect. No problem document is appended and
+            // no framing is completed: HTTP/1.1 closes the connection mid-body, h2 resets the
+            // stream with INTERNAL_ERROR.
+            let status = sent.status.as_u16();
+            ctx.failure = Some(
+                classify_failure(
+                    e,
+                    &FailureFacts {
+                        decided: ctx.failure.as_ref(),
+                        route_exhausted: ctx.route_exhausted(),
+                        geography: ctx.geography_name(),
+                        retry_after: ctx.live.snapshot.config.health.interval,
+                    },
+                )
+                .unwrap_or_else(|| EdgeError::new(ErrorKind::BadGateway, "aborted mid-response")),
+            );
+            session.set_keepalive(None);
+            session
+                .as_downstream_mut()
+                .shutdown_with_reason(h2::Reason::INTERNAL_ERROR);
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let err = classify_failure(
             e,
             &FailureFacts {

@@ -139,17 +139,27 @@ impl RetryBudget {
 /// What is known about an attempt that failed while talking to its origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailedAttempt {
+    /// The gateway already decided what to answer (e.g. an origin's unsolicited `101`, a body
+    /// over the limit): no other origin is asked.
+    pub answer_decided: bool,
+    /// Response bytes (at least the head) already went to the client: another attempt's
+    /// answer could only be appended to them.
+    pub response_started: bool,
     /// The origin answered 502-504 and that answer was already turned into a retry (its
     /// budget permit is held).
     pub retry_granted: bool,
-    /// Pingora says the failure hit a pooled connection the origin had already closed, so
-    /// nothing was processed.
+    /// Pingora says the failure hit a pooled connection the origin had already closed.
     pub stale_pooled_connection: bool,
+    /// The whole request (head and body) was written to the origin before the failure, so the
+    /// origin may have processed it.
+    pub request_fully_sent: bool,
     /// The route has a candidate not tried yet.
     pub more_candidates: bool,
-    /// The request may be sent again: an idempotent (configured) method whose body still fits
-    /// the retry buffer.
-    pub resendable: bool,
+    /// The request body can be sent again (it still fits the retry buffer).
+    pub body_replayable: bool,
+    /// The request may be executed twice: an idempotent method (`routing.retry_methods`) or
+    /// an `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
+    pub idempotent: bool,
 }
 
 /// Whether (and at what cost) a failed attempt is sent to the next candidate.
@@ -157,22 +167,34 @@ pub struct FailedAttempt {
 pub enum RetryDecision {
     /// Retry with the permit already granted for the origin's 5xx answer.
     Granted,
-    /// Retry without budget: nothing reached the origin.
+    /// Retry without budget: the origin cannot have processed the request.
     Free,
     /// Retry if the retry budget grants a permit.
     IfBudgetAllows,
-    /// Do not retry: answer the client.
+    /// Do not retry: answer (or abort) the client.
     No,
 }
 
 /// Decides whether a failed attempt is retried on the next candidate (pure: the caller takes
 /// the budget permit when told to).
+///
+/// - Never once the response started: a second answer would be appended to the first.
+/// - A non-idempotent request is retried only when the origin cannot have processed it: a
+///   stale pooled connection that failed before the request was fully written (RFC 9112
+///   §9.3.1). A POST the origin read completely before it closed is answered 502, never run
+///   twice.
+/// - An idempotent request on a stale pooled connection is retried for free; after any other
+///   failure it costs retry budget.
 pub fn decide(f: FailedAttempt) -> RetryDecision {
-    if f.retry_granted {
+    if f.response_started || f.answer_decided {
+        RetryDecision::No
+    } else if f.retry_granted {
         RetryDecision::Granted
-    } else if f.stale_pooled_connection && f.more_candidates {
+    } else if !f.more_candidates || !f.body_replayable {
+        RetryDecision::No
+    } else if f.stale_pooled_connection && (f.idempotent || !f.request_fully_sent) {
         RetryDecision::Free
-    } else if f.resendable && f.more_candidates {
+    } else if f.idempotent {
         RetryDecision::IfBudgetAllows
     } else {
         RetryDecision::No
@@ -219,31 +241,111 @@ mod tests {
     #[test]
     fn retry_decisions_follow_what_reached_the_origin() {
         use RetryDecision::*;
-        let f = |retry_granted, stale_pooled_connection, more_candidates, resendable| {
-            decide(FailedAttempt {
-                retry_granted,
-                stale_pooled_connection,
-                more_candidates,
-                resendable,
-            })
+        let base = FailedAttempt {
+            answer_decided: false,
+            response_started: false,
+            retry_granted: false,
+            stale_pooled_connection: false,
+            request_fully_sent: true,
+            more_candidates: true,
+            body_replayable: true,
+            idempotent: true,
         };
-        // (granted, stale, more, resendable) -> decision
-        let table = [
-            ((true, false, false, false), Granted),
-            ((true, true, true, true), Granted),
-            ((false, true, true, false), Free),
-            ((false, true, false, true), No),
-            ((false, false, true, true), IfBudgetAllows),
-            ((false, false, true, false), No),
-            ((false, false, false, true), No),
-            ((false, false, false, false), No),
+        let post = FailedAttempt {
+            idempotent: false,
+            ..base
+        };
+        let table: &[(&str, FailedAttempt, RetryDecision)] = &[
+            ("idempotent, origin failed", base, IfBudgetAllows),
+            (
+                "idempotent, stale connection",
+                FailedAttempt {
+                    stale_pooled_connection: true,
+                    ..base
+                },
+                Free,
+            ),
+            (
+                "5xx already granted",
+                FailedAttempt {
+                    retry_granted: true,
+                    ..base
+                },
+                Granted,
+            ),
+            (
+                "no candidate left",
+                FailedAttempt {
+                    more_candidates: false,
+                    ..base
+                },
+                No,
+            ),
+            (
+                "body not replayable",
+                FailedAttempt {
+                    body_replayable: false,
+                    stale_pooled_connection: true,
+                    ..base
+                },
+                No,
+            ),
+            (
+                "answer decided",
+                FailedAttempt {
+                    answer_decided: true,
+                    stale_pooled_connection: true,
+                    ..base
+                },
+                No,
+            ),
+            (
+                "response started",
+                FailedAttempt {
+                    response_started: true,
+                    retry_granted: true,
+                    ..base
+                },
+                No,
+            ),
+            (
+                "response started, stale",
+                FailedAttempt {
+                    response_started: true,
+                    stale_pooled_connection: true,
+                    ..base
+                },
+                No,
+            ),
+            ("POST, origin failed", post, No),
+            (
+                "POST read whole, then stale close",
+                FailedAttempt {
+                    stale_pooled_connection: true,
+                    ..post
+                },
+                No,
+            ),
+            (
+                "POST cut while writing, stale",
+                FailedAttempt {
+                    stale_pooled_connection: true,
+                    request_fully_sent: false,
+                    ..post
+                },
+                Free,
+            ),
+            (
+                "POST cut while writing, fresh",
+                FailedAttempt {
+                    request_fully_sent: false,
+                    ..post
+                },
+                No,
+            ),
         ];
-        for ((g, s, m, r), want) in table {
-            assert_eq!(
-                f(g, s, m, r),
-                want,
-                "granted {g} stale {s} more {m} resendable {r}"
-            );
+        for (what, facts, want) in table {
+            assert_eq!(decide(*facts), *want, "{what}");
         }
     }
 }
