@@ -13,7 +13,7 @@ use crate::origin::Shared;
 use crate::record::RecordedRequest;
 use crate::stream::{ChunkStream, StreamSpec};
 use crate::upgrade;
-use crate::HEALTH_PATH;
+use crate::wire::HEALTH_PATH;
 
 /// Returned to hyper when the origin is killed mid-request, so that it tears the
 /// connection down instead of answering.
