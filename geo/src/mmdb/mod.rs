@@ -29,9 +29,12 @@ use edge_config::{ContinentCode, CountryCode, Location};
 use maxminddb::{MaxMindDbError, Reader, WithinOptions};
 use serde::Deserialize;
 
-use crate::testdata::TEST_DATABASE_TYPE;
-
 pub use watch::{spawn_watcher, watch};
+
+/// The `database_type` of the databases made for tests, benchmarks and the demo (by
+/// `testdata`). The reader accepts it besides GeoIP2/GeoLite2 Country and City types, so it
+/// is defined here, with the check, rather than next to the databases.
+pub const TEST_DATABASE_TYPE: &str = "EdgeGateway-Test";
 
 /// Where a client is, as far as the database knows. At least one field is set.
 #[derive(Debug, Clone, Copy, PartialEq)]
