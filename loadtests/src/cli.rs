@@ -47,7 +47,8 @@ pub struct RunArgs {
     /// The short CI form: a few seconds, fast health checks (200 ms probes, 2 s slow start).
     #[arg(long)]
     pub short: bool,
-    /// Directory for the JSON, the SVG and the gateway's log (default: the current one).
+    /// Directory for the JSON, the SVG and the gateway's log (default: `loadtests/out/` of
+    /// the workspace, created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The edge-gateway binary (default: $EDGE_GATEWAY_BIN, then target/release/edge-gateway).
@@ -103,7 +104,8 @@ pub struct CompareArgs {
     /// target/release/examples/bare_passthrough).
     #[arg(long)]
     pub bare_bin: Option<PathBuf>,
-    /// Directory for compare.json and the proxies' logs (default: the current one).
+    /// Directory for compare.json and the proxies' logs (default: `loadtests/out/` of the
+    /// workspace, created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write the Markdown table to this file.
@@ -131,13 +133,17 @@ pub fn main() -> i32 {
         }
         Command::Run(args) => run(args),
         Command::Compare(args) => match compare_opts(args) {
-            Ok(opts) => match compare::run(&opts) {
-                Ok(_) => 0,
-                Err(e) => {
-                    eprintln!("edge-loadtest compare: {e}");
-                    2
-                }
-            },
+            Ok(opts) => {
+                let code = match compare::run(&opts) {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        eprintln!("edge-loadtest compare: {e}");
+                        2
+                    }
+                };
+                eprintln!("edge-loadtest compare: output in {}", opts.out.display());
+                code
+            }
             Err(e) => {
                 eprintln!("edge-loadtest compare: {e}");
                 2
@@ -171,7 +177,7 @@ fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
         modes: Mode::parse_list(&args.modes)?,
         gateway_bin,
         bare_bin,
-        out: args.out.unwrap_or_else(scenario::default_out),
+        out: args.out.unwrap_or_else(util::default_out),
         markdown: args.markdown,
         command,
     })
@@ -223,7 +229,7 @@ fn run(args: RunArgs) -> i32 {
         rps: args.rps,
         concurrency: args.concurrency,
         short: args.short,
-        out: args.out.clone().unwrap_or_else(scenario::default_out),
+        out: args.out.clone().unwrap_or_else(util::default_out),
         gateway,
         max_requests: args.max_requests,
         quiet: args.quiet,
@@ -252,5 +258,6 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    eprintln!("edge-loadtest: output in {}", opts.out.display());
     code
 }

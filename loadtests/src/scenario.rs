@@ -1,7 +1,7 @@
 //! The scenarios: what load, what faults at which moment, and what must hold afterwards.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1030,11 +1030,6 @@ async fn reload_storm(ctx: &ActionCtx, start: Instant, until: Duration) {
     let mut s = ctx.reloads.lock().unwrap_or_else(PoisonError::into_inner);
     s.took_ms_p50 = took.get(took.len() / 2).copied().unwrap_or(0.0);
     s.took_ms_max = took.last().copied().unwrap_or(0.0);
-}
-
-/// Where files go when `--out` is not given: the current directory.
-pub fn default_out() -> PathBuf {
-    Path::new(".").to_path_buf()
 }
 
 #[cfg(test)]
