@@ -196,33 +196,12 @@ fn run(args: RunArgs) -> i32 {
             }
         }
     };
-    let gateway = match &args.target {
-        Some(addr) => {
-            let Some(ca) = args.ca.clone() else {
-                eprintln!("edge-loadtest: --target needs --ca (the gateway's CA certificate)");
-                return 2;
-            };
-            let admin = args
-                .admin
-                .map(|a| (a, std::env::var("EDGE_ADMIN_TOKEN").unwrap_or_default()));
-            GatewayChoice::External {
-                addr: *addr,
-                ca,
-                server_name: args.server_name.clone(),
-                admin,
-            }
+    let gateway = match gateway_choice(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("edge-loadtest: {e}");
+            return 2;
         }
-        None => match crate::gateway::locate(args.gateway_bin.as_deref()) {
-            Ok(bin) => GatewayChoice::Spawn {
-                bin,
-                threads: args.gateway_threads.max(1),
-                access_log: args.access_log,
-            },
-            Err(e) => {
-                eprintln!("edge-loadtest: cannot find the gateway: {e}");
-                return 2;
-            }
-        },
     };
     let opts = Options {
         duration: args.duration,
@@ -234,6 +213,41 @@ fn run(args: RunArgs) -> i32 {
         max_requests: args.max_requests,
         quiet: args.quiet,
     };
+    let code = run_all(&scenarios, &opts);
+    eprintln!("edge-loadtest: output in {}", opts.out.display());
+    code
+}
+
+/// The gateway `--target` names, else the binary to start.
+fn gateway_choice(args: &RunArgs) -> Result<GatewayChoice, String> {
+    match &args.target {
+        Some(addr) => {
+            let Some(ca) = args.ca.clone() else {
+                return Err("--target needs --ca (the gateway's CA certificate)".to_owned());
+            };
+            let admin = args
+                .admin
+                .map(|a| (a, std::env::var("EDGE_ADMIN_TOKEN").unwrap_or_default()));
+            Ok(GatewayChoice::External {
+                addr: *addr,
+                ca,
+                server_name: args.server_name.clone(),
+                admin,
+            })
+        }
+        None => match crate::gateway::locate(args.gateway_bin.as_deref()) {
+            Ok(bin) => Ok(GatewayChoice::Spawn {
+                bin,
+                threads: args.gateway_threads.max(1),
+                access_log: args.access_log,
+            }),
+            Err(e) => Err(format!("cannot find the gateway: {e}")),
+        },
+    }
+}
+
+/// Runs the scenarios one after the other; the exit code of the worst.
+fn run_all(scenarios: &[Scenario], opts: &Options) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("edge-loadtest")
@@ -247,8 +261,8 @@ fn run(args: RunArgs) -> i32 {
         }
     };
     let mut code = 0;
-    for s in scenarios {
-        match runtime.block_on(scenario::run(s, &opts)) {
+    for &s in scenarios {
+        match runtime.block_on(scenario::run(s, opts)) {
             Ok(report) if report.passed => {}
             Ok(_) => code = code.max(1),
             Err(e) => {
@@ -258,6 +272,5 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    eprintln!("edge-loadtest: output in {}", opts.out.display());
     code
 }
