@@ -8,6 +8,7 @@
 #   loadtests/compare.sh --rounds 3 --seconds 5 --markdown loadtests/RESULTS.md
 #
 # Every process it starts (backend, proxies, load tools) is stopped by PID when it ends.
+# compare.json and the processes' logs go to loadtests/out/ unless --out says otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 

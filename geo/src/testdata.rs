@@ -11,9 +11,9 @@ use edge_config::Cidr;
 
 use crate::writer::{Value, WriteError, Writer};
 
-/// The `database_type` of the databases made here. [`crate::mmdb::GeoDb`] accepts it
+/// The `database_type` of the databases made here, which [`crate::mmdb::GeoDb`] accepts
 /// besides GeoIP2/GeoLite2 Country and City types.
-pub const TEST_DATABASE_TYPE: &str = "EdgeGateway-Test";
+pub use crate::mmdb::TEST_DATABASE_TYPE;
 
 /// One network of [`demo_db`].
 #[derive(Debug, Clone, Copy, PartialEq)]

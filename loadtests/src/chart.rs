@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::Report;
-use crate::scenario::EventKind;
+use crate::run::EventKind;
 
 /// Chart size in pixels.
 const SIZE: (u32, u32) = (1100, 960);

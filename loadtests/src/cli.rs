@@ -47,7 +47,8 @@ pub struct RunArgs {
     /// The short CI form: a few seconds, fast health checks (200 ms probes, 2 s slow start).
     #[arg(long)]
     pub short: bool,
-    /// Directory for the JSON, the SVG and the gateway's log (default: the current one).
+    /// Directory for the JSON, the SVG and the gateway's log (default: `loadtests/out/` of
+    /// the workspace, created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The edge-gateway binary (default: $EDGE_GATEWAY_BIN, then target/release/edge-gateway).
@@ -103,7 +104,8 @@ pub struct CompareArgs {
     /// target/release/examples/bare_passthrough).
     #[arg(long)]
     pub bare_bin: Option<PathBuf>,
-    /// Directory for compare.json and the proxies' logs (default: the current one).
+    /// Directory for compare.json and the proxies' logs (default: `loadtests/out/` of the
+    /// workspace, created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write the Markdown table to this file.
@@ -131,13 +133,17 @@ pub fn main() -> i32 {
         }
         Command::Run(args) => run(args),
         Command::Compare(args) => match compare_opts(args) {
-            Ok(opts) => match compare::run(&opts) {
-                Ok(_) => 0,
-                Err(e) => {
-                    eprintln!("edge-loadtest compare: {e}");
-                    2
-                }
-            },
+            Ok(opts) => {
+                let code = match compare::run(&opts) {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        eprintln!("edge-loadtest compare: {e}");
+                        2
+                    }
+                };
+                eprintln!("edge-loadtest compare: output in {}", opts.out.display());
+                code
+            }
             Err(e) => {
                 eprintln!("edge-loadtest compare: {e}");
                 2
@@ -171,7 +177,7 @@ fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
         modes: Mode::parse_list(&args.modes)?,
         gateway_bin,
         bare_bin,
-        out: args.out.unwrap_or_else(scenario::default_out),
+        out: args.out.unwrap_or_else(util::default_out),
         markdown: args.markdown,
         command,
     })
@@ -190,44 +196,58 @@ fn run(args: RunArgs) -> i32 {
             }
         }
     };
-    let gateway = match &args.target {
-        Some(addr) => {
-            let Some(ca) = args.ca.clone() else {
-                eprintln!("edge-loadtest: --target needs --ca (the gateway's CA certificate)");
-                return 2;
-            };
-            let admin = args
-                .admin
-                .map(|a| (a, std::env::var("EDGE_ADMIN_TOKEN").unwrap_or_default()));
-            GatewayChoice::External {
-                addr: *addr,
-                ca,
-                server_name: args.server_name.clone(),
-                admin,
-            }
+    let gateway = match gateway_choice(&args) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("edge-loadtest: {e}");
+            return 2;
         }
-        None => match crate::gateway::locate(args.gateway_bin.as_deref()) {
-            Ok(bin) => GatewayChoice::Spawn {
-                bin,
-                threads: args.gateway_threads.max(1),
-                access_log: args.access_log,
-            },
-            Err(e) => {
-                eprintln!("edge-loadtest: cannot find the gateway: {e}");
-                return 2;
-            }
-        },
     };
     let opts = Options {
         duration: args.duration,
         rps: args.rps,
         concurrency: args.concurrency,
         short: args.short,
-        out: args.out.clone().unwrap_or_else(scenario::default_out),
+        out: args.out.clone().unwrap_or_else(util::default_out),
         gateway,
         max_requests: args.max_requests,
         quiet: args.quiet,
     };
+    let code = run_all(&scenarios, &opts);
+    eprintln!("edge-loadtest: output in {}", opts.out.display());
+    code
+}
+
+/// The gateway `--target` names, else the binary to start.
+fn gateway_choice(args: &RunArgs) -> Result<GatewayChoice, String> {
+    match &args.target {
+        Some(addr) => {
+            let Some(ca) = args.ca.clone() else {
+                return Err("--target needs --ca (the gateway's CA certificate)".to_owned());
+            };
+            let admin = args
+                .admin
+                .map(|a| (a, std::env::var("EDGE_ADMIN_TOKEN").unwrap_or_default()));
+            Ok(GatewayChoice::External {
+                addr: *addr,
+                ca,
+                server_name: args.server_name.clone(),
+                admin,
+            })
+        }
+        None => match crate::gateway::locate(args.gateway_bin.as_deref()) {
+            Ok(bin) => Ok(GatewayChoice::Spawn {
+                bin,
+                threads: args.gateway_threads.max(1),
+                access_log: args.access_log,
+            }),
+            Err(e) => Err(format!("cannot find the gateway: {e}")),
+        },
+    }
+}
+
+/// Runs the scenarios one after the other; the exit code of the worst.
+fn run_all(scenarios: &[Scenario], opts: &Options) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("edge-loadtest")
@@ -241,8 +261,8 @@ fn run(args: RunArgs) -> i32 {
         }
     };
     let mut code = 0;
-    for s in scenarios {
-        match runtime.block_on(scenario::run(s, &opts)) {
+    for &s in scenarios {
+        match runtime.block_on(scenario::run(s, opts)) {
             Ok(report) if report.passed => {}
             Ok(_) => code = code.max(1),
             Err(e) => {

@@ -19,6 +19,7 @@ pub mod load;
 pub mod pki;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod topology;
 pub mod util;

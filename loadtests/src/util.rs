@@ -42,6 +42,42 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// The workspace root found at run time, so that a binary copied or built elsewhere still
+/// writes into the checkout it is run from: the nearest directory above
+/// `$CARGO_MANIFEST_DIR` (which `cargo run` and `cargo test` set), else above the current
+/// directory, that is a workspace with a `loadtests` directory.
+pub fn find_workspace_root() -> Option<PathBuf> {
+    let starts = [
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+        std::env::current_dir().ok(),
+    ];
+    starts
+        .into_iter()
+        .flatten()
+        .find_map(|d| workspace_above(&d))
+}
+
+/// The nearest of `dir` and its ancestors whose `Cargo.toml` has a `[workspace]` table and
+/// that holds a `loadtests` directory.
+pub fn workspace_above(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join("loadtests").is_dir() && declares_workspace(&d.join("Cargo.toml")))
+        .map(Path::to_path_buf)
+}
+
+fn declares_workspace(manifest: &Path) -> bool {
+    std::fs::read_to_string(manifest).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+}
+
+/// Where files go when `--out` is not given: `loadtests/out/` of the workspace (which git
+/// ignores), else `./loadtests/out`.
+pub fn default_out() -> PathBuf {
+    find_workspace_root()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("loadtests")
+        .join("out")
+}
+
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -157,5 +193,35 @@ mod tests {
         assert!(require_loopback("127.0.0.1:1".parse().unwrap(), "x").is_ok());
         assert!(require_loopback("[::1]:1".parse().unwrap(), "x").is_ok());
         assert!(require_loopback("10.0.0.1:1".parse().unwrap(), "x").is_err());
+    }
+
+    #[test]
+    fn default_out_is_loadtests_out_of_this_workspace() {
+        // `cargo test` sets CARGO_MANIFEST_DIR to loadtests/, one level below the root.
+        assert_eq!(find_workspace_root(), Some(workspace_root()));
+        assert_eq!(
+            default_out(),
+            workspace_root().join("loadtests").join("out")
+        );
+    }
+
+    #[test]
+    fn workspace_is_found_above_a_nested_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let nested = root.path().join("loadtests").join("src");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[workspace]\nmembers = []\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("loadtests").join("Cargo.toml"),
+            "[package]\n",
+        )
+        .unwrap();
+        assert_eq!(workspace_above(&nested).as_deref(), Some(root.path()));
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(workspace_above(elsewhere.path()), None);
     }
 }

@@ -10,7 +10,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use serde::{Deserialize, Serialize};
 
-use crate::{HEADER_ORIGIN, HEADER_REGION};
+use crate::wire::{HEADER_ORIGIN, HEADER_REGION};
 
 /// Body type of every response an origin sends.
 pub(crate) type RespBody = UnsyncBoxBody<Bytes, Infallible>;

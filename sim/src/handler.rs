@@ -8,12 +8,22 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::conn::{ConnGuard, Killed};
-use crate::echo::{EchoBody, RespBody};
-use crate::origin::Shared;
-use crate::record::RecordedRequest;
+use crate::echo::{EchoBody, Identity, RespBody};
+use crate::faults::Faults;
+use crate::record::{RecordedRequest, Stats};
 use crate::stream::{ChunkStream, StreamSpec};
 use crate::upgrade;
-use crate::HEALTH_PATH;
+use crate::wire::HEALTH_PATH;
+
+/// What a request sees of its origin: who answers, which faults are set, and where it is
+/// counted. The listener and the kill switch stay with the origin, so requests cannot reach
+/// them.
+#[derive(Debug)]
+pub(crate) struct Responder {
+    pub(crate) identity: Identity,
+    pub(crate) faults: Faults,
+    pub(crate) stats: Arc<Stats>,
+}
 
 /// Returned to hyper when the origin is killed mid-request, so that it tears the
 /// connection down instead of answering.
@@ -26,20 +36,20 @@ pub(crate) struct OriginKilled;
 /// The connection task already stops on a kill; racing here as well covers HTTP/2,
 /// where hyper runs each request in a task of its own.
 pub(crate) async fn serve(
-    shared: Arc<Shared>,
+    origin: Arc<Responder>,
     killed: Killed,
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, OriginKilled> {
     let mut kill_signal = killed.clone();
     tokio::select! {
         () = kill_signal.wait() => Err(OriginKilled),
-        resp = respond(&shared, killed, req) => Ok(resp),
+        resp = respond(&origin, killed, req) => Ok(resp),
     }
 }
 
-async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Response<RespBody> {
+async fn respond(origin: &Responder, killed: Killed, req: Request<Incoming>) -> Response<RespBody> {
     if is_health_probe(&req) {
-        return health(shared).await;
+        return health(origin).await;
     }
 
     let path = req
@@ -49,7 +59,7 @@ async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Res
         .to_owned();
     // Recorded on arrival, before any fault, because tests ask what reached the origin,
     // not what it answered.
-    shared
+    origin
         .stats
         .record(RecordedRequest::new(req.method(), &path, req.headers()));
 
@@ -62,16 +72,16 @@ async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Res
             Ok(n) => n,
             Err(error) => {
                 tracing::debug!(%error, "request body failed");
-                return shared
+                return origin
                     .identity
                     .text(StatusCode::BAD_REQUEST, "unreadable request body\n");
             }
         }
     };
 
-    apply_delay_faults(shared).await;
+    apply_delay_faults(origin).await;
 
-    let id = &shared.identity;
+    let id = &origin.identity;
     let mut echo = EchoBody::new(
         &id.region,
         &id.name,
@@ -80,7 +90,7 @@ async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Res
         &parts.headers,
         body_bytes,
     );
-    if shared.faults.roll_error() {
+    if origin.faults.roll_error() {
         echo.fault = Some("error_rate".to_owned());
         return id.json(StatusCode::SERVICE_UNAVAILABLE, &echo);
     }
@@ -88,7 +98,7 @@ async fn respond(shared: &Shared, killed: Killed, req: Request<Incoming>) -> Res
     if wants_upgrade {
         let mut req = Request::from_parts(parts, ());
         let on_upgrade = hyper::upgrade::on(&mut req);
-        let guard = ConnGuard::new(shared.stats.clone());
+        let guard = ConnGuard::new(origin.stats.clone());
         tokio::spawn(upgrade::echo(on_upgrade, killed, guard));
         return upgrade::switching_protocols(id, req.headers());
     }
@@ -116,23 +126,23 @@ fn is_health_probe<B>(req: &Request<B>) -> bool {
     (req.method() == Method::GET || req.method() == Method::HEAD) && req.uri().path() == HEALTH_PATH
 }
 
-async fn health(shared: &Shared) -> Response<RespBody> {
-    shared.stats.count_health_probe();
-    apply_delay_faults(shared).await;
-    let status = shared.faults.next_health_status();
+async fn health(origin: &Responder) -> Response<RespBody> {
+    origin.stats.count_health_probe();
+    apply_delay_faults(origin).await;
+    let status = origin.faults.next_health_status();
     let text = if status.is_success() {
         "ok"
     } else {
         "unhealthy"
     };
-    shared.identity.text(status, text)
+    origin.identity.text(status, text)
 }
 
 /// Hang, then latency: a hung origin that is released still answers late, like a real
 /// one recovering from a stall.
-async fn apply_delay_faults(shared: &Shared) {
-    shared.faults.wait_unhung().await;
-    let delay = shared.faults.sample_delay();
+async fn apply_delay_faults(origin: &Responder) {
+    origin.faults.wait_unhung().await;
+    let delay = origin.faults.sample_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

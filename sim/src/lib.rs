@@ -41,18 +41,11 @@ mod region;
 mod sha1;
 mod stream;
 mod upgrade;
+mod wire;
 
 pub use echo::EchoBody;
 pub use host::SimHost;
 pub use origin::SimOrigin;
 pub use record::{RecordedRequest, RECORD_CAPACITY};
 pub use region::SimRegion;
-
-/// Response header naming the region of the origin that answered.
-pub const HEADER_REGION: &str = "x-sim-region";
-
-/// Response header naming the origin that answered.
-pub const HEADER_ORIGIN: &str = "x-sim-origin";
-
-/// Path answered as a health probe rather than a request.
-pub const HEALTH_PATH: &str = "/healthz";
+pub use wire::{HEADER_ORIGIN, HEADER_REGION, HEALTH_PATH};

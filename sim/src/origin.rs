@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 use crate::conn::{ConnGuard, KillSwitch, Killed};
 use crate::echo::Identity;
 use crate::faults::Faults;
-use crate::handler;
+use crate::handler::{self, Responder};
 use crate::record::{lock, RecordedRequest, Stats};
 
 /// Pending-connection queue length; generous so load tests see refusals only when an
@@ -37,12 +37,11 @@ struct ListenerSlot {
     generation: u64,
 }
 
-/// State shared between the handle and the server tasks.
+/// State shared between the handle and the accept loop.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) identity: Identity,
-    pub(crate) faults: Faults,
-    pub(crate) stats: Arc<Stats>,
+struct Shared {
+    /// The part every request sees, handed to each connection on its own.
+    responder: Arc<Responder>,
     kill_switch: KillSwitch,
     listener: Mutex<ListenerSlot>,
 }
@@ -88,8 +87,13 @@ impl Shared {
             Poll::Ready(Err(error)) => Poll::Ready(Accept::Failed(error)),
             Poll::Ready(Ok((stream, _peer))) => {
                 let killed = self.kill_switch.subscribe();
-                let guard = ConnGuard::new(self.stats.clone());
-                tokio::spawn(serve_connection(self.clone(), stream, killed, guard));
+                let guard = ConnGuard::new(self.responder.stats.clone());
+                tokio::spawn(serve_connection(
+                    self.responder.clone(),
+                    stream,
+                    killed,
+                    guard,
+                ));
                 Poll::Ready(Accept::Connection)
             }
         }
@@ -102,7 +106,7 @@ async fn accept_loop(shared: Arc<Shared>, generation: u64) {
             Accept::Connection => {}
             Accept::Closed => return,
             Accept::Failed(error) => {
-                tracing::warn!(%error, origin = %shared.identity.name, "accept failed");
+                tracing::warn!(%error, origin = %shared.responder.identity.name, "accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
@@ -110,7 +114,7 @@ async fn accept_loop(shared: Arc<Shared>, generation: u64) {
 }
 
 async fn serve_connection(
-    shared: Arc<Shared>,
+    responder: Arc<Responder>,
     stream: TcpStream,
     killed: Killed,
     guard: ConnGuard,
@@ -120,7 +124,7 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let service = {
         let killed = killed.clone();
-        service_fn(move |req| handler::serve(shared.clone(), killed.clone(), req))
+        service_fn(move |req| handler::serve(responder.clone(), killed.clone(), req))
     };
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -242,9 +246,11 @@ impl SimOrigin {
         let addr = listener.local_addr()?;
         let owner = Owner {
             shared: Arc::new(Shared {
-                identity,
-                faults: Faults::default(),
-                stats: Arc::new(Stats::default()),
+                responder: Arc::new(Responder {
+                    identity,
+                    faults: Faults::default(),
+                    stats: Arc::new(Stats::default()),
+                }),
                 kill_switch: KillSwitch::default(),
                 listener: Mutex::new(ListenerSlot::default()),
             }),
@@ -252,7 +258,8 @@ impl SimOrigin {
             addr,
         };
         owner.install(&mut lock(&owner.shared.listener), listener);
-        tracing::debug!(region = %owner.shared.identity.region, origin = %owner.shared.identity.name, %addr, "simulated origin started");
+        let id = &owner.shared.responder.identity;
+        tracing::debug!(region = %id.region, origin = %id.name, %addr, "simulated origin started");
         Ok(Self {
             owner: Arc::new(owner),
         })
@@ -260,6 +267,10 @@ impl SimOrigin {
 
     fn shared(&self) -> &Shared {
         &self.owner.shared
+    }
+
+    fn responder(&self) -> &Responder {
+        &self.owner.shared.responder
     }
 
     /// The address the origin serves on (fixed for its lifetime, across kill/revive).
@@ -274,43 +285,43 @@ impl SimOrigin {
 
     /// The region this origin simulates.
     pub fn region(&self) -> &str {
-        &self.shared().identity.region
+        &self.responder().identity.region
     }
 
     /// The origin's name.
     pub fn name(&self) -> &str {
-        &self.shared().identity.name
+        &self.responder().identity.name
     }
 
     /// Requests received since start (or [`SimOrigin::reset_counters`]), health probes
     /// excluded.
     pub fn requests(&self) -> u64 {
-        self.shared().stats.requests()
+        self.responder().stats.requests()
     }
 
     /// Health probes (`GET /healthz`) received since start (or the last counter reset).
     pub fn health_probes(&self) -> u64 {
-        self.shared().stats.health_probes()
+        self.responder().stats.health_probes()
     }
 
     /// Client connections currently open, upgraded ones included.
     pub fn open_connections(&self) -> u64 {
-        self.shared().stats.open_connections()
+        self.responder().stats.open_connections()
     }
 
     /// The most recent requests (at most [`crate::RECORD_CAPACITY`]), oldest first.
     pub fn recorded(&self) -> Vec<RecordedRequest> {
-        self.shared().stats.recorded()
+        self.responder().stats.recorded()
     }
 
     /// Empties the request log; counters are kept.
     pub fn clear_recorded(&self) {
-        self.shared().stats.clear_recorded();
+        self.responder().stats.clear_recorded();
     }
 
     /// Zeroes the request and health-probe counters; the log is kept.
     pub fn reset_counters(&self) {
-        self.shared().stats.reset_counters();
+        self.responder().stats.reset_counters();
     }
 
     /// Whether the origin is currently accepting connections.
@@ -344,55 +355,55 @@ impl SimOrigin {
     /// While `true`, connections are accepted and requests read, but nothing is answered
     /// (health probes included). Setting `false` releases the requests held so far.
     pub fn hang(&self, hang: bool) {
-        self.shared().faults.set_hang(hang);
+        self.responder().faults.set_hang(hang);
     }
 
     /// Whether [`SimOrigin::hang`] is in force.
     pub fn is_hanging(&self) -> bool {
-        self.shared().faults.is_hanging()
+        self.responder().faults.is_hanging()
     }
 
     /// Delays every response, health probes included, by `fixed` plus a uniformly drawn
     /// `0..=jitter`.
     pub fn set_latency(&self, fixed: Duration, jitter: Duration) {
-        self.shared().faults.set_latency(fixed, jitter);
+        self.responder().faults.set_latency(fixed, jitter);
     }
 
     /// Answers this fraction (clamped to 0.0..=1.0) of requests, health probes excluded,
     /// with a 503 that still carries the JSON echo (with `"fault":"error_rate"`).
     pub fn set_error_rate(&self, rate: f64) {
-        self.shared().faults.set_error_rate(rate);
+        self.responder().faults.set_error_rate(rate);
     }
 
     /// The status `/healthz` answers (default 200); lets an origin fail its probes while
     /// still serving traffic. A value that is no HTTP status makes probes answer 500.
     pub fn set_health_status(&self, status: u16) {
-        self.shared().faults.set_health_status(status);
+        self.responder().faults.set_health_status(status);
     }
 
     /// Makes `/healthz` alternate between the configured status and 500 on every probe.
     pub fn set_health_flapping(&self, flapping: bool) {
-        self.shared().faults.set_health_flapping(flapping);
+        self.responder().faults.set_health_flapping(flapping);
     }
 
     /// The configured `(fixed, jitter)` latency.
     pub fn latency(&self) -> (Duration, Duration) {
-        self.shared().faults.latency()
+        self.responder().faults.latency()
     }
 
     /// The configured error rate (0.0..=1.0).
     pub fn error_rate(&self) -> f64 {
-        self.shared().faults.error_rate()
+        self.responder().faults.error_rate()
     }
 
     /// The status `/healthz` currently answers.
     pub fn health_status(&self) -> u16 {
-        self.shared().faults.health_status().as_u16()
+        self.responder().faults.health_status().as_u16()
     }
 
     /// Clears hang, latency, error rate and health status. Does not rebind a killed or
     /// refusing origin: that is [`SimOrigin::revive`], which can fail.
     pub fn reset(&self) {
-        self.shared().faults.reset();
+        self.responder().faults.reset();
     }
 }

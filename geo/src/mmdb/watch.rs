@@ -14,9 +14,10 @@
 //!   same comparison tells when a file being copied has stopped growing.
 //!
 //! A changed stamp is acted on once it has stayed the same for one more interval, so a file
-//! that is still being written is not read half-way (and [`Database::open`] checks that the
-//! stamp did not change while reading). A file that fails to load is not retried until it
-//! changes again, so a broken file is logged once, not every interval.
+//! that is still being written is not read half-way (and
+//! [`Database::open`](super::Database::open) checks that the stamp did not change while
+//! reading). A file that fails to load is not retried until it changes again, so a broken
+//! file is logged once, not every interval.
 
 use std::io;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::{FileStamp, GeoDb, OpenError};
+use super::database::{FileStamp, GeoDb, OpenError};
 
 /// Checks the database file every `interval` and reloads it when it has been replaced
 /// (see the module documentation). Never returns; run it on a task of the runtime that
