@@ -104,7 +104,8 @@ enum Record {
 #[derive(Debug, Clone)]
 pub struct Writer {
     database_type: String,
-    description: String,
+    /// `None` writes an empty description map (optional metadata, as `mmdb-writer` does).
+    description: Option<String>,
     build_epoch: u64,
     record_size: Option<u16>,
     /// Node 0 is the root. Nodes cut off by a later, wider insert stay here unreachable and
@@ -121,7 +122,7 @@ impl Writer {
     pub fn new(database_type: &str) -> Self {
         Self {
             database_type: database_type.to_owned(),
-            description: format!("{database_type} (written by edge-geo)"),
+            description: Some(format!("{database_type} (written by edge-geo)")),
             build_epoch: 0,
             record_size: None,
             nodes: vec![[Record::Empty; 2]],
@@ -138,7 +139,14 @@ impl Writer {
 
     /// Sets the English description in the metadata.
     pub fn description(mut self, text: &str) -> Self {
-        self.description = text.to_owned();
+        self.description = Some(text.to_owned());
+        self
+    }
+
+    /// Writes an empty `description` map: the format treats it as optional, and the widely
+    /// used PyPI `mmdb-writer` writes custom databases this way.
+    pub fn no_description(mut self) -> Self {
+        self.description = None;
         self
     }
 
@@ -278,7 +286,11 @@ impl Writer {
             ("build_epoch", Value::Uint64(self.build_epoch)),
             (
                 "description",
-                Value::map([("en", Value::string(&self.description))]),
+                Value::map(
+                    self.description
+                        .as_deref()
+                        .map(|d| ("en", Value::string(d))),
+                ),
             ),
         ]);
         encode(&metadata, &mut out)?;

@@ -100,12 +100,18 @@ fn production_code(file: &Path) -> String {
     while let Some(line) = lines.next() {
         let t = line.trim();
         if t.starts_with("#[cfg(test)]") {
-            // A test module (or item) from here on; only `mod x;` declarations may follow.
-            let next = lines.peek().map(|l| l.trim()).unwrap_or_default();
+            // Skip the item's other attributes; a test module (`mod tests {`) runs to the end
+            // of the file, any other test-only item is one line (`mod testing;`, a `use`).
+            while lines
+                .peek()
+                .is_some_and(|l| l.trim_start().starts_with("#["))
+            {
+                lines.next();
+            }
+            let next = lines.next().map(str::trim).unwrap_or_default();
             if next.contains("mod ") && next.ends_with('{') {
                 break;
             }
-            lines.next();
             continue;
         }
         let code = match t.find("//") {

@@ -108,9 +108,15 @@ pub fn main() -> i32 {
 fn check(path: &std::path::Path) -> i32 {
     match edge_config::load(path) {
         Ok(config) => {
-            // Certificates are parsed as rustls will use them, not only as PEM.
+            // Certificates are parsed as rustls will use them, not only as PEM, and the
+            // location database is opened exactly as `run` opens it.
             if let Err(e) = crate::edge::tls::CertStore::load(&config.tls.certificates) {
                 eprintln!("{}: tls.certificates: {e}", path.display());
+                eprintln!("configuration is invalid (1 error)");
+                return 1;
+            }
+            if let Err(e) = launch::open_geo(&config) {
+                eprintln!("{}: geo.database: {e}", path.display());
                 eprintln!("configuration is invalid (1 error)");
                 return 1;
             }

@@ -79,12 +79,7 @@ pub enum StartError {
 pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayState>, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let certs = CertStore::load(&config.tls.certificates)?;
-    let geo = config
-        .geo
-        .as_ref()
-        .map(|g| edge_geo::mmdb::GeoDb::open(g.database.clone()))
-        .transpose()
-        .map_err(|e| StartError::Geo(e.to_string()))?;
+    let geo = open_geo(&config)?;
     let snapshot = Snapshot::build_with_overrides(Arc::new(config), 1, overrides);
     let state = GatewayState::new(
         snapshot,
@@ -136,6 +131,17 @@ pub fn serve(
     });
     tracing::info!("edge-gateway stopped");
     Ok(())
+}
+
+/// Opens the location database `config` names, as `run` does at start (and `check` too, so
+/// the two cannot disagree about a file).
+pub fn open_geo(config: &Config) -> Result<Option<edge_geo::mmdb::GeoDb>, StartError> {
+    config
+        .geo
+        .as_ref()
+        .map(|g| edge_geo::mmdb::GeoDb::open(g.database.clone()))
+        .transpose()
+        .map_err(|e| StartError::Geo(e.to_string()))
 }
 
 /// Options that come from the command line rather than the config file.

@@ -187,8 +187,10 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Reads and checks the database file at `path`.
     ///
-    /// Besides parsing, the whole file is verified (every tree node and record, which takes
-    /// a moment on a City database but runs at start and in the background only), its type
+    /// Besides parsing, the whole file's structure is checked (every tree node and every
+    /// record is walked and decoded, which takes a moment on a City database but runs at start
+    /// and in the background only; optional metadata such as an empty `description` is not
+    /// required, unlike `maxminddb`'s `verify`), its type
     /// must be a Country or City one (or [`TEST_DATABASE_TYPE`]), it must cover IPv6, and
     /// lookups of a few probe addresses must succeed.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
@@ -232,10 +234,6 @@ impl Database {
         if meta.ip_version != 6 {
             return Err(OpenError::Ipv4Only { path: path() });
         }
-        reader.verify().map_err(|source| OpenError::Invalid {
-            path: path(),
-            source,
-        })?;
         let info = DatabaseInfo {
             database_type,
             build_epoch: meta.build_epoch,
@@ -248,6 +246,10 @@ impl Database {
             predecoded: None,
             info,
         };
+        db.predecoded = db.scan().map_err(|source| OpenError::Invalid {
+            path: path(),
+            source,
+        })?;
         for ip in PROBES {
             db.lookup(ip).map_err(|e| OpenError::Lookup {
                 path: path(),
@@ -255,35 +257,43 @@ impl Database {
                 source: e.source,
             })?;
         }
-        db.predecoded = db.predecode().map_err(|source| OpenError::Invalid {
-            path: path(),
-            source,
-        })?;
         Ok(db)
     }
 
-    /// Decodes every distinct record, or gives up (`None`) past
-    /// [`MAX_PREDECODED_RECORDS`]. A record that fails to decode fails the whole database:
-    /// it would fail lookups later.
-    fn predecode(&self) -> Result<Option<HashMap<usize, Option<ClientLocation>>>, MaxMindDbError> {
+    /// Walks the whole search tree (networks without data too) and decodes every distinct
+    /// record: a broken tree or a record that fails to decode fails the whole database (it
+    /// would fail lookups later). Returns the decoded records when there are at most
+    /// [`MAX_PREDECODED_RECORDS`] of them, else `None` (lookups then decode on the way).
+    ///
+    /// This is the structural part of `maxminddb`'s `Reader::verify`, without its demands on
+    /// optional metadata; a tree with a cycle is stopped after `3 × node_count` networks, the
+    /// bound `verify` uses (a valid tree has at most `2 × node_count` leaves).
+    fn scan(&self) -> Result<Option<HashMap<usize, Option<ClientLocation>>>, MaxMindDbError> {
+        let opts = WithinOptions::default().include_networks_without_data();
+        let limit = self.info.node_count.saturating_mul(3) as usize;
         let mut records = HashMap::new();
-        for network in self.reader.networks(WithinOptions::default())? {
+        let mut seen = std::collections::HashSet::new();
+        for (walked, network) in self.reader.networks(opts)?.enumerate() {
+            if walked > limit {
+                return Err(MaxMindDbError::invalid_database(
+                    "the search tree has a cycle or an invalid structure",
+                ));
+            }
             let network = network?;
             let Some(offset) = network.offset() else {
                 continue;
             };
-            if records.contains_key(&offset) {
+            if !seen.insert(offset) {
                 continue;
-            }
-            if records.len() == MAX_PREDECODED_RECORDS {
-                return Ok(None);
             }
             let location = network
                 .decode::<Record<'_>>()?
                 .and_then(Record::into_location);
-            records.insert(offset, location);
+            if records.len() < MAX_PREDECODED_RECORDS {
+                records.insert(offset, location);
+            }
         }
-        Ok(Some(records))
+        Ok((seen.len() <= MAX_PREDECODED_RECORDS).then_some(records))
     }
 
     /// Whether every record was decoded when the database was opened (see
@@ -575,15 +585,28 @@ mod tests {
             Database::from_bytes(w.to_bytes().unwrap(), ty).unwrap();
         }
 
-        // A record that is not a map makes lookups fail: refused at open.
+        // A record that is not a map would make lookups fail: refused at open.
         let mut odd = Writer::new(TEST_DATABASE_TYPE);
         odd.insert(Cidr::parse("8.0.0.0/8").unwrap(), &Value::string("DE"))
             .unwrap();
         let e = Database::from_bytes(odd.to_bytes().unwrap(), "odd.mmdb").unwrap_err();
-        assert!(matches!(e, OpenError::Lookup { .. }), "{e}");
-        assert!(e.to_string().contains("looking up 8.8.8.8 failed"), "{e}");
+        assert!(matches!(e, OpenError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("expected map"), "{e}");
 
-        // Truncation loses the metadata; corruption inside the tree is found by verify.
+        // A database whose optional description is empty (as PyPI's mmdb-writer writes
+        // them) is accepted.
+        let mut plain = Writer::new(TEST_DATABASE_TYPE).no_description();
+        plain
+            .insert(
+                Cidr::parse("127.0.1.0/24").unwrap(),
+                &location_record("DE", "EU", 51.0, 9.0),
+            )
+            .unwrap();
+        let db = Database::from_bytes(plain.to_bytes().unwrap(), "plain.mmdb").unwrap();
+        assert!(db.reader.metadata().description.is_empty());
+        assert!(db.lookup(ip("127.0.1.1")).unwrap().is_some());
+
+        // Truncation loses the metadata; corruption inside the tree is found by the scan.
         let good = demo_db().unwrap();
         let e = Database::from_bytes(good[..good.len() - 40].to_vec(), "cut").unwrap_err();
         assert!(matches!(e, OpenError::Invalid { .. }), "{e}");
