@@ -11,6 +11,7 @@ pub mod client;
 pub mod gateway;
 pub mod load;
 pub mod metrics;
+pub mod raw_origin;
 pub mod topology;
 
 pub use client::{https_client, raw_h1, raw_h2, raw_tls_connect, ClientOptions};

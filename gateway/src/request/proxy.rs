@@ -246,6 +246,10 @@ impl ProxyHttp for EdgeProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // An interim answer (`100 Continue` relayed from the origin) is passed as it came.
+        if upstream_response.status.is_informational() && upstream_response.status != 101 {
+            return Ok(());
+        }
         headers::decorate_response(
             upstream_response,
             ctx.live.snapshot.hsts.as_ref(),

@@ -1,0 +1,456 @@
+//! What other proxies got wrong, tried on ours (issue 13): misbehaving origins (a POST read and
+//! dropped, a response cut mid-body, an unsolicited 101), `Expect: 100-continue`, ambiguous
+//! paths and client aliases of the gateway's own headers. Each kind is tried with several
+//! members of its class, over raw sockets where the client's view of the bytes matters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use edge_tests::raw_origin::{Answer, RawOrigin};
+use edge_tests::{
+    https_client, raw_h1, raw_h2, ClientOptions, GatewayProcess, Topology, EU_TENANT, NA_TENANT,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The topology's config with northeurope's origin replaced by `raw` (and `extra` appended).
+fn with_raw_primary(topo: &Topology, raw: &RawOrigin, extra: &str) -> std::path::PathBuf {
+    let ne = topo.region("northeurope").addrs()[0].to_string();
+    let text = topo.config_toml().replace(&ne, &raw.addr().to_string()) + extra;
+    let path = topo.dir.path().join("edge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Reads until the peer closes or `idle` passes without a byte; returns (bytes, closed).
+async fn read_all<S: tokio::io::AsyncRead + Unpin>(s: &mut S, idle: Duration) -> (Vec<u8>, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(idle, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (buf, true),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return (buf, false),
+        }
+    }
+}
+
+fn status_of(bytes: &[u8]) -> u16 {
+    String::from_utf8_lossy(bytes)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn body_of(bytes: &[u8]) -> &[u8] {
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes.len(), |p| p + 4);
+    &bytes[at..]
+}
+
+// === kind 3: a non-idempotent request is never executed twice ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_the_origin_read_and_dropped_is_answered_502_not_run_again() {
+    let topo = Topology::standard().await;
+    // The first request on each connection is answered (so the connection is pooled); any
+    // later one is read whole and the connection dropped without an answer.
+    let raw = RawOrigin::start(|req| {
+        if req.on_connection == 0 {
+            Answer::ok("warm")
+        } else {
+            Answer::Close
+        }
+    })
+    .await;
+    let config = with_raw_primary(&topo, &raw, "");
+    let _gw = GatewayProcess::start(&config, topo.https);
+    let c = https_client(
+        &topo,
+        &ClientOptions {
+            http1_only: true,
+            ..Default::default()
+        },
+    );
+    let url = format!("{}/orders", topo.base_url());
+    let west = &topo.region("westeurope").origins[0];
+    let cases = [
+        ("POST", None, 502, 0),
+        ("PATCH", None, 502, 0),
+        ("POST", Some("order-77"), 200, 1),
+        ("PUT", None, 200, 1),
+    ];
+    for (method, key, want, west_gets) in cases {
+        // A GET opens (and pools) the upstream connection ...
+        let r = c
+            .get(&url)
+            .header("x-tenant-id", EU_TENANT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "warm-up");
+        west.clear_recorded();
+        let executed_before = raw.requests().len();
+        // ... the request under test reuses it; the origin reads it and drops it.
+        let mut req = c
+            .request(method.parse().unwrap(), &url)
+            .header("x-tenant-id", EU_TENANT)
+            .body(format!("{{\"order\":\"{method}-{key:?}\"}}"));
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), want, "{method} key={key:?}");
+        let at_raw = raw.requests().len() - executed_before;
+        assert_eq!(at_raw, 1, "{method}: the primary read it once");
+        let at_west = west
+            .recorded()
+            .iter()
+            .filter(|r| r.method.as_str() == method)
+            .count();
+        assert_eq!(at_west, west_gets, "{method} key={key:?} at westeurope");
+        if want == 502 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["type"], "urn:edge-gateway:problem:bad-gateway");
+        }
+    }
+}
+
+// === kind 4: a failure after the response started is an abort the client can see ===
+
+fn truncated_cl(_req: &edge_tests::raw_origin::RawRequest) -> Answer {
+    let mut bytes = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&[b'a'; 100]);
+    Answer::WriteAndClose(bytes)
+}
+
+fn truncated_chunked(_req: &edge_tests::raw_origin::RawRequest) -> Answer {
+    let mut bytes = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n64\r\n".to_vec();
+    bytes.extend_from_slice(&[b'b'; 50]);
+    Answer::WriteAndClose(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_cut_mid_body_reaches_the_client_as_an_abort_over_http1() {
+    for (name, answer, retries) in [
+        ("content-length", truncated_cl as fn(&_) -> Answer, 1),
+        ("chunked", truncated_chunked, 1),
+        ("content-length, retries on", truncated_cl, 3),
+        ("chunked, retries on", truncated_chunked, 3),
+    ] {
+        let topo = Topology::standard().await;
+        let raw = RawOrigin::start(answer).await;
+        let config = with_raw_primary(
+            &topo,
+            &raw,
+            &format!("\n[routing]\nmax_attempts = {retries}\n"),
+        );
+        let _gw = GatewayProcess::start(&config, topo.https);
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(
+            format!("GET /big HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let (bytes, closed) = read_all(&mut tls, Duration::from_secs(5)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_of(&bytes), 200, "{name}: {text}");
+        assert!(
+            closed,
+            "{name}: the connection must be closed, not left open"
+        );
+        let body = body_of(&bytes);
+        assert!(
+            !text.contains("problem"),
+            "{name}: a problem body was appended: {text}"
+        );
+        if name.starts_with("content-length") {
+            assert!(body.len() < 1000, "{name}: {} body bytes", body.len());
+        } else {
+            assert!(
+                !text.ends_with("0\r\n\r\n"),
+                "{name}: the chunked body was completed"
+            );
+        }
+        assert!(
+            topo.region("westeurope").origins[0].requests() == 0,
+            "{name}: no second attempt may be appended"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_cut_mid_body_resets_the_h2_stream_with_internal_error() {
+    let topo = Topology::standard().await;
+    let raw = RawOrigin::start(truncated_cl).await;
+    let config = with_raw_primary(&topo, &raw, "\n[routing]\nmax_attempts = 3\n");
+    let _gw = GatewayProcess::start(&config, topo.https);
+    let tls = raw_h2(&topo).await;
+    let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("https://gw.test/big")
+        .header("x-tenant-id", EU_TENANT)
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    // The reset may overtake the response head (h2 frames are written as they come): either
+    // way the stream ends in RST_STREAM(INTERNAL_ERROR), never a clean end.
+    let mut got = 0;
+    let reason = match tokio::time::timeout(Duration::from_secs(5), resp)
+        .await
+        .unwrap()
+    {
+        Err(e) => e.reason(),
+        Ok(resp) => {
+            assert_eq!(resp.status(), 200);
+            let mut body = resp.into_body();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(5), body.data()).await {
+                    Ok(Some(Ok(chunk))) => got += chunk.len(),
+                    Ok(Some(Err(e))) => break e.reason(),
+                    Ok(None) => panic!("the stream ended cleanly after {got} bytes"),
+                    Err(_) => panic!("no reset within 5 s"),
+                }
+            }
+        }
+    };
+    assert_eq!(reason, Some(h2::Reason::INTERNAL_ERROR));
+    assert!(got < 1000);
+    assert_eq!(topo.region("westeurope").origins[0].requests(), 0);
+}
+
+// === kind 7: an unsolicited 101 ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_101_nobody_asked_for_is_a_502_and_its_bytes_go_nowhere() {
+    let topo = Topology::standard().await;
+    let raw = RawOrigin::start(|_| {
+        Answer::WriteAndClose(
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\nSMUGGLED-BYTES"
+                .to_vec(),
+        )
+    })
+    .await;
+    let config = with_raw_primary(&topo, &raw, "");
+    let _gw = GatewayProcess::start(&config, topo.https);
+    for (name, extra) in [
+        ("no upgrade asked", ""),
+        (
+            "websocket asked, h2c granted",
+            "connection: upgrade\r\nupgrade: websocket\r\n",
+        ),
+    ] {
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(
+            format!(
+                "GET /chat HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n{extra}\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let (bytes, _) = read_all(&mut tls, Duration::from_secs(3)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_of(&bytes), 502, "{name}: {text}");
+        assert!(!text.contains("SMUGGLED"), "{name}: {text}");
+        assert!(text.contains("problem+json"), "{name}: {text}");
+    }
+    // The origin was asked once per request: no retry elsewhere.
+    assert_eq!(topo.region("westeurope").origins[0].requests(), 0);
+}
+
+// === kind 8: Expect: 100-continue ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_is_answered_before_the_body_is_awaited() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    for (name, framing, body) in [
+        (
+            "chunked",
+            "transfer-encoding: chunked\r\n",
+            "5\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("content-length", "content-length: 5\r\n", "hello"),
+    ] {
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(
+            format!(
+                "POST /upload HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\nexpect: 100-continue\r\n{framing}\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // The client does not send its body until it sees 100 (a deterministic wait: no
+        // `100 Continue`, no body, no answer, and the test fails at the timeout).
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut byte))
+                .await
+                .unwrap_or_else(|_| panic!("{name}: no 100 Continue"))
+                .unwrap();
+            interim.push(byte[0]);
+        }
+        let interim = String::from_utf8_lossy(&interim);
+        assert!(
+            interim.starts_with("HTTP/1.1 100 Continue\r\n"),
+            "{name}: {interim}"
+        );
+        tls.write_all(body.as_bytes()).await.unwrap();
+        let (bytes, _) = read_all(&mut tls, Duration::from_secs(2)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_of(&bytes), 200, "{name}: {text}");
+        assert!(
+            !text.contains("100 Continue"),
+            "{name}: a second 100: {text}"
+        );
+        assert!(
+            text.contains("\"body_bytes\":5"),
+            "{name}: the origin got the body: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_refused_anyway_is_refused_before_100_continue() {
+    let mut topo = Topology::standard().await;
+    topo.extra = "\n[limits]\nmax_body_bytes = 1000\n".into();
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    for (name, head, want) in [
+        (
+            "too large",
+            format!("x-tenant-id: {EU_TENANT}\r\nexpect: 100-continue\r\ncontent-length: 5000\r\n"),
+            413,
+        ),
+        (
+            "unknown tenant",
+            "x-tenant-id: 00000000-0000-4000-8000-000000000000\r\nexpect: 100-continue\r\ntransfer-encoding: chunked\r\n".to_string(),
+            404,
+        ),
+        (
+            "other expectation",
+            format!("x-tenant-id: {EU_TENANT}\r\nexpect: 200-ok\r\ncontent-length: 5\r\n"),
+            417,
+        ),
+    ] {
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(format!("POST /upload HTTP/1.1\r\nHost: gw.test\r\n{head}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (bytes, _) = read_all(&mut tls, Duration::from_secs(3)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_of(&bytes), want, "{name}: {text}");
+        assert!(!text.contains("100 Continue"), "{name}: {text}");
+    }
+    assert_eq!(topo.total_requests(), 0);
+}
+
+// === kind 6: dot-segments and ambiguous tenant segments ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_an_origin_could_read_as_another_tenant_are_refused() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let refused = [
+        format!("/t/{EU_TENANT}/../{NA_TENANT}/orders"),
+        format!("/t/{EU_TENANT}/%2e%2e/{NA_TENANT}/orders"),
+        format!("/t/{EU_TENANT}/%2E./{NA_TENANT}/orders"),
+        format!("/t/{EU_TENANT}/.%2E/{NA_TENANT}/orders"),
+        format!("/t/{EU_TENANT}/./orders"),
+        format!("/t//{NA_TENANT}/orders"),
+        format!("//t/{NA_TENANT}/orders"),
+        format!("/t/{NA_TENANT}%2F..%2F{EU_TENANT}/orders"),
+        format!("/t/{NA_TENANT}%5c/orders"),
+        "/x/../y".to_string(),
+    ];
+    for path in &refused {
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (bytes, _) = read_all(&mut tls, Duration::from_secs(3)).await;
+        assert_eq!(
+            status_of(&bytes),
+            400,
+            "{path}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    assert_eq!(topo.total_requests(), 0, "no origin saw an ambiguous path");
+    // Plain paths still work, including dots inside names and encoded slashes deeper down.
+    let c = https_client(&topo, &ClientOptions::default());
+    for path in [
+        format!("/t/{NA_TENANT}/orders"),
+        format!("/t/{NA_TENANT}/files/a.b..c/.well-known"),
+        format!("/t/{NA_TENANT}/projects/group%2Fproject"),
+    ] {
+        let r = c
+            .get(format!("{}{path}", topo.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+// === kind 1: client-controlled aliases of the gateway's headers ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn underscore_aliases_of_owned_headers_never_reach_the_origin() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let aliases = [
+        ("x_tenant_id", NA_TENANT),
+        ("X_Client_Country", "US"),
+        ("x_forwarded_for", "6.6.6.6"),
+        ("x_forwarded_host", "evil.test"),
+        ("x_forwarded_proto", "http"),
+        ("x_real_ip", "6.6.6.6"),
+        ("x_edge_region", "westus"),
+        ("x_request_id", "spoofed-id"),
+        ("x-forwarded-server", "evil"),
+    ];
+    let mut head = format!("GET /h HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\n");
+    for (n, v) in aliases {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("x_custom_app_header: kept\r\n\r\n");
+    let mut tls = raw_h1(&topo).await;
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let (bytes, _) = read_all(&mut tls, Duration::from_secs(2)).await;
+    assert_eq!(
+        status_of(&bytes),
+        200,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let seen = &topo.region("northeurope").origins[0].recorded()[0];
+    let names: Vec<String> = seen
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    for (n, _) in aliases {
+        assert!(
+            !names.contains(&n.to_ascii_lowercase()),
+            "{n} reached the origin: {names:?}"
+        );
+    }
+    assert!(
+        names.contains(&"x_custom_app_header".to_string()),
+        "{names:?}"
+    );
+    let tenant: Vec<&str> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-tenant-id"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(tenant, [EU_TENANT]);
+}
