@@ -1,8 +1,6 @@
 //! Scale: a million tenants load, validate and swap in under a second with no failed request.
 //! Its own test binary, so that it does not share the CPU with other gateway tests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use edge_tests::load::{run_load, send, Outcome};

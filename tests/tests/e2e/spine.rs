@@ -1,8 +1,6 @@
 //! The gateway's spine, end to end over real sockets: TLS in, tenant identified, home
 //! geography out.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use base64::Engine;

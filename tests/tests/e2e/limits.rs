@@ -2,8 +2,6 @@
 //! (slowloris), the keep-alive idle timeout, the connection cap, HTTP/2 stream concurrency,
 //! and the memory 2,000 idle connections cost.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,6 @@
 //! Process lifecycle under load: graceful stop (SIGTERM) and binary upgrade (socket hand-over
 //! with `--upgrade` + SIGQUIT), both with zero failed requests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::{Duration, Instant};
 
 use edge_tests::load::{run_load, run_until, Outcome};

@@ -1,8 +1,6 @@
 //! Health checks, latency-aware selection and failover, with origins the tests break on
 //! purpose. Every load loop is bounded in requests and time.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use edge_tests::load::{run_load, send, until, Outcome, Trigger};
