@@ -52,7 +52,7 @@ pub fn free_addr() -> SocketAddr {
 /// process has not handed out before: see the module doc.
 pub fn free_port() -> u16 {
     static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
-    REGISTRY
+    let mut registry = REGISTRY
         .get_or_init(|| {
             let window = window_outside(&ephemeral_range());
             Mutex::new(Registry::new(window, std::process::id()))
@@ -60,8 +60,16 @@ pub fn free_port() -> u16 {
         .lock()
         // A panic while holding the lock cannot leave the registry inconsistent: `issued`
         // is only ever added to.
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    registry
         .issue(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no free port left in {:?}: {} handed out by this process, the rest in use",
+                registry.window,
+                registry.issued.len()
+            )
+        })
 }
 
 /// The kernel's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`).
@@ -136,8 +144,9 @@ impl Registry {
         }
     }
 
-    /// The next port of the walk that was never issued and that `is_free` accepts.
-    fn issue(&mut self, is_free: impl Fn(u16) -> bool) -> u16 {
+    /// The next port of the walk that was never issued and that `is_free` accepts; `None`
+    /// once every port of the window was issued or refused.
+    fn issue(&mut self, is_free: impl Fn(u16) -> bool) -> Option<u16> {
         let span = usize::from(*self.window.end() - *self.window.start()) + 1;
         for _ in 0..span {
             let port = self.next;
@@ -148,14 +157,10 @@ impl Registry {
             };
             if !self.issued.contains(&port) && is_free(port) {
                 self.issued.insert(port);
-                return port;
+                return Some(port);
             }
         }
-        panic!(
-            "no free port left in {:?}: {} handed out by this process, the rest in use",
-            self.window,
-            self.issued.len()
-        );
+        None
     }
 }
 
@@ -187,17 +192,13 @@ mod tests {
     fn a_port_is_never_issued_twice_and_busy_ports_are_skipped() {
         let mut r = Registry::new(100..=109, 3);
         let busy = [101, 105];
-        let mut seen: Vec<u16> = (0..8).map(|_| r.issue(|p| !busy.contains(&p))).collect();
+        let mut seen: Vec<u16> = (0..8)
+            .map(|_| r.issue(|p| !busy.contains(&p)).unwrap())
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, [100, 102, 103, 104, 106, 107, 108, 109]);
         // Every port not busy was issued: the next call finds none.
-        let exhausted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            r.issue(|p| !busy.contains(&p))
-        }));
-        assert!(
-            exhausted.is_err(),
-            "issued {exhausted:?} from a used-up window"
-        );
+        assert_eq!(r.issue(|p| !busy.contains(&p)), None);
     }
 
     #[test]
