@@ -13,6 +13,7 @@
 pub mod client;
 pub mod gateway;
 pub mod load;
+pub mod machine;
 pub mod metrics;
 pub mod ports;
 pub mod topology;
