@@ -9,6 +9,7 @@ use edge_sim::{SimOrigin, SimRegion};
 use tempfile::TempDir;
 
 use crate::free_addr;
+use crate::machine::Claim;
 
 /// An EU tenant of the standard topology.
 pub const EU_TENANT: &str = "3f0b1f5e-8a7c-4c57-9a53-0c1d2e3f4a5b";
@@ -54,6 +55,8 @@ pub struct Topology {
     pub admin: Option<SocketAddr>,
     /// Region priorities to use instead of the specs' (by region name).
     pub priorities: Vec<(&'static str, u32)>,
+    /// This test's share of the machine (see [`crate::machine`]); dropped last.
+    _claim: Claim,
 }
 
 /// The admin token tests use (passed to the gateway in `EDGE_ADMIN_TOKEN`).
@@ -63,7 +66,18 @@ impl Topology {
     /// eu: northeurope (1) + westeurope (2); na: eastus (1) + westus (2); one origin each;
     /// tenants EU_TENANT, EU_TENANT_2 (eu) and NA_TENANT (na); all four tenant sources.
     pub async fn standard() -> Topology {
-        Self::start(&[
+        Self::start(&Self::standard_regions()).await
+    }
+
+    /// Like [`Topology::standard`], for a test that must not share the CPU with other tests of
+    /// this process: waits until no other topology is alive, and keeps new ones waiting until
+    /// this one is dropped (see [`crate::machine`]).
+    pub async fn standard_alone() -> Topology {
+        Self::start_claiming(&Self::standard_regions(), Claim::exclusive()).await
+    }
+
+    fn standard_regions() -> [RegionSpec; 4] {
+        [
             RegionSpec {
                 name: "northeurope",
                 geography: "eu",
@@ -88,12 +102,16 @@ impl Topology {
                 priority: 2,
                 origins: 1,
             },
-        ])
-        .await
+        ]
     }
 
-    /// Starts the given regions' origins on ephemeral loopback ports.
+    /// Starts the given regions' origins on ephemeral loopback ports (waiting while a test
+    /// that runs alone is under way, see [`crate::machine`]).
     pub async fn start(specs: &[RegionSpec]) -> Topology {
+        Self::start_claiming(specs, Claim::shared()).await
+    }
+
+    async fn start_claiming(specs: &[RegionSpec], claim: Claim) -> Topology {
         crate::init_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = DemoPki::generate().expect("generate CA");
@@ -129,6 +147,7 @@ impl Topology {
             extra: String::new(),
             admin: None,
             priorities: Vec::new(),
+            _claim: claim,
         }
     }
 

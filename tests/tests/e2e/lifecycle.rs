@@ -1,8 +1,6 @@
 //! Process lifecycle under load: graceful stop (SIGTERM) and binary upgrade (socket hand-over
 //! with `--upgrade` + SIGQUIT), both with zero failed requests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::{Duration, Instant};
 
 use edge_tests::load::{run_load, run_until, Outcome};
@@ -77,7 +75,9 @@ async fn a_binary_upgrade_hands_over_the_sockets_without_a_failed_request() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     old.signal(libc::SIGQUIT);
-    let code = old.wait_exit(Duration::from_secs(20));
+    // Pingora's old process waits a fixed 5 s for the new one to take the sockets, then the
+    // 1 s grace period: measured 6.0 s. The deadline is more than 5× that.
+    let code = old.wait_exit(Duration::from_secs(40));
     assert_eq!(code, Some(0), "old process:\n{}", old.log_text());
     // Keep the load going on the new process for a moment, then stop it.
     let more = edge_tests::load::run_load(

@@ -1,8 +1,6 @@
 //! The gateway's spine, end to end over real sockets: TLS in, tenant identified, home
 //! geography out.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use base64::Engine;
@@ -19,9 +17,8 @@ async fn start() -> (Topology, GatewayProcess) {
     (topo, gw)
 }
 
-/// Sends GET `url` and returns (status, x-edge-region, JSON body or Null).
-async fn get(client: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, String, Value) {
-    let _ = client;
+/// Sends `req` and returns (status, x-edge-region, JSON body or Null).
+async fn fetch(req: reqwest::RequestBuilder) -> (u16, String, Value) {
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     let region = resp
@@ -90,7 +87,7 @@ async fn each_tenant_source_routes_to_the_home_geography() {
         ),
     ];
     for (source, req, want) in cases {
-        let (status, region, body) = get(&c, req).await;
+        let (status, region, body) = fetch(req).await;
         assert_eq!(status, 200, "{source}: {body}");
         assert_eq!(region, want, "{source}");
         assert_eq!(body["region"], want, "{source}: origin's own answer");
@@ -103,17 +100,9 @@ async fn eu_and_na_tenants_never_reach_the_other_geography() {
     let c = https_client(&topo, &ClientOptions::default());
     let base = topo.base_url();
     for _ in 0..40 {
-        let (s, r, _) = get(
-            &c,
-            c.get(format!("{base}/eu")).header("x-tenant-id", EU_TENANT),
-        )
-        .await;
+        let (s, r, _) = fetch(c.get(format!("{base}/eu")).header("x-tenant-id", EU_TENANT)).await;
         assert_eq!((s, r.as_str()), (200, "northeurope"));
-        let (s, r, _) = get(
-            &c,
-            c.get(format!("{base}/na")).header("x-tenant-id", NA_TENANT),
-        )
-        .await;
+        let (s, r, _) = fetch(c.get(format!("{base}/na")).header("x-tenant-id", NA_TENANT)).await;
         assert_eq!((s, r.as_str()), (200, "eastus"));
     }
     for o in topo.origins_in("eu") {
@@ -345,8 +334,7 @@ async fn upstream_connections_are_pooled() {
     let (topo, _gw) = start().await;
     let c = https_client(&topo, &ClientOptions::default());
     for _ in 0..50 {
-        let (s, _, _) = get(
-            &c,
+        let (s, _, _) = fetch(
             c.get(format!("{}/p", topo.base_url()))
                 .header("x-tenant-id", EU_TENANT),
         )
@@ -398,8 +386,7 @@ async fn dead_primary_is_retried_on_the_secondary_in_the_same_request() {
     topo.region("northeurope").kill();
     let c = https_client(&topo, &ClientOptions::default());
     for _ in 0..20 {
-        let (s, r, _) = get(
-            &c,
+        let (s, r, _) = fetch(
             c.post(format!("{}/orders", topo.base_url()))
                 .header("x-tenant-id", EU_TENANT)
                 .body("{}"),
@@ -444,8 +431,7 @@ async fn exhausted_geography_answers_503_and_never_crosses_the_border() {
         0
     );
     // NA is unaffected.
-    let (s, r, _) = get(
-        &c,
+    let (s, r, _) = fetch(
         c.get(format!("{}/x", topo.base_url()))
             .header("x-tenant-id", NA_TENANT),
     )

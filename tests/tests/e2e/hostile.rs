@@ -1,8 +1,6 @@
 //! Hostile HTTP/1 input over raw TLS sockets: every ambiguous framing is refused with 400 and
 //! the connection closed, without contacting any origin; oversized parts get 414/431/413.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use edge_tests::{raw_h1, GatewayProcess, Topology, EU_TENANT, NA_TENANT};

@@ -4,8 +4,6 @@
 //! sslyze comes from PyPI into a private virtualenv: `$EDGE_SSLYZE` when set (what
 //! `cargo xtask test` prepares), else `target/sslyze-venv`, created on first use.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::PathBuf;
 use std::process::Command;
 

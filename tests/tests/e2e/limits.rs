@@ -2,8 +2,6 @@
 //! (slowloris), the keep-alive idle timeout, the connection cap, HTTP/2 stream concurrency,
 //! and the memory 2,000 idle connections cost.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -114,6 +112,9 @@ async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served(
     let client = https_client(&topo, &ClientOptions::default());
     let url = format!("{}/x", topo.base_url());
 
+    // The gateway cuts the head at 3 s; the client notices when its next write fails (measured:
+    // after 4 bytes, at 4.1 s). The upper bound is 5× that: a connection never cut fails.
+    let cut_within = Duration::from_secs(21);
     let mut slow = raw_h1(&topo).await;
     let head = get(EU_TENANT).into_bytes();
     let first_byte = Instant::now();
@@ -139,12 +140,16 @@ async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served(
             served += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if first_byte.elapsed() > Duration::from_secs(5) {
+        if first_byte.elapsed() > cut_within {
             break;
         }
     }
     let (answer, closed) = read_until_closed(&mut slow, Duration::from_secs(3)).await;
     let closed_after = closed_after.unwrap_or_else(|| first_byte.elapsed());
+    eprintln!(
+        "slowloris: cut after {sent} bytes, noticed at {closed_after:?}; \
+         {served} other requests served meanwhile"
+    );
     let text = String::from_utf8_lossy(&answer);
     assert!(closed, "the slow connection is still open");
     assert!(
@@ -156,14 +161,15 @@ async fn a_slowloris_client_is_cut_at_the_head_deadline_while_others_are_served(
         "the whole head was sent ({sent} bytes): the deadline did not apply"
     );
     assert!(
-        (3..=6).contains(&sent),
-        "cut after {sent} bytes (one per second, 3 s deadline)"
+        sent >= 3,
+        "cut after {sent} bytes: before the 3 s deadline (one byte per second)"
     );
-    assert!(closed_after < Duration::from_secs(7), "{closed_after:?}");
     assert!(
-        served >= 20,
-        "only {served} other requests served meanwhile"
+        closed_after < cut_within,
+        "cut at {closed_after:?}, deadline 3 s"
     );
+    // Each of them got its 200 (asserted above); measured 40 in the ~4 s, 5× fewer suffice.
+    assert!(served >= 8, "only {served} other requests served meanwhile");
     assert_eq!(
         metric(
             &topo,
@@ -188,13 +194,16 @@ async fn an_idle_keepalive_connection_is_closed_after_the_idle_timeout() {
         assert_eq!(read_response(&mut conn).await, 200);
     }
     // ...and an idle one is closed quietly (nothing was asked, nothing is answered).
+    // Measured: closed 2.0 s after the last answer. Not before the timeout; at most 5× the
+    // measured time after it; and read longer than that, so a connection never closed fails.
     let idle_from = Instant::now();
-    let (answer, closed) = read_until_closed(&mut conn, Duration::from_secs(6)).await;
+    let (answer, closed) = read_until_closed(&mut conn, Duration::from_secs(12)).await;
     let idle = idle_from.elapsed();
-    assert!(closed, "an idle keep-alive connection stayed open for 6 s");
+    eprintln!("idle keep-alive connection closed after {idle:?}");
+    assert!(closed, "an idle keep-alive connection stayed open for 12 s");
     assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
     assert!(
-        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(4),
+        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(11),
         "closed after {idle:?}, idle_timeout is 2 s"
     );
     assert_eq!(
@@ -338,12 +347,14 @@ async fn a_stalled_tls_handshake_is_dropped_at_its_timeout() {
     let _gw = start(&topo);
     // The harness's readiness probe was a bare TCP connect: it counts as a failed handshake.
     let mut tcp = tokio::net::TcpStream::connect(topo.https).await.unwrap();
+    // Measured: dropped after 2.0 s. Bounds as for the idle keep-alive connection.
     let from = Instant::now();
-    let (_, closed) = read_until_closed(&mut tcp, Duration::from_secs(6)).await;
+    let (_, closed) = read_until_closed(&mut tcp, Duration::from_secs(12)).await;
     let took = from.elapsed();
-    assert!(closed, "a silent TCP connection was kept for 6 s");
+    eprintln!("stalled TLS handshake dropped after {took:?}");
+    assert!(closed, "a silent TCP connection was kept for 12 s");
     assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(11),
         "dropped after {took:?}, tls_handshake_timeout is 2 s"
     );
     assert_eq!(
@@ -362,41 +373,43 @@ async fn a_stalled_tls_handshake_is_dropped_at_its_timeout() {
 async fn silent_and_idle_h2_connections_are_closed() {
     let topo = topology("request_header_timeout = \"2s\"\nidle_timeout = \"3s\"").await;
     let _gw = start(&topo);
+    // Each close was measured at the 2 s or 3 s timeout (+ 10 ms); the upper bounds are 5×
+    // that, and each read lasts longer, so a connection never closed fails.
     // Negotiates h2, then never sends the connection preface.
     let mut silent = raw_h2(&topo).await;
     let from = Instant::now();
-    let (answer, closed) = read_until_closed(&mut silent, Duration::from_secs(6)).await;
+    let (answer, closed) = read_until_closed(&mut silent, Duration::from_secs(12)).await;
     let took = from.elapsed();
-    assert!(closed, "a silent h2 connection was kept for 6 s");
+    eprintln!("silent h2 connection closed after {took:?}");
+    assert!(closed, "a silent h2 connection was kept for 12 s");
     // The server's own preface (SETTINGS) may have been sent; an HTTP/1 answer must not.
     assert!(
         !String::from_utf8_lossy(&answer).contains("HTTP/1.1"),
         "an h2 client got {answer:?}"
     );
-    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    assert!(took < Duration::from_secs(11), "closed after {took:?}");
 
     // Sends the preface up to its empty line (where an HTTP/1 head would end), then stalls.
     let mut partial = raw_h2(&topo).await;
     partial.write_all(b"PRI * HTTP/2.0\r\n\r\n").await.unwrap();
     let from = Instant::now();
-    let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(6)).await;
-    assert!(closed, "a half-sent h2 preface was kept for 6 s");
-    assert!(
-        from.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        from.elapsed()
-    );
+    let (_, closed) = read_until_closed(&mut partial, Duration::from_secs(12)).await;
+    let took = from.elapsed();
+    eprintln!("half-sent h2 preface closed after {took:?}");
+    assert!(closed, "a half-sent h2 preface was kept for 12 s");
+    assert!(took < Duration::from_secs(11), "closed after {took:?}");
 
     // A working h2 connection that goes idle is closed by the h2 idle timeout.
     // Keeps the request handle: without it the client itself would close the connection.
     let (status, _h2, conn) = h2_get(&topo).await;
     assert_eq!(status, 200);
     let idle_from = Instant::now();
-    let ended = tokio::time::timeout(Duration::from_secs(8), conn).await;
+    let ended = tokio::time::timeout(Duration::from_secs(17), conn).await;
     let idle = idle_from.elapsed();
-    assert!(ended.is_ok(), "an idle h2 connection stayed open for 8 s");
+    eprintln!("idle h2 connection closed after {idle:?}");
+    assert!(ended.is_ok(), "an idle h2 connection stayed open for 17 s");
     assert!(
-        idle >= Duration::from_millis(2900) && idle < Duration::from_secs(6),
+        idle >= Duration::from_millis(2900) && idle < Duration::from_secs(16),
         "closed after {idle:?}, idle_timeout is 3 s"
     );
 }

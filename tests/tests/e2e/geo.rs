@@ -3,8 +3,6 @@
 //! Loopback clients bind distinct source addresses (127.0.1.x is "Germany", 127.0.3.x the
 //! "United States" in the generated test database).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};

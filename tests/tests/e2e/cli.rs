@@ -1,7 +1,5 @@
 //! The command line: `check` like `nginx -t`, `--version`, `--help`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::PathBuf;
 
 use edge_tests::gateway::run_cli;

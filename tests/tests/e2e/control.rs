@@ -1,8 +1,6 @@
 //! The control plane: hot reload, the admin API and `ctl`, overrides, metrics, certificate
 //! rotation.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
