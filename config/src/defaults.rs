@@ -107,6 +107,11 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_H2_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// Upper bound of `limits.h2_max_concurrent_streams`.
 pub const MAX_H2_CONCURRENT_STREAMS: u32 = 10_000;
+/// Default `limits.h2_max_reset_streams`: client stream resets per h2 connection within
+/// 10 s before it is told `GOAWAY(ENHANCE_YOUR_CALM)`.
+pub const DEFAULT_H2_MAX_RESET_STREAMS: u32 = 100;
+/// Upper bound of `limits.h2_max_reset_streams`.
+pub const MAX_H2_MAX_RESET_STREAMS: u32 = 100_000;
 /// Default `limits.keepalive_requests`.
 pub const DEFAULT_KEEPALIVE_REQUESTS: u32 = 10_000;
 /// Default `geo.reload_interval`.
@@ -233,6 +238,7 @@ impl Default for Limits {
             max_headers: DEFAULT_MAX_HEADERS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             h2_max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS_NZ,
+            h2_max_reset_streams: DEFAULT_H2_MAX_RESET_STREAMS,
             keepalive_requests: DEFAULT_KEEPALIVE_REQUESTS_NZ,
             routes: Vec::new(),
         }

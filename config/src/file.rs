@@ -447,6 +447,9 @@ pub struct LimitsFile {
     pub max_body_bytes: Option<i64>,
     /// Concurrent streams per h2 connection, 1..=10000; default 100.
     pub h2_max_concurrent_streams: Option<i64>,
+    /// Client stream resets per h2 connection within 10 s before `GOAWAY(ENHANCE_YOUR_CALM)`,
+    /// 0..=100000 (0: every reset); default 100.
+    pub h2_max_reset_streams: Option<i64>,
     /// Requests per HTTP/1.1 connection before it is closed, at least 1; default 10000.
     pub keepalive_requests: Option<i64>,
     /// `[[limits.routes]]`

@@ -702,6 +702,9 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Concurrent streams a client may open on one h2 connection (1 to 10000).
     pub h2_max_concurrent_streams: NonZeroU32,
+    /// Client stream resets one h2 connection may make within 10 s; one more and it is told
+    /// `GOAWAY(ENHANCE_YOUR_CALM)` and closed (rapid-reset abuse, CVE-2023-44487).
+    pub h2_max_reset_streams: u32,
     /// Requests served on one HTTP/1.1 connection before it is closed.
     pub keepalive_requests: NonZeroU32,
     /// Per-route body limits, with distinct prefixes, sorted longest `path_prefix` first so

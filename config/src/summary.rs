@@ -392,7 +392,8 @@ fn fmt_limits(l: &Limits) -> String {
     }
     format!(
         "{} connections; timeouts tls handshake {}, request header {}, idle {}; uri {}; \
-         headers {} fields, {}; body {body}; {} h2 streams; {} requests per http/1.1 connection",
+         headers {} fields, {}; body {body}; {} h2 streams, {} resets per 10 s; {} requests per \
+         http/1.1 connection",
         l.max_connections,
         fmt_duration(l.tls_handshake_timeout),
         fmt_duration(l.request_header_timeout),
@@ -401,6 +402,7 @@ fn fmt_limits(l: &Limits) -> String {
         l.max_headers,
         fmt_bytes(u64::try_from(l.max_header_bytes).unwrap_or(u64::MAX)),
         l.h2_max_concurrent_streams,
+        l.h2_max_reset_streams,
         l.keepalive_requests
     )
 }

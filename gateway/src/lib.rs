@@ -37,7 +37,7 @@ mod testing;
 #[cfg(feature = "demo")]
 pub use app::certs;
 pub use app::cli::main;
-pub use edge::HeadScanner;
+pub use edge::{wire, HeadScanner};
 pub use request::framing;
 pub use request::problem::ErrorKind;
 pub use request::ratelimit;

@@ -37,6 +37,10 @@ pub enum Answer {
     WriteAndClose(Vec<u8>),
     /// Close without a byte of response.
     Close,
+    /// Hold the request (a slow origin) for this long, then answer `200`; the hold ends early
+    /// when the gateway closes the connection (it cancelled the request). Counted in
+    /// [`RawOrigin::in_flight`] while held.
+    Hold(std::time::Duration),
 }
 
 impl Answer {
@@ -58,7 +62,15 @@ type Behaviour = dyn Fn(&RawRequest) -> Answer + Send + Sync;
 pub struct RawOrigin {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<RawRequest>>>,
+    in_flight: Arc<InFlight>,
     task: JoinHandle<()>,
+}
+
+/// Requests being held now, and the most at once.
+#[derive(Debug, Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
 }
 
 impl RawOrigin {
@@ -69,18 +81,26 @@ impl RawOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(InFlight::default());
         let behaviour: Arc<Behaviour> = Arc::new(behaviour);
         let task = tokio::spawn({
             let requests = requests.clone();
+            let in_flight = in_flight.clone();
             async move {
                 while let Ok((conn, _)) = listener.accept().await {
-                    tokio::spawn(serve(conn, behaviour.clone(), requests.clone()));
+                    tokio::spawn(serve(
+                        conn,
+                        behaviour.clone(),
+                        requests.clone(),
+                        in_flight.clone(),
+                    ));
                 }
             }
         });
         RawOrigin {
             addr,
             requests,
+            in_flight,
             task,
         }
     }
@@ -94,6 +114,16 @@ impl RawOrigin {
     pub fn requests(&self) -> Vec<RawRequest> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// Requests held ([`Answer::Hold`]) right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most requests held at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        self.in_flight.max.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Drop for RawOrigin {
@@ -102,7 +132,12 @@ impl Drop for RawOrigin {
     }
 }
 
-async fn serve(conn: TcpStream, behaviour: Arc<Behaviour>, requests: Arc<Mutex<Vec<RawRequest>>>) {
+async fn serve(
+    conn: TcpStream,
+    behaviour: Arc<Behaviour>,
+    requests: Arc<Mutex<Vec<RawRequest>>>,
+    in_flight: Arc<InFlight>,
+) {
     let mut conn = BufReader::new(conn);
     let mut count = 0;
     loop {
@@ -131,6 +166,26 @@ async fn serve(conn: TcpStream, behaviour: Arc<Behaviour>, requests: Arc<Mutex<V
                 return;
             }
             Answer::Close => return,
+            Answer::Hold(hold) => {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = in_flight.now.fetch_add(1, SeqCst) + 1;
+                in_flight.max.fetch_max(now, SeqCst);
+                // Watch the connection while holding: a read of 0 bytes is the gateway
+                // giving up on the request.
+                let mut probe = [0u8; 1];
+                let cancelled = tokio::select! {
+                    _ = tokio::time::sleep(hold) => false,
+                    r = conn.read(&mut probe) => matches!(r, Ok(0) | Err(_)),
+                };
+                in_flight.now.fetch_sub(1, SeqCst);
+                if cancelled {
+                    return;
+                }
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nheld";
+                if conn.get_mut().write_all(ok).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

@@ -12,12 +12,12 @@ use super::spans::KeyPath;
 use super::validator::Validator;
 use super::values::MinDuration;
 use crate::defaults::{
-    DEFAULT_CLIENT_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_IDLE_EVICTION,
-    DEFAULT_KEEPALIVE_REQUESTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_URI_BYTES,
+    DEFAULT_CLIENT_IDLE_TIMEOUT, DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_RESET_STREAMS,
+    DEFAULT_IDLE_EVICTION, DEFAULT_KEEPALIVE_REQUESTS, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_URI_BYTES,
     DEFAULT_REQUEST_HEADER_TIMEOUT, DEFAULT_TLS_HANDSHAKE_TIMEOUT, MAX_CONNECTIONS,
-    MAX_H2_CONCURRENT_STREAMS, MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES, MIN_HEADER_BYTES,
-    MIN_URI_BYTES,
+    MAX_H2_CONCURRENT_STREAMS, MAX_H2_MAX_RESET_STREAMS, MAX_HEADERS, MAX_HEADER_BYTES,
+    MAX_URI_BYTES, MIN_HEADER_BYTES, MIN_URI_BYTES,
 };
 use crate::file::{BodyLimitRouteFile, LimitsFile, RouteLimitFile};
 use crate::model::{BodyLimit, Limits, PlanName, Quota, RateLimits, RouteLimit, TenantId};
@@ -128,6 +128,13 @@ impl<'a> Validator<'a> {
                 file.h2_max_concurrent_streams,
                 DEFAULT_H2_MAX_CONCURRENT_STREAMS,
                 MAX_H2_CONCURRENT_STREAMS,
+            ),
+            h2_max_reset_streams: self.int(
+                &path.key("h2_max_reset_streams"),
+                file.h2_max_reset_streams,
+                DEFAULT_H2_MAX_RESET_STREAMS,
+                0,
+                MAX_H2_MAX_RESET_STREAMS,
             ),
             keepalive_requests: self.non_zero(
                 &path.key("keepalive_requests"),

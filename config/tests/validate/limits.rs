@@ -45,6 +45,7 @@ max_header_bytes = 1048575
 max_headers = 256
 max_body_bytes = 0
 h2_max_concurrent_streams = 10000
+h2_max_reset_streams = 0
 keepalive_requests = 4294967295
 
 [[limits.routes]]
@@ -82,6 +83,7 @@ max_body_bytes = 0
             max_headers: 256,
             max_body_bytes: 0,
             h2_max_concurrent_streams: 10_000.try_into().unwrap(),
+            h2_max_reset_streams: 0,
             keepalive_requests: u32::MAX.try_into().unwrap(),
             // Longest prefix first.
             routes: vec![
@@ -122,6 +124,7 @@ max_header_bytes = 1048576
 max_headers = 257
 max_body_bytes = -1
 h2_max_concurrent_streams = 10001
+h2_max_reset_streams = 100001
 keepalive_requests = 0
 max_body_size = 5
 
@@ -206,6 +209,11 @@ path_prefix = "/y"
         "h2_max_concurrent_streams",
     );
     has(
+        "limits.h2_max_reset_streams",
+        "100001 is out of range: expected 0 to 100000",
+        "h2_max_reset_streams",
+    );
+    has(
         "limits.keepalive_requests",
         "0 is out of range: expected at least 1",
         "keepalive_requests",
@@ -251,7 +259,7 @@ path_prefix = "/y"
         "{e:?}"
     );
     assert_eq!(e.line, Some(line_of(&text, "path_prefix = \"/y\"") - 1));
-    assert_eq!(errs.len(), 16, "{errs:#?}");
+    assert_eq!(errs.len(), 17, "{errs:#?}");
     // Sorted by line, every one in this file.
     let lines: Vec<_> = errs.iter().map(|e| e.line.unwrap()).collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");

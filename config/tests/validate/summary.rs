@@ -31,7 +31,7 @@ fn summary_describes_the_topology() {
         "geography na (fail open, 4 tenants); continents NA, SA\n",
         "region northeurope priority 1 weight 100: 2 origin(s): 127.0.0.1:9101, 127.0.0.1:9105 (weight 50, host northeurope.internal)\n    location: lat 53.35, lon -6.26\n",
         "geo-demo.mmdb, checked for changes every 5s; denied countries KP\n",
-        "limits: 10000 connections; timeouts tls handshake 10s, request header 10s, idle 1m; uri 8KiB; headers 100 fields, 32KiB; body 10MiB, /upload 100MiB; 100 h2 streams; 10000 requests per http/1.1 connection\n",
+        "limits: 10000 connections; timeouts tls handshake 10s, request header 10s, idle 1m; uri 8KiB; headers 100 fields, 32KiB; body 10MiB, /upload 100MiB; 100 h2 streams, 100 resets per 10 s; 10000 requests per http/1.1 connection\n",
     ] {
         assert!(s.contains(part), "summary lacks {part:?}:\n{s}");
     }

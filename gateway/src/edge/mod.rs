@@ -11,10 +11,12 @@
 //! hands the app a [`HeadDeadline`] stream. The limits are read from the current snapshot for
 //! each new connection, so a reload changes them for new connections.
 
+pub(crate) mod h2_guard;
 pub(crate) mod head_deadline;
 pub(crate) mod redirect;
 pub(crate) mod slots;
 pub(crate) mod tls;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ pub use head_deadline::{
     Expiry, HeadClock, HeadDeadline, HeadScanner, HeadTimeouts, Protocol, Rearm,
 };
 pub use slots::Slots;
+pub use wire::HeadLimits;
 
 use crate::state::GatewayState;
 
@@ -102,7 +105,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         // Copied out, so that the connection does not keep this snapshot alive after a reload.
-        let (max_connections, handshake_timeout, timeouts) = {
+        let (max_connections, handshake_timeout, timeouts, head_limits, max_resets, hsts) = {
             let live = self.state.live();
             let l = &live.snapshot.config.limits;
             (
@@ -112,6 +115,13 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                     header: l.request_header_timeout,
                     idle: l.idle_timeout,
                 },
+                HeadLimits {
+                    max_uri_bytes: l.max_uri_bytes,
+                    max_header_bytes: l.max_header_bytes,
+                    max_headers: l.max_headers,
+                },
+                l.h2_max_reset_streams,
+                live.snapshot.hsts.clone(),
             )
         };
         let _slot = match self.admission {
@@ -131,6 +141,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             let limit = match e {
                 Expiry::Header => "request_header_timeout",
                 Expiry::Idle => "idle_timeout",
+                Expiry::Refused(limit) => limit,
             };
             metrics.limit_hits.with_label_values(&[limit]).inc();
         };
@@ -140,7 +151,9 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         };
         let wrapped: Stream = match &self.tls {
             None => Box::new(
-                HeadDeadline::new(*l4, timeouts, self.rearm, Protocol::Http1).on_expiry(on_expiry),
+                HeadDeadline::new(*l4, timeouts, self.rearm, Protocol::Http1)
+                    .with_limits(head_limits)
+                    .on_expiry(on_expiry),
             ),
             Some(acceptor) => {
                 let handshake =
@@ -171,7 +184,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                     _ => Protocol::Http1,
                 };
                 Box::new(
-                    HeadDeadline::new(tls, timeouts, self.rearm, protocol).on_expiry(on_expiry),
+                    HeadDeadline::new(tls, timeouts, self.rearm, protocol)
+                        .with_limits(head_limits)
+                        .with_hsts(hsts)
+                        .with_h2_max_resets(max_resets)
+                        .on_expiry(on_expiry),
                 )
             }
         };

@@ -99,22 +99,20 @@ pub async fn admit(
     Ok(())
 }
 
-/// Step 1: the request line (control bytes, seen raw by the edge's head scanner), the raw
-/// HTTP/1 head, the parsed head against `limits`, the path (dot-segments; the segments that
-/// carry the tenant, `tenant_depth` of them) and `Expect`. Every refusal closes the connection.
+/// Step 1: the raw HTTP/1 head, the parsed head against `limits`, the path (dot-segments; the
+/// segments that carry the tenant, `tenant_depth` of them) and `Expect`. Every refusal closes
+/// the connection. (The edge already held HTTP/1 heads to RFC 9112's syntax before Pingora
+/// parsed them: `edge::wire`.)
 pub fn check_framing(
     session: &Session,
     limits: &Limits,
     tenant_depth: usize,
 ) -> Result<(), Refusal> {
-    let control_bytes = crate::edge::head_clock(session.as_downstream().stream())
-        .is_some_and(|clock| clock.control_in_request_line());
     let raw = session
         .as_downstream()
         .as_http1()
         .map(|h1| h1.get_headers_raw_bytes());
     check_head(
-        control_bytes,
         raw.as_deref(),
         session.req_header(),
         !session.is_http2(),
@@ -126,19 +124,12 @@ pub fn check_framing(
 
 /// The pure part of [`check_framing`].
 pub fn check_head(
-    control_in_request_line: bool,
     raw_http1_head: Option<&[u8]>,
     req: &RequestHeader,
     http1: bool,
     limits: &Limits,
     tenant_depth: usize,
 ) -> Result<(), EdgeError> {
-    if control_in_request_line {
-        return Err(EdgeError::new(
-            ErrorKind::BadRequest,
-            "the request line contains control characters",
-        ));
-    }
     if let Some(raw) = raw_http1_head {
         framing::check_raw_head(raw)?;
     }
@@ -326,23 +317,20 @@ mod tests {
     fn framing_refusals_close_the_connection_and_say_why() {
         let limits = Limits::default();
         let req = head(&[("host", "gw.test")]);
-        assert!(check_head(false, None, &req, true, &limits, 0).is_ok());
-        let e = check_head(true, None, &req, true, &limits, 0).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::BadRequest);
-        assert!(e.detail.contains("control"), "{}", e.detail);
+        assert!(check_head(None, &req, true, &limits, 0).is_ok());
         let raw =
             b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(check_head(false, Some(raw), &req, true, &limits, 0).is_err());
+        assert!(check_head(Some(raw), &req, true, &limits, 0).is_err());
         let long = RequestHeader::build("GET", "/".repeat(9000).as_bytes(), None).unwrap();
-        let e = check_head(false, None, &long, true, &limits, 0).unwrap_err();
+        let e = check_head(None, &long, true, &limits, 0).unwrap_err();
         assert_eq!(e.kind, ErrorKind::UriTooLong);
         let dots = RequestHeader::build("GET", b"/t/a/../b", None).unwrap();
-        assert!(check_head(false, None, &dots, true, &limits, 0).is_err());
+        assert!(check_head(None, &dots, true, &limits, 0).is_err());
         let empty = RequestHeader::build("GET", b"/t//a", None).unwrap();
-        assert!(check_head(false, None, &empty, true, &limits, 0).is_ok());
-        assert!(check_head(false, None, &empty, true, &limits, 2).is_err());
+        assert!(check_head(None, &empty, true, &limits, 0).is_ok());
+        assert!(check_head(None, &empty, true, &limits, 2).is_err());
         let expect = head(&[("expect", "bogus")]);
-        let e = check_head(false, None, &expect, true, &limits, 0).unwrap_err();
+        let e = check_head(None, &expect, true, &limits, 0).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ExpectationFailed);
     }
 

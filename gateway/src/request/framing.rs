@@ -188,13 +188,16 @@ pub fn check_path(path: &[u8], tenant_depth: usize) -> Result<(), EdgeError> {
     if path.first() == Some(&b'/') {
         segments.next();
     }
-    for (depth, seg) in segments.enumerate() {
+    let mut segments = segments.enumerate().peekable();
+    while let Some((depth, seg)) = segments.next() {
         if is_dot_segment(seg) {
             return Err(bad(
                 "the path contains a dot-segment (`.` or `..`, possibly percent-encoded)",
             ));
         }
-        if depth < tenant_depth && (seg.is_empty() || hides_separator(seg)) {
+        // An empty segment is `//` unless it is the last one (a trailing `/`).
+        let empty_inside = seg.is_empty() && segments.peek().is_some();
+        if depth < tenant_depth && (empty_inside || hides_separator(seg)) {
             return Err(bad(
                 "the path segments that carry the tenant contain an empty segment or an encoded separator",
             ));
@@ -442,7 +445,15 @@ mod tests {
         ] {
             assert!(check_path(path.as_bytes(), depth).is_err(), "{path}");
         }
-        for path in ["/t/a/x", "/t/a/x//y", "/t/a/b%2Fc", "/t/a", "/t/a/"] {
+        for path in [
+            "/t/a/x",
+            "/t/a/x//y",
+            "/t/a/b%2Fc",
+            "/t/a",
+            "/t/a/",
+            "/",
+            "/t/",
+        ] {
             assert!(check_path(path.as_bytes(), depth).is_ok(), "{path}");
         }
     }

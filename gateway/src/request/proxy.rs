@@ -274,6 +274,15 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let bad_chunks = crate::edge::head_clock(session.as_downstream().stream())
+            .is_some_and(|clock| clock.body_framing_error());
+        if bad_chunks && ctx.failure.is_none() {
+            // The edge found the chunked body breaking RFC 9112's grammar mid-stream.
+            ctx.failure = Some(EdgeError::new(
+                ErrorKind::BadRequest,
+                "the chunked request body is malformed",
+            ));
+        }
         if let Some(sent) = session
             .response_written()
             .filter(|_| RequestCtx::response_started(session))

@@ -188,3 +188,47 @@ async fn a_replaced_database_is_used_without_restart_and_a_corrupt_one_is_refuse
         (200, "eastus".into(), "US".into())
     );
 }
+
+/// A database without the optional `description` (what PyPI's `mmdb-writer` writes) is
+/// accepted, and `check` opens databases exactly as `run` does: they agree on a good file and
+/// on a damaged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_run_agree_on_location_databases_and_accept_optional_metadata() {
+    let topo = Topology::standard().await;
+    let path = config(&topo);
+    let mut plain = Writer::new(TEST_DATABASE_TYPE).no_description();
+    plain
+        .insert(
+            Cidr::parse("127.0.1.0/24").unwrap(),
+            &location_record("DE", "EU", 51.0, 9.0),
+        )
+        .unwrap();
+    let db = topo.dir.path().join("geo.mmdb");
+    std::fs::write(&db, plain.to_bytes().unwrap()).unwrap();
+    let out = edge_tests::gateway::run_cli(&["check", "--config", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let _gw = GatewayProcess::start(&path, topo.https);
+        let (status, region, country) = get(&topo, GERMANY, None, None).await;
+        assert_eq!(
+            (status, region.as_str(), country.as_str()),
+            (200, "northeurope", "DE")
+        );
+    }
+    // A damaged file: check refuses it, as run does.
+    let mut bytes = demo_db().unwrap();
+    bytes[100..106].copy_from_slice(&[0xff; 6]);
+    std::fs::write(&db, bytes).unwrap();
+    let out = edge_tests::gateway::run_cli(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let check_err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(check_err.contains("geo.database"), "{check_err}");
+    let out = edge_tests::gateway::run_cli(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let run_err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(run_err.contains("location database"), "{run_err}");
+}

@@ -16,6 +16,7 @@ mod geo;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod proxy_faults;
 mod ratelimit;
 mod scale;
 mod spine;

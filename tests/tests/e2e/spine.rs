@@ -147,7 +147,7 @@ async fn unknown_missing_and_malformed_tenants_are_refused_without_contacting_or
     ];
     for (req, want_status, want_type) in cases {
         let resp = req.send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), want_status);
+        assert_eq!(resp.status().as_u16(), want_status, "{want_type}");
         assert_eq!(resp.headers()["content-type"], "application/problem+json");
         assert!(resp.headers().contains_key("strict-transport-security"));
         let body: Value = resp.json().await.unwrap();

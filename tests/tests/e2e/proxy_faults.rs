@@ -3,8 +3,6 @@
 //! paths and client aliases of the gateway's own headers. Each kind is tried with several
 //! members of its class, over raw sockets where the client's view of the bytes matters.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use edge_tests::raw_origin::{Answer, RawOrigin};
@@ -453,4 +451,269 @@ async fn underscore_aliases_of_owned_headers_never_reach_the_origin() {
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(tenant, [EU_TENANT]);
+}
+
+// === kind 5: h2 streams reset after they were accepted ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_h2_streams_do_not_pile_up_at_the_origin() {
+    let topo = Topology::standard().await;
+    let raw = RawOrigin::start(|_| Answer::Hold(Duration::from_secs(30))).await;
+    let config = with_raw_primary(&topo, &raw, "");
+    let _gw = GatewayProcess::start(&config, topo.https);
+    let tls = raw_h2(&topo).await;
+    let (client, conn) = h2::client::handshake(tls).await.unwrap();
+    let conn = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let mut goaway = None;
+    'rounds: for round in 0..15 {
+        let mut streams = Vec::new();
+        for _ in 0..100 {
+            let req = http::Request::get("https://gw.test/slow")
+                .header("x-tenant-id", EU_TENANT)
+                .body(())
+                .unwrap();
+            match client.send_request(req, true) {
+                Ok((resp, send)) => streams.push((resp, send)),
+                Err(e) => {
+                    goaway = Some(format!("round {round}: {e}"));
+                    break 'rounds;
+                }
+            }
+            match client.clone().ready().await {
+                Ok(c) => client = c,
+                Err(e) => {
+                    goaway = Some(format!("round {round}: {e}"));
+                    break 'rounds;
+                }
+            }
+        }
+        // Wait until the origin holds this round's requests (or the gateway stopped us).
+        let t0 = std::time::Instant::now();
+        while raw.requests().len() < (round + 1) * 100 && t0.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for (_, mut send) in streams {
+            send.send_reset(h2::Reason::CANCEL);
+        }
+    }
+    let max = raw.max_in_flight();
+    eprintln!("max in flight at the origin: {max}; goaway: {goaway:?}");
+    drop(client);
+    conn.abort();
+    assert!(
+        max <= 200,
+        "the origin held {max} requests from one connection"
+    );
+}
+
+/// The origin is made slow without watching its sockets (a handler sleeping on a slow query):
+/// cancelling the upstream request does not stop its work, so only refusing more streams can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_resetting_streams_is_told_to_calm_down() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let primary = &topo.region("northeurope").origins[0];
+    primary.set_latency(Duration::from_secs(30), Duration::ZERO);
+    let tls = raw_h2(&topo).await;
+    let (client, conn) = h2::client::handshake(tls).await.unwrap();
+    let conn = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let mut refused_at = None;
+    'rounds: for round in 0..15 {
+        let mut streams = Vec::new();
+        for _ in 0..100 {
+            let req = http::Request::get("https://gw.test/slow")
+                .header("x-tenant-id", EU_TENANT)
+                .body(())
+                .unwrap();
+            let ready = match client.clone().ready().await {
+                Ok(c) => c,
+                Err(_) => {
+                    refused_at = Some(round);
+                    break 'rounds;
+                }
+            };
+            client = ready;
+            match client.send_request(req, true) {
+                Ok((_, send)) => streams.push(send),
+                Err(_) => {
+                    refused_at = Some(round);
+                    break 'rounds;
+                }
+            }
+        }
+        // Until this round's requests reached the (slow) origin.
+        let want = (round as u64 + 1) * 100;
+        let t0 = std::time::Instant::now();
+        while primary.requests() < want && t0.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for mut send in streams {
+            send.send_reset(h2::Reason::CANCEL);
+        }
+    }
+    let err = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the gateway closes the connection")
+        .unwrap()
+        .expect_err("closed with an error code");
+    assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err}");
+    let held = primary.requests();
+    eprintln!("refused at round {refused_at:?}; the origin got {held} requests");
+    // Default budget: 100 resets per 10 s, 100 streams per connection.
+    assert!(
+        held <= 200,
+        "the origin got {held} requests from one connection"
+    );
+    // Other clients are served.
+    let c = https_client(&topo, &ClientOptions::default());
+    let r = c
+        .get(format!("{}/ok", topo.base_url()))
+        .header("x-tenant-id", NA_TENANT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+// === kind 9: what Pingora's own parser refused now gets the gateway's answer ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_the_parser_would_refuse_get_the_gateways_problem_answer() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let t = EU_TENANT;
+    let cases = [
+        (
+            "two Host fields",
+            format!(
+                "GET / HTTP/1.1\r\nHost: gw.test\r\nHost: other.test\r\nx-tenant-id: {t}\r\n\r\n"
+            ),
+        ),
+        (
+            "two equal Host fields",
+            format!("GET / HTTP/1.1\r\nHost: gw.test\r\nhost: gw.test\r\nx-tenant-id: {t}\r\n\r\n"),
+        ),
+        (
+            "obs-fold",
+            format!("GET / HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {t}\r\nX-A: b\r\n c\r\n\r\n"),
+        ),
+        (
+            "space before colon",
+            format!("GET / HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id : {t}\r\n\r\n"),
+        ),
+        (
+            "absolute-form authority differs",
+            format!(
+                "GET https://other.test/ HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {t}\r\n\r\n"
+            ),
+        ),
+        (
+            "HTTP/1.7",
+            format!("GET / HTTP/1.7\r\nHost: gw.test\r\nx-tenant-id: {t}\r\n\r\n"),
+        ),
+        ("HTTP/0.9-style line", "GET /\r\n\r\n".to_string()),
+        (
+            "no Host",
+            format!("GET / HTTP/1.1\r\nx-tenant-id: {t}\r\n\r\n"),
+        ),
+        (
+            "tab in request line",
+            format!("GET\t/ HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {t}\r\n\r\n"),
+        ),
+        (
+            "header name with a slash",
+            format!("GET / HTTP/1.1\r\nHost: gw.test\r\nx/y: 1\r\nx-tenant-id: {t}\r\n\r\n"),
+        ),
+        (
+            "too many fields",
+            format!(
+                "GET / HTTP/1.1\r\nHost: gw.test\r\n{}\r\n",
+                (0..300)
+                    .map(|i| format!("x-{i}: v\r\n"))
+                    .collect::<String>()
+            ),
+        ),
+    ];
+    for (name, raw) in &cases {
+        let mut tls = raw_h1(&topo).await;
+        tls.write_all(raw.as_bytes()).await.unwrap();
+        let (bytes, closed) = read_all(&mut tls, Duration::from_secs(3)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        let lower = text.to_ascii_lowercase();
+        let status = status_of(&bytes);
+        assert!(matches!(status, 400 | 431), "{name}: {text}");
+        assert!(closed, "{name}: connection left open");
+        assert!(
+            lower.contains("content-type: application/problem+json"),
+            "{name}: {text}"
+        );
+        assert!(
+            lower.contains("strict-transport-security: max-age="),
+            "{name}: {text}"
+        );
+        assert!(lower.contains("x-request-id: "), "{name}: {text}");
+        assert!(!lower.contains("server:"), "{name}: {text}");
+        assert!(text.contains("\"request_id\""), "{name}: {text}");
+    }
+    assert_eq!(topo.total_requests(), 0, "no origin saw any of them");
+}
+
+// === kind 2: chunk lines follow RFC 9112 §7.1.1 exactly ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_lines_with_anything_but_the_grammar_are_refused_before_the_origin() {
+    let topo = Topology::standard().await;
+    let _gw = GatewayProcess::start(&topo.write_config(), topo.https);
+    let bodies: [&[u8]; 10] = [
+        b"3;\nabc\r\n0\r\n\r\n0\r\n\r\n",
+        b"3;a\nabc\r\n0\r\n\r\n",
+        b"3;a=b c\r\nabc\r\n0\r\n\r\n",
+        b"3;a=\"x\r\nabc\r\n0\r\n\r\n",
+        b"3;a\x00b\r\nabc\r\n0\r\n\r\n",
+        b"3;(x)\r\nabc\r\n0\r\n\r\n",
+        b"3\nabc\r\n0\r\n\r\n",
+        b"3\r\nabcX\r\n0\r\n\r\n",
+        b"3\r\nabc\r\n0\r\nBad Name: v\r\n\r\n",
+        b"3 \x0b\r\nabc\r\n0\r\n\r\n",
+    ];
+    for body in bodies {
+        let mut tls = raw_h1(&topo).await;
+        let mut req = format!(
+            "POST /upload HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        tls.write_all(&req).await.unwrap();
+        let (bytes, closed) = read_all(&mut tls, Duration::from_secs(3)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(
+            status_of(&bytes),
+            400,
+            "{:?}: {text}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(closed, "{:?}", String::from_utf8_lossy(body));
+    }
+    // Extensions that follow the grammar are fine.
+    let mut tls = raw_h1(&topo).await;
+    let mut req = format!(
+        "POST /upload HTTP/1.1\r\nHost: gw.test\r\nx-tenant-id: {EU_TENANT}\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    req.extend_from_slice(b"3;name=\"v \\\" x\";flag\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+    tls.write_all(&req).await.unwrap();
+    let (bytes, _) = read_all(&mut tls, Duration::from_secs(2)).await;
+    assert_eq!(
+        status_of(&bytes),
+        200,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        topo.total_requests(),
+        1,
+        "only the well-formed upload reached an origin"
+    );
 }
