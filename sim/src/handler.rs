@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 
 use crate::conn::{ConnGuard, Killed};
 use crate::echo::{EchoBody, Identity, RespBody};
+use crate::execution::{self, EXECUTION_BODY_LIMIT};
 use crate::faults::Faults;
 use crate::record::{RecordedRequest, Stats};
 use crate::stream::{ChunkStream, StreamSpec};
@@ -65,11 +66,23 @@ async fn respond(origin: &Responder, killed: Killed, req: Request<Incoming>) -> 
 
     let wants_upgrade = upgrade::is_websocket_upgrade(&req);
     let (parts, body) = req.into_parts();
+    let counted = execution::is_counted(&parts.method);
     let body_bytes = if wants_upgrade {
         0
     } else {
-        match count_body(body).await {
-            Ok(n) => n,
+        // One byte over the limit is enough to tell a body too large for an id.
+        let keep = if counted { EXECUTION_BODY_LIMIT + 1 } else { 0 };
+        match read_body(body, keep).await {
+            Ok((n, head)) => {
+                if counted {
+                    // Executed from here on: the origin has the whole request, whatever
+                    // faults delay or replace its answer.
+                    let complete = u64::try_from(head.len()).is_ok_and(|kept| kept == n);
+                    let id = execution::execution_id(&head, complete);
+                    origin.stats.record_execution(id);
+                }
+                n
+            }
             Err(error) => {
                 tracing::debug!(%error, "request body failed");
                 return origin
@@ -148,15 +161,19 @@ async fn apply_delay_faults(origin: &Responder) {
     }
 }
 
-/// Drains the body counting bytes, without buffering large uploads.
-async fn count_body(mut body: Incoming) -> Result<u64, hyper::Error> {
+/// Drains the body counting bytes and keeps its first `keep` bytes, without buffering
+/// large uploads.
+async fn read_body(mut body: Incoming, keep: usize) -> Result<(u64, Vec<u8>), hyper::Error> {
     let mut total = 0u64;
+    let mut head = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             total = total.saturating_add(data.len() as u64);
+            let room = keep.saturating_sub(head.len());
+            head.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
-    Ok(total)
+    Ok((total, head))
 }
 
 /// `/status/NNN` accepts only final statuses: informational ones would break HTTP/1.1
