@@ -13,6 +13,7 @@
 //! | `GET /healthz` | `ok` with the configured health status; counted apart from requests |
 //! | `/status/NNN` | status `NNN` with the JSON echo |
 //! | `/stream?chunks=N&interval_ms=M` | `N` newline-delimited JSON chunks, `M` ms apart |
+//! | any request with `x-sim-delay-ms: N` ([`HEADER_DELAY`]) | answered `N` ms (at most 10 s) after its body is read; another value is a `400` |
 //! | `Connection: upgrade` + `Upgrade: websocket` | `101`, then the raw stream echoes bytes |
 //! | a non-idempotent method (`POST`, `PATCH`, …) with a JSON body `{"id": "..."}` | the echo; one execution of that id is counted once the body is read ([`SimOrigin::executions`]) |
 //!
@@ -60,4 +61,4 @@ pub use host::SimHost;
 pub use origin::SimOrigin;
 pub use record::{RecordedRequest, RECORD_CAPACITY};
 pub use region::SimRegion;
-pub use wire::{HEADER_ORIGIN, HEADER_REGION, HEALTH_PATH};
+pub use wire::{HEADER_DELAY, HEADER_ORIGIN, HEADER_REGION, HEALTH_PATH, MAX_REQUEST_DELAY};
