@@ -70,16 +70,6 @@ pub enum Method {
     Post,
 }
 
-impl Method {
-    /// `GET` or `POST`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        }
-    }
-}
-
 /// How long each POST asks the origin to take after reading it (`x-sim-delay-ms`): at 200
 /// POSTs a second, a kill of the region serving half of them cuts about 10 that the origin
 /// has already executed.
