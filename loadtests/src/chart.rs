@@ -196,10 +196,12 @@ fn errors(report: &Report, area: &Area<'_>) -> Result<(), String> {
     let tl = &report.timeline;
     let xs = xs(report);
     let limited = tl.rate_limited_per_s.iter().any(|x| *x > 0.0);
+    let bad_gateway = tl.bad_gateway_expected_per_s.iter().any(|x| *x > 0.0);
     let y_max = tl
         .errors_per_s
         .iter()
         .chain(tl.rate_limited_per_s.iter())
+        .chain(tl.bad_gateway_expected_per_s.iter())
         .copied()
         .fold(1.0, f64::max)
         * 1.2;
@@ -229,6 +231,20 @@ fn errors(report: &Report, area: &Area<'_>) -> Result<(), String> {
         entries.push(Entry {
             label: "429, expected".to_owned(),
             colour: ORANGE,
+            band: false,
+        });
+    }
+    if bad_gateway {
+        c.draw_series(LineSeries::new(
+            xs.iter()
+                .copied()
+                .zip(tl.bad_gateway_expected_per_s.iter().copied()),
+            PURPLE.stroke_width(2),
+        ))
+        .map_err(err)?;
+        entries.push(Entry {
+            label: "502 to a POST, expected".to_owned(),
+            colour: PURPLE,
             band: false,
         });
     }

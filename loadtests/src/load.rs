@@ -1,10 +1,15 @@
-//! The load generator: streams of GET requests at a fixed rate (open loop, so a slow origin
-//! does not slow the offered load down) or from a fixed number of workers (closed loop), over
-//! HTTP/1.1 keep-alive, h2, or a new TLS connection per request; every answer checked and
+//! The load generator: streams of GET or POST requests at a fixed rate (open loop, so a slow
+//! origin does not slow the offered load down) or from a fixed number of workers (closed loop),
+//! over HTTP/1.1 keep-alive, h2, or a new TLS connection per request; every answer checked and
 //! recorded.
+//!
+//! Each POST carries a unique id in its body (`{"id":"order-N"}`, see [`order_id`]), which the
+//! simulated origins count executions by (`edge_sim::Executions`): the report can then tell
+//! whether any POST was executed twice. Each also asks the origin to take [`POST_WORK`]
+//! before answering, as an endpoint that writes would, so that a fault finds some in flight.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,6 +58,28 @@ impl Proto {
     }
 }
 
+/// What a stream's requests are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`, safe and idempotent: the gateway may send it again after a failure.
+    Get,
+    /// `POST` with a unique id in its JSON body and no `Idempotency-Key`: not idempotent, so
+    /// the gateway must not send it again once an origin may have processed it (RFC 9112
+    /// §9.3.1).
+    Post,
+}
+
+/// How long each POST asks the origin to take after reading it (`x-sim-delay-ms`): at 200
+/// POSTs a second, a kill of the region serving half of them cuts about 10 that the origin
+/// has already executed.
+pub const POST_WORK: Duration = Duration::from_millis(100);
+
+/// The id the `n`-th POST of a run carries in its body, `order-N`.
+pub fn order_id(n: u32) -> String {
+    format!("order-{n}")
+}
+
 /// How fast a stream sends.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -70,6 +97,8 @@ pub struct StreamSpec {
     pub name: String,
     /// Protocol.
     pub proto: Proto,
+    /// GET or POST.
+    pub method: Method,
     /// Rate.
     pub rate: Rate,
     /// Active from this offset of the run...
@@ -80,6 +109,21 @@ pub struct StreamSpec {
     pub tenants: Vec<(usize, f64)>,
     /// 429 answers are expected on this stream (a tenant over its limit) and not failures.
     pub expect_429: bool,
+    /// 502 answers are expected on this stream and not failures: POSTs cut by a fault after
+    /// an origin may have processed them, which the gateway must not send again.
+    pub expect_502: bool,
+}
+
+impl StreamSpec {
+    /// Whether an outcome of `kind` is expected on this stream, i.e. not a failure.
+    pub fn expects(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Ok => true,
+            Kind::RateLimited => self.expect_429,
+            Kind::BadGateway => self.expect_502,
+            _ => false,
+        }
+    }
 }
 
 /// What became of one request.
@@ -178,6 +222,9 @@ pub struct Rec {
     pub mismatch: bool,
     /// Served by a region outside the tenant's home geography.
     pub violation: bool,
+    /// A POST's number in the run (its body's id is [`order_id`] of it); `None` for a GET or
+    /// a POST never sent.
+    pub order: Option<u32>,
 }
 
 impl Rec {
@@ -186,13 +233,12 @@ impl Rec {
         self.start_us + u64::from(self.latency_us)
     }
 
-    /// Whether this outcome is a failure for a stream that does (`expect_429`) or does not
-    /// expect rate limiting.
-    pub fn failed(&self, expect_429: bool) -> bool {
-        match self.kind {
-            Kind::Ok => false,
-            Kind::RateLimited => !expect_429,
-            _ => true,
+    /// Whether this outcome is a failure on `stream` (which may expect 429s or 502s); on no
+    /// known stream, anything but 2xx is.
+    pub fn failed(&self, stream: Option<&StreamSpec>) -> bool {
+        match stream {
+            Some(s) => !s.expects(self.kind),
+            None => self.kind != Kind::Ok,
         }
     }
 }
@@ -282,6 +328,8 @@ struct Shared {
     in_flight: Arc<Semaphore>,
     live: Arc<Live>,
     budget: AtomicU64,
+    /// The next POST's number.
+    next_order: AtomicU32,
 }
 
 impl Shared {
@@ -340,6 +388,7 @@ pub async fn run(
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         live,
         budget: AtomicU64::new(max_requests),
+        next_order: AtomicU32::new(0),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for (i, spec) in streams.iter().enumerate() {
@@ -362,8 +411,11 @@ pub async fn run(
             })
             .collect();
         let source = Source {
-            stream,
-            client,
+            sender: Sender {
+                stream,
+                method: spec.method,
+                client,
+            },
             picker,
             tenants: Arc::new(ids),
         };
@@ -395,11 +447,18 @@ pub async fn run(
     Ok(records)
 }
 
+/// How a stream sends its requests; cheap to clone.
+#[derive(Clone)]
+struct Sender {
+    stream: u8,
+    method: Method,
+    client: reqwest::Client,
+}
+
 /// How a stream picks and sends its requests.
 #[derive(Clone)]
 struct Source {
-    stream: u8,
-    client: reqwest::Client,
+    sender: Sender,
     picker: WeightedIndex<f64>,
     tenants: Arc<Vec<(u16, String)>>,
 }
@@ -435,15 +494,14 @@ async fn open_loop(shared: Arc<Shared>, spec: StreamSpec, rps: f64, source: Sour
                 match shared.in_flight.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let shared = shared.clone();
-                        let client = source.client.clone();
-                        let stream = source.stream;
+                        let sender = source.sender.clone();
                         tokio::spawn(async move {
-                            let rec = send(&shared, &client, stream, tenant, &id, start_us).await;
+                            let rec = send(&shared, &sender, tenant, &id, start_us).await;
                             shared.push(rec);
                             drop(permit);
                         });
                     }
-                    Err(_) => shared.push(backlog(source.stream, tenant, start_us)),
+                    Err(_) => shared.push(backlog(source.sender.stream, tenant, start_us)),
                 }
             }
         }
@@ -469,15 +527,7 @@ async fn closed_loop(shared: Arc<Shared>, spec: StreamSpec, source: Source, work
         let (tenant, id) = source.pick();
         shared.live.sent.fetch_add(1, Ordering::Relaxed);
         let start_us = micros(shared.start.elapsed());
-        let rec = send(
-            &shared,
-            &source.client,
-            source.stream,
-            tenant,
-            &id,
-            start_us,
-        )
-        .await;
+        let rec = send(&shared, &source.sender, tenant, &id, start_us).await;
         shared.push(rec);
         drop(permit);
     }
@@ -500,26 +550,46 @@ fn backlog(stream: u8, tenant: u16, start_us: u64) -> Rec {
         retry_after: false,
         mismatch: false,
         violation: false,
+        order: None,
     }
+}
+
+/// The request `sender` sends; a POST gets the run's next order id in its body.
+fn build(
+    shared: &Shared,
+    sender: &Sender,
+    tenant_id: &str,
+    rec: &mut Rec,
+) -> reqwest::RequestBuilder {
+    let req = match sender.method {
+        Method::Get => sender.client.get(&shared.url),
+        Method::Post => {
+            let n = shared.next_order.fetch_add(1, Ordering::Relaxed);
+            rec.order = Some(n);
+            // No Idempotency-Key: the point is a request the gateway may not send twice.
+            sender
+                .client
+                .post(&shared.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(edge_sim::HEADER_DELAY, POST_WORK.as_millis().to_string())
+                .body(serde_json::json!({ "id": order_id(n) }).to_string())
+        }
+    };
+    req.header("x-tenant-id", tenant_id)
 }
 
 /// Sends one request and checks its answer.
 async fn send(
     shared: &Shared,
-    client: &reqwest::Client,
-    stream: u8,
+    sender: &Sender,
     tenant: u16,
     tenant_id: &str,
     start_us: u64,
 ) -> Rec {
     let began = Instant::now();
-    let mut rec = backlog(stream, tenant, start_us);
-    match client
-        .get(&shared.url)
-        .header("x-tenant-id", tenant_id)
-        .send()
-        .await
-    {
+    let mut rec = backlog(sender.stream, tenant, start_us);
+    let req = build(shared, sender, tenant_id, &mut rec);
+    match req.send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             rec.status = status;
@@ -616,13 +686,44 @@ mod tests {
         assert_eq!(classify(302, false, false, b""), Kind::OtherStatus);
     }
 
+    fn spec(expect_429: bool, expect_502: bool) -> StreamSpec {
+        StreamSpec {
+            name: "s".into(),
+            proto: Proto::H1,
+            method: Method::Post,
+            rate: Rate::Open(1.0),
+            from: Duration::ZERO,
+            until: Duration::from_secs(1),
+            tenants: vec![(0, 1.0)],
+            expect_429,
+            expect_502,
+        }
+    }
+
     #[test]
     fn failure_depends_on_expectation() {
+        let (plain, limited, posts) = (spec(false, false), spec(true, false), spec(false, true));
         let mut r = backlog(0, 0, 0);
         r.kind = Kind::RateLimited;
-        assert!(r.failed(false));
-        assert!(!r.failed(true));
+        assert!(r.failed(Some(&plain)));
+        assert!(!r.failed(Some(&limited)));
+        assert!(r.failed(Some(&posts)));
+        r.kind = Kind::BadGateway;
+        assert!(r.failed(Some(&plain)));
+        assert!(r.failed(Some(&limited)));
+        assert!(!r.failed(Some(&posts)));
+        assert!(r.failed(None));
+        r.kind = Kind::Transport;
+        assert!(r.failed(Some(&posts)));
         r.kind = Kind::Ok;
-        assert!(!r.failed(false));
+        assert!(!r.failed(Some(&plain)));
+        assert!(!r.failed(None));
+    }
+
+    #[test]
+    fn order_ids_follow_the_sims_convention() {
+        assert_eq!(order_id(17), "order-17");
+        let body = serde_json::json!({ "id": order_id(17) }).to_string();
+        assert_eq!(body, r#"{"id":"order-17"}"#);
     }
 }

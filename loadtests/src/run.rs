@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use edge_sim::Executions;
 use serde::Serialize;
 
 use crate::load::{Rec, StreamSpec};
@@ -46,6 +47,9 @@ pub struct RunData {
     pub tuning: Tuning,
     /// WARN and ERROR lines of the gateway's log, by message.
     pub gateway_log: Vec<(String, u64)>,
+    /// The non-idempotent requests the simulated origins executed, summed over every origin
+    /// per id, read after the last answer; `None` when the harness did not start the origins.
+    pub executions: Option<Executions>,
 }
 
 /// Whether an event breaks something, repairs it, or is just worth marking.

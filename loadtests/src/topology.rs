@@ -350,6 +350,11 @@ impl SimWorld {
             .collect()
     }
 
+    /// The POSTs (and other non-idempotent requests) every origin executed, summed per id.
+    pub fn executions(&self) -> edge_sim::Executions {
+        self.host.executions()
+    }
+
     /// The runtime the origins run on.
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.host.handle()

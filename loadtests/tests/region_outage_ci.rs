@@ -1,6 +1,7 @@
 //! CI's short form of the region-outage scenario: a few seconds with fast health checks,
 //! against the gateway binary under test (`$EDGE_GATEWAY_BIN`, else the build next to this
-//! test). Fails on any residency violation, any failed request, or a slow failover/failback.
+//! test). Fails on any residency violation, any failed request (a 502 to a POST the gateway
+//! would not send again is expected), a slow failover/failback, or a POST executed twice.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -50,6 +51,15 @@ fn region_outage_short_form_has_no_error_and_no_residency_violation() {
         report.totals.ok
     );
     assert!(failed.is_empty(), "failed checks: {failed:#?}");
+    let posts = report
+        .posts
+        .as_ref()
+        .expect("the region outage sends POSTs");
+    assert!(posts.executions_counted, "{posts:?}");
+    assert!(posts.sent > 200, "too few POSTs: {posts:?}");
+    assert_eq!(posts.executed_twice_or_more, 0, "{posts:?}");
+    assert_eq!(posts.ok_not_executed, 0, "{posts:?}");
+    assert_eq!(posts.executions_untracked, 0, "{posts:?}");
     let f = &report.failover[0];
     assert!(f.failover_ms.is_some_and(|ms| ms < 1000.0), "{f:?}");
     assert!(f.failback_ms.is_some(), "{f:?}");

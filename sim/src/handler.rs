@@ -1,6 +1,7 @@
 //! Per-request behaviour: health probes, faults, and the routes of a simulated origin.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::CONTENT_TYPE;
 use http::{Method, Request, Response, StatusCode};
@@ -9,11 +10,12 @@ use hyper::body::Incoming;
 
 use crate::conn::{ConnGuard, Killed};
 use crate::echo::{EchoBody, Identity, RespBody};
+use crate::execution::{self, EXECUTION_BODY_LIMIT};
 use crate::faults::Faults;
 use crate::record::{RecordedRequest, Stats};
 use crate::stream::{ChunkStream, StreamSpec};
 use crate::upgrade;
-use crate::wire::HEALTH_PATH;
+use crate::wire::{HEADER_DELAY, HEALTH_PATH, MAX_REQUEST_DELAY};
 
 /// What a request sees of its origin: who answers, which faults are set, and where it is
 /// counted. The listener and the kill switch stay with the origin, so requests cannot reach
@@ -63,13 +65,33 @@ async fn respond(origin: &Responder, killed: Killed, req: Request<Incoming>) -> 
         .stats
         .record(RecordedRequest::new(req.method(), &path, req.headers()));
 
+    // Refused before the body is read, so a bad value is never an execution.
+    let Ok(asked_delay) = requested_delay(req.headers()) else {
+        return origin.identity.text(
+            StatusCode::BAD_REQUEST,
+            "x-sim-delay-ms must be 0..=10000\n",
+        );
+    };
+
     let wants_upgrade = upgrade::is_websocket_upgrade(&req);
     let (parts, body) = req.into_parts();
+    let counted = execution::is_counted(&parts.method);
     let body_bytes = if wants_upgrade {
         0
     } else {
-        match count_body(body).await {
-            Ok(n) => n,
+        // One byte over the limit is enough to tell a body too large for an id.
+        let keep = if counted { EXECUTION_BODY_LIMIT + 1 } else { 0 };
+        match read_body(body, keep).await {
+            Ok((n, head)) => {
+                if counted {
+                    // Executed from here on: the origin has the whole request, whatever
+                    // faults delay or replace its answer.
+                    let complete = u64::try_from(head.len()).is_ok_and(|kept| kept == n);
+                    let id = execution::execution_id(&head, complete);
+                    origin.stats.record_execution(id);
+                }
+                n
+            }
             Err(error) => {
                 tracing::debug!(%error, "request body failed");
                 return origin
@@ -80,6 +102,9 @@ async fn respond(origin: &Responder, killed: Killed, req: Request<Incoming>) -> 
     };
 
     apply_delay_faults(origin).await;
+    if !asked_delay.is_zero() {
+        tokio::time::sleep(asked_delay).await;
+    }
 
     let id = &origin.identity;
     let mut echo = EchoBody::new(
@@ -148,15 +173,39 @@ async fn apply_delay_faults(origin: &Responder) {
     }
 }
 
-/// Drains the body counting bytes, without buffering large uploads.
-async fn count_body(mut body: Incoming) -> Result<u64, hyper::Error> {
+/// The delay the request asks for with [`HEADER_DELAY`] (zero without the header); `Err` for
+/// a value that is not a number of milliseconds up to [`MAX_REQUEST_DELAY`].
+fn requested_delay(headers: &http::HeaderMap) -> Result<Duration, ()> {
+    let Some(value) = headers.get(HEADER_DELAY) else {
+        return Ok(Duration::ZERO);
+    };
+    let ms: u64 = value
+        .to_str()
+        .map_err(|_| ())?
+        .trim()
+        .parse()
+        .map_err(|_| ())?;
+    let delay = Duration::from_millis(ms);
+    if delay <= MAX_REQUEST_DELAY {
+        Ok(delay)
+    } else {
+        Err(())
+    }
+}
+
+/// Drains the body counting bytes and keeps its first `keep` bytes, without buffering
+/// large uploads.
+async fn read_body(mut body: Incoming, keep: usize) -> Result<(u64, Vec<u8>), hyper::Error> {
     let mut total = 0u64;
+    let mut head = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             total = total.saturating_add(data.len() as u64);
+            let room = keep.saturating_sub(head.len());
+            head.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
-    Ok(total)
+    Ok((total, head))
 }
 
 /// `/status/NNN` accepts only final statuses: informational ones would break HTTP/1.1
@@ -181,6 +230,21 @@ mod tests {
         assert_eq!(parse_status("600"), None);
         assert_eq!(parse_status("abc"), None);
         assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn requested_delay_parsing() {
+        let with = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(HEADER_DELAY, v.parse().unwrap());
+            requested_delay(&h)
+        };
+        assert_eq!(requested_delay(&http::HeaderMap::new()), Ok(Duration::ZERO));
+        assert_eq!(with("50"), Ok(Duration::from_millis(50)));
+        assert_eq!(with("10000"), Ok(MAX_REQUEST_DELAY));
+        assert_eq!(with("10001"), Err(()));
+        assert_eq!(with("-1"), Err(()));
+        assert_eq!(with("1.5"), Err(()));
     }
 
     #[test]

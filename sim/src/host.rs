@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::runtime::{Handle, Runtime};
 
+use crate::execution::Executions;
 use crate::origin::SimOrigin;
-use crate::region::{origin_name, SimRegion};
+use crate::region::{origin_name, sum_executions, SimRegion};
 
 /// One worker is plenty: origins do almost no work per request, and a single thread
 /// keeps the demo's footprint small on two-core machines.
@@ -106,6 +107,12 @@ impl SimHost {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// The executions of every origin of the host, summed per id: an id executed by two
+    /// origins counts 2.
+    pub fn executions(&self) -> Executions {
+        sum_executions(&self.origins)
     }
 
     /// `(region, name, address)` of every origin, in start order.

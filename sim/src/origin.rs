@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 
 use crate::conn::{ConnGuard, KillSwitch, Killed};
 use crate::echo::Identity;
+use crate::execution::Executions;
 use crate::faults::Faults;
 use crate::handler::{self, Responder};
 use crate::record::{lock, RecordedRequest, Stats};
@@ -319,7 +320,15 @@ impl SimOrigin {
         self.responder().stats.clear_recorded();
     }
 
-    /// Zeroes the request and health-probe counters; the log is kept.
+    /// The non-idempotent requests this origin executed since start (or the last counter
+    /// reset), counted by the id in their body (see the crate's table for the convention).
+    /// A copy: later executions do not change it.
+    pub fn executions(&self) -> Executions {
+        self.responder().stats.executions()
+    }
+
+    /// Zeroes the request and health-probe counters and forgets the executions; the log is
+    /// kept.
     pub fn reset_counters(&self) {
         self.responder().stats.reset_counters();
     }

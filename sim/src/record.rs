@@ -1,4 +1,4 @@
-//! Counters and the bounded log of requests that reached an origin.
+//! Counters, executions and the bounded log of requests that reached an origin.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
+
+use crate::execution::Executions;
 
 /// How many requests an origin keeps in its log; older ones are dropped first.
 pub const RECORD_CAPACITY: usize = 1024;
@@ -70,6 +72,7 @@ pub(crate) struct Stats {
     health_probes: AtomicU64,
     open_connections: AtomicU64,
     log: Mutex<VecDeque<RecordedRequest>>,
+    executions: Mutex<Executions>,
 }
 
 impl Stats {
@@ -103,9 +106,19 @@ impl Stats {
         lock(&self.log).clear();
     }
 
+    /// Counts one execution of a non-idempotent request (`None`: it carried no id).
+    pub(crate) fn record_execution(&self, id: Option<String>) {
+        lock(&self.executions).record(id);
+    }
+
+    pub(crate) fn executions(&self) -> Executions {
+        lock(&self.executions).clone()
+    }
+
     pub(crate) fn reset_counters(&self) {
         self.requests.store(0, Ordering::Relaxed);
         self.health_probes.store(0, Ordering::Relaxed);
+        *lock(&self.executions) = Executions::default();
     }
 
     pub(crate) fn connection_opened(&self) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
+use crate::execution::Executions;
 use crate::origin::SimOrigin;
 
 /// The simulated origins of one region, with region-wide fault controls.
@@ -138,8 +139,23 @@ impl SimRegion {
         self.origins.iter().map(SimOrigin::health_probes).sum()
     }
 
+    /// The executions of all origins of the region, summed per id: an id executed by two
+    /// origins counts 2.
+    pub fn executions(&self) -> Executions {
+        sum_executions(&self.origins)
+    }
+
     /// [`SimOrigin::reset_counters`] on every origin.
     pub fn reset_counters(&self) {
         self.origins.iter().for_each(SimOrigin::reset_counters);
     }
+}
+
+/// The executions of `origins`, summed per id.
+pub(crate) fn sum_executions(origins: &[SimOrigin]) -> Executions {
+    let mut all = Executions::default();
+    for origin in origins {
+        all.merge(&origin.executions());
+    }
+    all
 }

@@ -12,6 +12,7 @@ use crate::util;
 
 use super::checks::checks;
 use super::context::Ctx;
+use super::executions;
 use super::faults;
 use super::hist::{round2, round3, Hist};
 use super::timeline;
@@ -35,6 +36,7 @@ pub fn analyse(data: &RunData) -> Report {
         .rate_limit
         .as_ref()
         .and_then(|(f, o)| faults::rate_limit(&ctx, records, f, o));
+    let posts = executions::posts(&ctx, records);
     let mut report = Report {
         scenario: data.scenario.name().to_owned(),
         description: data.describe.clone(),
@@ -54,6 +56,7 @@ pub fn analyse(data: &RunData) -> Report {
         brownout,
         rate_limit,
         reloads: data.reloads.clone(),
+        posts,
         gateway_metrics: selected_metrics(&data.metrics),
         gateway_log: data.gateway_log.iter().take(8).cloned().collect(),
         timeline: timeline::timeline(&ctx, records),
@@ -287,7 +290,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::load::{Proto, Rate, StreamSpec, NO_REGION};
+    use crate::load::{Method, Proto, Rate, StreamSpec, NO_REGION};
     use crate::report::markdown::markdown;
     use crate::run::{Event, EventKind, Expectations};
     use crate::topology::Topology;
@@ -305,6 +308,7 @@ mod tests {
             retry_after: false,
             mismatch: false,
             violation: false,
+            order: None,
         }
     }
 
@@ -319,11 +323,13 @@ mod tests {
             streams: vec![StreamSpec {
                 name: "h1".into(),
                 proto: Proto::H1,
+                method: Method::Get,
                 rate: Rate::Open(100.0),
                 from: Duration::ZERO,
                 until: Duration::from_secs(20),
                 tenants: vec![(0, 1.0)],
                 expect_429: false,
+                expect_502: false,
             }],
             topology,
             records,
@@ -343,6 +349,7 @@ mod tests {
             short: false,
             tuning: Tuning::defaults(),
             gateway_log: vec![],
+            executions: None,
         }
     }
 
@@ -402,6 +409,98 @@ mod tests {
         let md = markdown(&r, &[]);
         assert!(md.contains("FAIL"));
         assert!(md.contains("kill northeurope"));
+    }
+
+    /// A run with a GET stream (0) and a POST stream (1) whose POST `i` has id `order-i`.
+    fn with_posts(kinds: &[Kind], executed: &[(u32, u64)]) -> RunData {
+        let mut d = data(vec![rec(10, 1, 0, 0, Kind::Ok)], vec![]);
+        (d.expect.max_failover, d.expect.max_failback) = (None, None);
+        d.streams.push(StreamSpec {
+            name: "post".into(),
+            method: Method::Post,
+            expect_502: true,
+            ..d.streams[0].clone()
+        });
+        for (i, kind) in kinds.iter().enumerate() {
+            let mut r = rec(20 + i as u64, 1, 0, 0, *kind);
+            r.stream = 1;
+            r.order = Some(i as u32);
+            d.records.push(r);
+        }
+        let mut ex = edge_sim::Executions::default();
+        for (n, count) in executed {
+            ex.by_id.insert(crate::load::order_id(*n), *count);
+        }
+        d.executions = Some(ex);
+        d
+    }
+
+    fn check<'a>(r: &'a Report, prefix: &str) -> &'a crate::report::Check {
+        r.checks
+            .iter()
+            .find(|c| c.name.starts_with(prefix))
+            .unwrap()
+    }
+
+    #[test]
+    fn post_502s_are_expected_and_executions_are_matched_per_id() {
+        let d = with_posts(
+            &[Kind::Ok, Kind::Ok, Kind::BadGateway, Kind::BadGateway],
+            &[(0, 1), (1, 1), (2, 1)],
+        );
+        let r = analyse(&d);
+        let p = r.posts.as_ref().unwrap();
+        assert_eq!((p.sent, p.ok, p.bad_gateway), (4, 2, 2));
+        assert!(p.other.is_empty());
+        assert_eq!((p.executed_once, p.executed_never), (3, 1));
+        assert_eq!(p.executed_twice_or_more, 0);
+        assert_eq!((p.bad_gateway_executed, p.bad_gateway_not_executed), (1, 1));
+        assert_eq!(r.totals.failed, 0, "a 502 to a POST is expected");
+        assert_eq!(r.totals.by_kind.get("bad-gateway"), Some(&2));
+        assert!(r.passed, "{:#?}", r.checks);
+        assert!(markdown(&r, &[]).contains("**2 answered 502**"));
+
+        // The same 502 on the GET stream is a failure.
+        let mut d = d;
+        d.records.push(rec(30, 1, 0, NO_REGION, Kind::BadGateway));
+        let r = analyse(&d);
+        assert_eq!(r.totals.failed, 1);
+        assert!(!r.passed);
+    }
+
+    #[test]
+    fn a_post_executed_twice_fails_the_run() {
+        let r = analyse(&with_posts(&[Kind::Ok, Kind::Ok], &[(0, 1), (1, 2)]));
+        let p = r.posts.as_ref().unwrap();
+        assert_eq!(p.executed_twice_or_more, 1);
+        assert_eq!(p.max_executions, 2);
+        assert_eq!(p.repeated, vec![("order-1".to_owned(), 2)]);
+        let c = check(&r, "no POST executed twice");
+        assert!(!c.passed);
+        assert!(c.detail.contains("order-1 2×"), "{}", c.detail);
+        assert!(!r.passed);
+    }
+
+    #[test]
+    fn a_2xx_without_execution_or_an_unknown_execution_fails_the_run() {
+        let r = analyse(&with_posts(&[Kind::Ok, Kind::Ok], &[(0, 1)]));
+        assert_eq!(r.posts.as_ref().unwrap().ok_not_executed, 1);
+        assert!(!check(&r, "every POST answered 2xx").passed);
+
+        let r = analyse(&with_posts(&[Kind::Ok], &[(0, 1), (99, 1)]));
+        assert_eq!(r.posts.as_ref().unwrap().unknown_executions, 1);
+        assert!(!check(&r, "every POST answered 2xx").passed);
+        assert!(check(&r, "no POST executed twice").passed);
+    }
+
+    #[test]
+    fn posts_without_counted_executions_do_not_pass() {
+        let mut d = with_posts(&[Kind::Ok], &[(0, 1)]);
+        d.executions = None;
+        let r = analyse(&d);
+        assert!(!r.posts.as_ref().unwrap().executions_counted);
+        assert!(!check(&r, "no POST executed twice").passed);
+        assert!(markdown(&r, &[]).contains("Executions not counted"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::load::Proto;
 use crate::run::RunData;
 use crate::scenario::catalog::FLOOD_LIMIT_RPS;
 
-use super::types::{Check, RateLimit, Report};
+use super::types::{Check, Posts, RateLimit, Report};
 
 fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Check {
     Check {
@@ -38,6 +38,9 @@ pub(super) fn checks(data: &RunData, r: &Report) -> Vec<Check> {
     }
     if exp.reloads {
         out.push(reloads(r));
+    }
+    if let Some(p) = &r.posts {
+        out.extend(posts(p));
     }
     out
 }
@@ -245,6 +248,56 @@ fn both_protocols(r: &Report) -> Check {
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+/// No POST executed twice, none answered 2xx without being executed, nothing executed that
+/// was not sent: each summed over every origin.
+fn posts(p: &Posts) -> [Check; 2] {
+    const NOT_COUNTED: &str = "not counted: the harness did not start the origins";
+    [
+        check(
+            "no POST executed twice (executions summed over every origin)",
+            p.executions_counted && p.executed_twice_or_more == 0 && p.executions_untracked == 0,
+            if p.executions_counted {
+                let repeated: Vec<String> = p
+                    .repeated
+                    .iter()
+                    .map(|(id, n)| format!("{id} {n}×"))
+                    .collect();
+                format!(
+                    "{} of {} POSTs executed twice or more{}; {} answered 502 (not sent again); \
+                     {} executions the origins could not attribute",
+                    p.executed_twice_or_more,
+                    p.sent,
+                    if repeated.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", repeated.join(", "))
+                    },
+                    p.bad_gateway,
+                    p.executions_untracked
+                )
+            } else {
+                NOT_COUNTED.to_owned()
+            },
+        ),
+        check(
+            "every POST answered 2xx was executed, and only POSTs sent were",
+            p.executions_counted
+                && p.ok_not_executed == 0
+                && p.unknown_executions == 0
+                && p.executions_without_id == 0,
+            if p.executions_counted {
+                format!(
+                    "{} of {} answered 2xx without an execution; {} executions of ids never \
+                     sent, {} without an id",
+                    p.ok_not_executed, p.ok, p.unknown_executions, p.executions_without_id
+                )
+            } else {
+                NOT_COUNTED.to_owned()
+            },
+        ),
+    ]
 }
 
 fn reloads(r: &Report) -> Check {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::load::Rec;
+use crate::load::{Rec, StreamSpec};
 use crate::run::RunData;
 
 use super::hist::round3;
@@ -48,15 +48,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(super) fn expect_429(&self, r: &Rec) -> bool {
-        self.data
-            .streams
-            .get(usize::from(r.stream))
-            .is_some_and(|s| s.expect_429)
+    /// The stream `r` was sent on.
+    pub(super) fn stream(&self, r: &Rec) -> Option<&'a StreamSpec> {
+        self.data.streams.get(usize::from(r.stream))
     }
 
+    /// Whether `r` failed, given what its stream expects (429s, 502s).
     pub(super) fn failed(&self, r: &Rec) -> bool {
-        r.failed(self.expect_429(r))
+        r.failed(self.stream(r))
     }
 
     pub(super) fn tenant_geo(&self, r: &Rec) -> usize {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::types::Report;
+use super::types::{Posts, Report};
 
 fn pct(x: f64) -> String {
     format!("{:.0} %", x * 100.0)
@@ -31,6 +31,9 @@ pub fn markdown(r: &Report, files: &[PathBuf]) -> String {
     phases(&mut s, r);
     failovers(&mut s, r);
     scenario_numbers(&mut s, r);
+    if let Some(p) = &r.posts {
+        posts(&mut s, p);
+    }
     gateway(&mut s, r);
     checks(&mut s, r);
     if !files.is_empty() {
@@ -228,6 +231,53 @@ fn scenario_numbers(s: &mut String, r: &Report) {
             rs.attempted, rs.ok, rs.failed, rs.took_ms_p50, rs.took_ms_max
         );
     }
+}
+
+/// The POSTs: answers, then executions per id summed over every origin.
+fn posts(s: &mut String, p: &Posts) {
+    let other = if p.other.is_empty() {
+        "none".to_owned()
+    } else {
+        p.other
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "POSTs (not idempotent, no `Idempotency-Key`; stream {}): {} sent, {} answered 2xx, \
+         **{} answered 502** (cut after an origin may have processed them, so not sent again), \
+         other outcomes: {other}.",
+        p.streams.join(", "),
+        p.sent,
+        p.ok,
+        p.bad_gateway
+    );
+    if !p.executions_counted {
+        let _ = writeln!(
+            s,
+            "Executions not counted: the harness did not start the origins.\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "Executions summed over every origin: {} POSTs executed once, {} never, **{} twice or \
+         more** (max {}×); {} answered 2xx without an execution; of the 502s, {} were executed \
+         (the client cannot tell: what `Idempotency-Key` is for) and {} were not; {} executions \
+         of ids never sent, {} without an id, {} unattributed.\n",
+        p.executed_once,
+        p.executed_never,
+        p.executed_twice_or_more,
+        p.max_executions,
+        p.ok_not_executed,
+        p.bad_gateway_executed,
+        p.bad_gateway_not_executed,
+        p.unknown_executions,
+        p.executions_without_id,
+        p.executions_untracked
+    );
 }
 
 /// What the gateway reported: its metrics and its log's warnings and errors.

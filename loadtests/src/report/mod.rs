@@ -1,5 +1,6 @@
 //! Accounting: latency histograms, errors by kind, per-region share over time, failover and
-//! failback times, residency; then the Markdown summary and the JSON file.
+//! failback times, residency, POSTs and their executions; then the Markdown summary and the
+//! JSON file.
 //!
 //! [`analyse`](fn@analyse) turns a [`RunData`](crate::run::RunData) into a [`Report`]: one
 //! pass over the records for the totals, then the phases and time series, the numbers
@@ -9,6 +10,7 @@
 mod analyse;
 mod checks;
 mod context;
+mod executions;
 mod faults;
 mod hist;
 mod markdown;
@@ -20,8 +22,8 @@ use std::path::{Path, PathBuf};
 pub use analyse::analyse;
 pub use markdown::markdown;
 pub use types::{
-    Brownout, Check, Failover, Latency, Phase, RateLimit, RegionReport, Report, StreamReport,
-    Timeline, Totals,
+    Brownout, Check, Failover, Latency, Phase, Posts, RateLimit, RegionReport, Report,
+    StreamReport, Timeline, Totals,
 };
 
 /// Writes `<scenario>.json` into `out` (created if missing); returns its path.

@@ -90,6 +90,7 @@ pub(super) fn timeline(ctx: &Ctx<'_>, records: &[Rec]) -> Timeline {
             .collect(),
         errors_per_s: rate(&b.errors),
         rate_limited_per_s: rate(&b.limited),
+        bad_gateway_expected_per_s: rate(&b.bad_gateway),
         p50_ms: b.hists.iter().map(|h| h.quantile_ms(0.5)).collect(),
         p99_ms: b.hists.iter().map(|h| h.quantile_ms(0.99)).collect(),
         p99_by_stream: ctx
@@ -115,6 +116,8 @@ struct Buckets {
     errors: Vec<u64>,
     /// Expected 429s.
     limited: Vec<u64>,
+    /// Expected 502s.
+    bad_gateway: Vec<u64>,
     hists: Vec<Hist>,
     /// Latency per stream, only when there are several.
     stream_hists: Vec<Vec<Hist>>,
@@ -128,6 +131,7 @@ impl Buckets {
             counts: vec![vec![0u64; n]; ctx.data.topology.regions.len()],
             errors: vec![0u64; n],
             limited: vec![0u64; n],
+            bad_gateway: vec![0u64; n],
             hists: (0..n).map(|_| Hist::new()).collect(),
             stream_hists: if several {
                 ctx.data
@@ -158,6 +162,8 @@ impl Buckets {
             self.errors[i] += 1;
         } else if r.kind == Kind::RateLimited {
             self.limited[i] += 1;
+        } else if r.kind == Kind::BadGateway {
+            self.bad_gateway[i] += 1;
         }
         if r.kind != Kind::Backlog {
             self.hists[i].record(r.latency_us);

@@ -201,6 +201,50 @@ pub struct RateLimit {
     pub others_p99_during_ms: f64,
 }
 
+/// The POSTs of a run, and how many times the origins executed each (RFC 9112 §9.3.1: a
+/// request that is not idempotent must not be sent again once an origin may have processed
+/// it, so a fault answers some of them 502 instead).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Posts {
+    /// The streams that sent them.
+    pub streams: Vec<String>,
+    /// POSTs sent (or given up as backlog).
+    pub sent: u64,
+    /// Answered 2xx.
+    pub ok: u64,
+    /// Answered 502 by the gateway: cut after an origin may have processed them, so not sent
+    /// again (expected, not failures).
+    pub bad_gateway: u64,
+    /// Every other outcome, by kind (these are failures).
+    pub other: BTreeMap<String, u64>,
+    /// Whether the origins counted executions (they do when the harness started them).
+    pub executions_counted: bool,
+    /// Ids sent that no origin executed.
+    pub executed_never: u64,
+    /// Ids sent that exactly one execution was counted for, over every origin.
+    pub executed_once: u64,
+    /// Ids sent that were executed twice or more, over every origin (must be 0).
+    pub executed_twice_or_more: u64,
+    /// The most executions of one id.
+    pub max_executions: u64,
+    /// Up to 10 ids executed twice or more, with their counts.
+    pub repeated: Vec<(String, u64)>,
+    /// POSTs answered 2xx that no origin executed (must be 0).
+    pub ok_not_executed: u64,
+    /// POSTs answered 502 that an origin did execute: the client cannot tell it happened,
+    /// which is what `Idempotency-Key` is for.
+    pub bad_gateway_executed: u64,
+    /// POSTs answered 502 that no origin executed.
+    pub bad_gateway_not_executed: u64,
+    /// Executions of ids the harness never sent (must be 0).
+    pub unknown_executions: u64,
+    /// Non-idempotent requests executed without an id (must be 0: every POST has one).
+    pub executions_without_id: u64,
+    /// Executions the origins could not attribute to an id (table full); when not 0 a
+    /// repeat may have gone unseen.
+    pub executions_untracked: u64,
+}
+
 /// Per-bucket time series for the chart.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timeline {
@@ -214,6 +258,8 @@ pub struct Timeline {
     pub errors_per_s: Vec<f64>,
     /// Expected 429s per second.
     pub rate_limited_per_s: Vec<f64>,
+    /// Expected 502s per second (POSTs not sent again).
+    pub bad_gateway_expected_per_s: Vec<f64>,
     /// Median latency (ms).
     pub p50_ms: Vec<f64>,
     /// p99 latency (ms).
@@ -272,6 +318,8 @@ pub struct Report {
     pub rate_limit: Option<RateLimit>,
     /// Reload storm numbers.
     pub reloads: Option<ReloadStats>,
+    /// The POSTs and their executions, when the run sent any.
+    pub posts: Option<Posts>,
     /// Selected gateway metrics at the end of the run.
     pub gateway_metrics: BTreeMap<String, f64>,
     /// The most frequent WARN and ERROR lines of the gateway's log, with their counts.

@@ -70,7 +70,8 @@ impl Scenario {
         match self {
             Scenario::Steady => "HTTP/1.1 keep-alive and h2 over TLS, tenants across eu/na/apac",
             Scenario::RegionOutage => {
-                "kill the EU primary (northeurope) at 20 % of the run, revive it at 35 %"
+                "kill the EU primary (northeurope) at 20 % of the run, revive it at 35 %; \
+                 20 % of the load is POSTs, each with a unique id"
             }
             Scenario::Brownout => {
                 "EU primary +150 ms (±20 ms) and 20 % 503s from 25 % to 75 % of the run"

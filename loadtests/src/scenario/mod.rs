@@ -20,7 +20,7 @@ use crate::gateway;
 use crate::load::{self, Live, Rate, Rec, StreamSpec};
 use crate::report::{self, Report};
 use crate::run::{Event, ReloadStats, RunData};
-use crate::topology::Topology;
+use crate::topology::{SimWorld, Topology};
 
 pub use catalog::{
     Scenario, BROWNOUT_ERROR_RATE, BROWNOUT_JITTER, BROWNOUT_LATENCY, FLOOD_LIMIT_RPS, RELOAD_EVERY,
@@ -153,6 +153,9 @@ async fn collect(
         Some(a) => a.metrics().await,
         None => Vec::new(),
     };
+    // Read after the load waited for its last answer: every execution is counted by then,
+    // unless the gateway still holds a request the client gave up on (timeouts are reported).
+    let executions = world.sims.as_ref().map(SimWorld::executions);
     RunData {
         scenario,
         describe: scenario.describe().to_owned(),
@@ -170,6 +173,7 @@ async fn collect(
         short: opts.short,
         tuning: plan.tuning.clone(),
         gateway_log,
+        executions,
     }
 }
 

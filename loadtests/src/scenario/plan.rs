@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::load::{Proto, Rate, StreamSpec};
+use crate::load::{Method, Proto, Rate, StreamSpec};
 use crate::run::Expectations;
 use crate::topology::{Topology, Tuning, EU_PRIMARY};
 
@@ -12,6 +12,10 @@ use super::options::Options;
 
 /// The tenant that floods in the rate-limit scenario (index into the standard topology).
 pub(super) const FLOOD_TENANT: usize = 0;
+
+/// The share of the region outage's load that is POSTs (the rest is GETs, 70 % HTTP/1.1 and
+/// 30 % h2 as in the other topology scenarios).
+pub(super) const OUTAGE_POST_SHARE: f64 = 0.2;
 
 /// What a scenario does to the world at one moment.
 #[derive(Debug, Clone)]
@@ -75,25 +79,38 @@ impl Mix {
         }
     }
 
-    /// A stream of every tenant over the whole run.
+    /// A stream of GETs of every tenant over the whole run.
     fn stream(&self, name: &str, proto: Proto, share: f64) -> StreamSpec {
         StreamSpec {
             name: name.to_owned(),
             proto,
+            method: Method::Get,
             rate: self.rate(share),
             from: Duration::ZERO,
             until: self.duration,
             tenants: self.everyone.clone(),
             expect_429: false,
+            expect_502: false,
         }
     }
 
-    /// 70 % HTTP/1.1 and 30 % h2: the mix of the scenarios that change the topology.
-    fn h1_h2(&self) -> Vec<StreamSpec> {
+    /// 70 % HTTP/1.1 and 30 % h2 of `share` of the load: the mix of the scenarios that change
+    /// the topology.
+    fn h1_h2(&self, share: f64) -> Vec<StreamSpec> {
         vec![
-            self.stream("h1", Proto::H1, 0.7),
-            self.stream("h2", Proto::H2, 0.3),
+            self.stream("h1", Proto::H1, 0.7 * share),
+            self.stream("h2", Proto::H2, 0.3 * share),
         ]
+    }
+
+    /// POSTs of every tenant over HTTP/1.1, each with a unique id in its body; a 502 is an
+    /// expected answer when a fault cuts one after an origin may have processed it.
+    fn posts(&self, share: f64) -> StreamSpec {
+        StreamSpec {
+            method: Method::Post,
+            expect_502: true,
+            ..self.stream("post", Proto::H1, share)
+        }
     }
 
     /// The moment `fraction` of the way through the run.
@@ -149,7 +166,8 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         Scenario::RegionOutage => {
             plan.expect.max_failover = Some(Duration::from_secs(1));
             plan.expect.max_failback = Some(Duration::from_secs(15));
-            plan.streams = mix.h1_h2();
+            plan.streams = mix.h1_h2(1.0 - OUTAGE_POST_SHARE);
+            plan.streams.push(mix.posts(OUTAGE_POST_SHARE));
             plan.steps = vec![
                 mix.step(0.2, Act::Kill(region.clone())),
                 mix.step(0.35, Act::Revive(region)),
@@ -168,7 +186,7 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         Scenario::WeightShift => {
             plan.expect.max_failover = Some(Duration::from_secs(1));
             plan.expect.max_failback = Some(Duration::from_secs(15));
-            plan.streams = mix.h1_h2();
+            plan.streams = mix.h1_h2(1.0);
             plan.steps = vec![
                 mix.step(0.3, Act::Drain(region.clone())),
                 mix.step(0.65, Act::Undrain(region)),
@@ -176,7 +194,7 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         }
         Scenario::ReloadStorm => {
             plan.expect.reloads = true;
-            plan.streams = mix.h1_h2();
+            plan.streams = mix.h1_h2(1.0);
             let until = mix.at(0.85);
             plan.steps = vec![mix.step(0.15, Act::ReloadStorm { until })];
         }
@@ -207,22 +225,16 @@ fn rate_limit(mix: &Mix, topology: &Topology, plan: &mut Plan) {
     plan.expect.rate_limit = Some(("flood".to_owned(), "others".to_owned()));
     plan.streams = vec![
         StreamSpec {
-            name: "others".to_owned(),
-            proto: Proto::H1,
-            rate: mix.rate(1.0),
-            from: Duration::ZERO,
-            until: mix.duration,
             tenants: victims,
-            expect_429: false,
+            ..mix.stream("others", Proto::H1, 1.0)
         },
         StreamSpec {
-            name: "flood".to_owned(),
-            proto: Proto::H1,
             rate: flood_rate,
             from: flood_from,
             until: flood_until,
             tenants: vec![(FLOOD_TENANT, 1.0)],
             expect_429: true,
+            ..mix.stream("flood", Proto::H1, 1.0)
         },
     ];
     plan.steps = vec![
@@ -283,6 +295,31 @@ mod tests {
             .unwrap();
         // Failback takes about rise × interval + slow start = 12 s with the defaults.
         assert!(p.duration - revive.at >= Duration::from_secs(15));
+    }
+
+    #[test]
+    fn outage_plan_posts_a_fifth_of_the_load_and_expects_502s_only_there() {
+        let topo = Topology::standard();
+        let p = plan(Scenario::RegionOutage, &opts(), &topo);
+        let rate = |s: &StreamSpec| match s.rate {
+            Rate::Open(r) => r,
+            Rate::Closed(_) => panic!("open loop expected"),
+        };
+        let total: f64 = p.streams.iter().map(rate).sum();
+        assert!((total - 1000.0).abs() < 1e-6, "{total}");
+        let posts: Vec<&StreamSpec> = p
+            .streams
+            .iter()
+            .filter(|s| s.method == Method::Post)
+            .collect();
+        assert_eq!(posts.len(), 1);
+        assert!((rate(posts[0]) - 200.0).abs() < 1e-6);
+        assert!(posts[0].expect_502 && !posts[0].expect_429);
+        for s in p.streams.iter().filter(|s| s.method == Method::Get) {
+            assert!(!s.expect_502 && !s.expect_429, "{}", s.name);
+        }
+        let steady = plan(Scenario::Steady, &opts(), &topo);
+        assert!(steady.streams.iter().all(|s| s.method == Method::Get));
     }
 
     #[test]

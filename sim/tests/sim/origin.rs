@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use edge_sim::{SimOrigin, HEADER_ORIGIN, HEADER_REGION};
+use edge_sim::{SimOrigin, HEADER_DELAY, HEADER_ORIGIN, HEADER_REGION};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -275,4 +275,31 @@ async fn start_rejects_names_that_cannot_be_headers() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn delay_header_answers_later_and_bad_values_are_refused() {
+    let o = origin("westeurope", "we-delay").await;
+    let slow = |value: &str| {
+        request("POST", "/api/orders")
+            .header(HEADER_DELAY, value)
+            .body(Full::new(Bytes::from_static(br#"{"id":"slow-1"}"#)))
+            .unwrap()
+    };
+    let started = Instant::now();
+    let reply = support::send(o.addr(), slow("150")).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(o.executions().count("slow-1"), 1);
+
+    for bad in ["10001", "soon", "-5"] {
+        let reply = support::send(o.addr(), slow(bad)).await.unwrap();
+        assert_eq!(reply.status, 400, "{bad}");
+        assert!(reply.text().contains("x-sim-delay-ms"), "{bad}");
+    }
+    assert_eq!(
+        o.executions().count("slow-1"),
+        1,
+        "a refused request is not executed"
+    );
 }
