@@ -12,7 +12,8 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use crate::model::{
-    Health, Limits, OutlierDetection, RateLimits, RetryBudget, Routing, Server, StatusRange,
+    AccessLog, AccessLogFormat, Health, Limits, LogSink, OutlierDetection, RateLimits, RetryBudget,
+    Routing, Server, StatusRange,
 };
 
 /// Default `server.grace_period`.
@@ -112,6 +113,18 @@ pub const MAX_H2_CONCURRENT_STREAMS: u32 = 10_000;
 pub const DEFAULT_H2_MAX_RESET_STREAMS: u32 = 100;
 /// Upper bound of `limits.h2_max_reset_streams`.
 pub const MAX_H2_MAX_RESET_STREAMS: u32 = 100_000;
+/// Default `access_log.buffer_bytes`: per worker thread, about 4,000 JSON lines.
+pub const DEFAULT_ACCESS_LOG_BUFFER: usize = 1 << 20;
+/// Bounds of `access_log.buffer_bytes`.
+pub const MIN_ACCESS_LOG_BUFFER: usize = 4096;
+/// Upper bound of `access_log.buffer_bytes` (256 MiB per thread).
+pub const MAX_ACCESS_LOG_BUFFER: usize = 1 << 28;
+/// Default `access_log.flush_interval`.
+pub const DEFAULT_ACCESS_LOG_FLUSH: Duration = Duration::from_millis(100);
+/// Bounds of `access_log.flush_interval`.
+pub const MIN_ACCESS_LOG_FLUSH: Duration = Duration::from_millis(10);
+/// Upper bound of `access_log.flush_interval`.
+pub const MAX_ACCESS_LOG_FLUSH: Duration = Duration::from_secs(10);
 /// Default `limits.keepalive_requests`.
 pub const DEFAULT_KEEPALIVE_REQUESTS: u32 = 10_000;
 /// Default `geo.reload_interval`.
@@ -218,6 +231,19 @@ impl Default for RateLimits {
             send_headers: true,
             max_tracked_clients: DEFAULT_MAX_TRACKED_CLIENTS_NZ,
             idle_eviction: DEFAULT_IDLE_EVICTION,
+        }
+    }
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        AccessLog {
+            enabled: true,
+            sink: LogSink::Stderr,
+            format: AccessLogFormat::Json,
+            sample_success: 1.0,
+            buffer_bytes: DEFAULT_ACCESS_LOG_BUFFER,
+            flush_interval: DEFAULT_ACCESS_LOG_FLUSH,
         }
     }
 }

@@ -156,6 +156,28 @@ pub struct ConfigFile {
     pub geo: Option<GeoFile>,
     /// `[admin]`
     pub admin: Option<AdminFile>,
+    /// `[access_log]`
+    pub access_log: Option<AccessLogFile>,
+}
+
+/// `[access_log]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFile {
+    /// One line per request; default true.
+    pub enabled: Option<bool>,
+    /// `"stderr"` (default), `"stdout"`, or a file (relative to the config file's directory),
+    /// opened for appending and reopened when it is rotated away.
+    pub path: Option<String>,
+    /// `"json"` (default) or `"text"`.
+    pub format: Option<String>,
+    /// Share of successful (1xx-3xx) requests logged, 0.0..=1.0; default 1.0. Errors always.
+    pub sample_success: Option<f64>,
+    /// Bytes of lines held per worker thread before new ones are dropped (and counted),
+    /// 4096..=268435456; default 1048576.
+    pub buffer_bytes: Option<i64>,
+    /// How often the buffers are written out, 10ms..=10s; default `100ms`.
+    pub flush_interval: Option<HumanDuration>,
 }
 
 /// `[admin]`

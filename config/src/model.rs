@@ -142,6 +142,46 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     /// Client location (a MaxMind database); `None` when `[geo]` is absent.
     pub geo: Option<GeoSettings>,
+    /// The access log. Always set: an absent `[access_log]` gives [`AccessLog::default`].
+    pub access_log: AccessLog,
+}
+
+/// Where and how the access log is written (one line per request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLog {
+    /// Lines are written at all.
+    pub enabled: bool,
+    /// Where they go.
+    pub sink: LogSink,
+    /// Line format.
+    pub format: AccessLogFormat,
+    /// Share of successful (1xx-3xx) requests logged (0.0 to 1.0); errors are always logged.
+    pub sample_success: f64,
+    /// Bytes of lines held per worker thread between flushes; lines beyond are dropped and
+    /// counted.
+    pub buffer_bytes: usize,
+    /// How often held lines are written out.
+    pub flush_interval: Duration,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSink {
+    /// The process's standard error.
+    Stderr,
+    /// The process's standard output.
+    Stdout,
+    /// A file, appended to (resolved against the config file's directory).
+    File(PathBuf),
+}
+
+/// The access log's line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// `key=value` pairs after a timestamp, like the other log lines.
+    Text,
 }
 
 /// Process-level settings.

@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    ClientIp, Config, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
-    OutlierDetection, Quota, RateLimits, Region, Routing, Server, Tenancy, TenantDirectory,
-    TenantSource, Tls, UnknownTenant,
+    AccessLog, AccessLogFormat, ClientIp, Config, GeoSettings, Geography, GeographyName, Health,
+    Limits, Listeners, LogSink, OutlierDetection, Quota, RateLimits, Region, Routing, Server,
+    Tenancy, TenantDirectory, TenantSource, Tls, UnknownTenant,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -47,7 +47,37 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     client_ip(out, &config.client_ip)?;
     writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
     geo(out, config.geo.as_ref())?;
-    rate_limits(out, config.rate_limits.as_ref())
+    rate_limits(out, config.rate_limits.as_ref())?;
+    access_log(out, &config.access_log)
+}
+
+fn access_log(out: &mut String, a: &AccessLog) -> fmt::Result {
+    if !a.enabled {
+        return writeln!(out, "access log: off");
+    }
+    let sink = match &a.sink {
+        LogSink::Stderr => "stderr".to_string(),
+        LogSink::Stdout => "stdout".to_string(),
+        LogSink::File(p) => p.display().to_string(),
+    };
+    let format = match a.format {
+        AccessLogFormat::Json => "json",
+        AccessLogFormat::Text => "text",
+    };
+    write!(out, "access log: {format} to {sink}")?;
+    if a.sample_success < 1.0 {
+        write!(
+            out,
+            ", {}% of successful requests",
+            a.sample_success * 100.0
+        )?;
+    }
+    writeln!(
+        out,
+        "; flushed every {}, up to {} held per thread",
+        fmt_duration(a.flush_interval),
+        fmt_bytes(u64::try_from(a.buffer_bytes).unwrap_or(u64::MAX))
+    )
 }
 
 fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {

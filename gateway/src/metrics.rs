@@ -55,6 +55,10 @@ pub struct Metrics {
     pub tls_handshake_failures: IntCounterVec,
     /// Requests by the client's continent (when a location database is configured).
     pub requests_by_continent: IntCounterVec,
+    /// Access-log lines written (handed to the writer).
+    pub access_log_lines: IntCounter,
+    /// Access-log lines dropped because the writer's buffer was full.
+    pub access_log_dropped: IntCounter,
     origin_healthy: IntGaugeVec,
     origin_latency: prometheus::GaugeVec,
     origin_ejections: IntGaugeVec,
@@ -178,6 +182,14 @@ impl Metrics {
             "Requests by the client's continent (location database), `unknown` when not found.",
             &["continent"],
         );
+        let access_log_lines = simple(
+            "edge_access_log_lines_total",
+            "Access-log lines handed to the log writer.",
+        );
+        let access_log_dropped = simple(
+            "edge_access_log_dropped_total",
+            "Access-log lines dropped because the sink was slower than the traffic.",
+        );
         let origin_healthy = defined(IntGaugeVec::new(
             Opts::new(
                 "edge_origin_healthy",
@@ -219,6 +231,8 @@ impl Metrics {
             limit_hits,
             tls_handshake_failures,
             requests_by_continent,
+            access_log_lines,
+            access_log_dropped,
             origin_healthy,
             origin_latency,
             origin_ejections,

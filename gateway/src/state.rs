@@ -12,6 +12,7 @@ use edge_config::RateLimits;
 use crate::edge::tls::CertResolver;
 use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
 use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
+use crate::request::access_log::AccessLog;
 use crate::request::ratelimit::RateLimiter;
 use crate::request::retry::RetryBudget;
 use crate::topology::{OriginId, Snapshot};
@@ -66,6 +67,8 @@ pub struct GatewayState {
     pub ratelimiter: RateLimiter,
     /// The client-location database, when `[geo]` is configured.
     pub geo: ArcSwapOption<edge_geo::mmdb::GeoDb>,
+    /// The access log (disabled until the process starts it: `app::launch`).
+    pub access_log: AccessLog,
 }
 
 impl GatewayState {
@@ -88,6 +91,10 @@ impl GatewayState {
         );
         let retry_budget = RetryBudget::new(&snapshot.config.routing.retry_budget);
         let live = Live::bind(snapshot, &registry, &metrics);
+        let access_log = AccessLog::disabled(
+            metrics.access_log_lines.clone(),
+            metrics.access_log_dropped.clone(),
+        );
         GatewayState {
             live: ArcSwap::from_pointee(live),
             health: registry,
@@ -97,6 +104,7 @@ impl GatewayState {
             unrouted,
             ratelimiter,
             geo: ArcSwapOption::empty(),
+            access_log,
         }
     }
 

@@ -32,6 +32,7 @@
 //! - `health`: `[health]`, `[outlier_detection]` and `[routing]`.
 //! - `limits`: `[limits]` and `[rate_limits]`.
 //! - `client`: `[client_ip]` and `[geo]`: the client's address, then its location.
+//! - `access_log`: `[access_log]`.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -43,6 +44,7 @@
 //! `syntax` a leaf; the one import between section files is `tenancy` → `topology` (the
 //! defined geographies, for messages).
 
+mod access_log;
 mod client;
 mod health;
 mod limits;
@@ -163,6 +165,7 @@ impl<'a> Validator<'a> {
         let client_ip = self.client_ip(raw.client_ip.parsed());
         let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
+        let access_log = self.access_log(raw.access_log.parsed());
         Config {
             admin,
             server,
@@ -179,6 +182,7 @@ impl<'a> Validator<'a> {
             limits,
             rate_limits,
             geo,
+            access_log,
         }
     }
 }

@@ -20,6 +20,7 @@
 // are helpers that fail the calling test by panicking.
 #![allow(clippy::panic)]
 
+mod access_log;
 mod arbitrary_input;
 mod client;
 mod examples;

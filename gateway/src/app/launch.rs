@@ -21,6 +21,7 @@ use crate::edge::redirect::HttpsRedirect;
 use crate::edge::tls::{CertResolver, CertStore, TlsError};
 use crate::edge::{Admission, Guarded, Rearm, Slots};
 use crate::health::HealthRegistry;
+use crate::request::access_log::AccessLog;
 use crate::request::proxy::EdgeProxy;
 use crate::state::GatewayState;
 use crate::topology::{Overrides, Snapshot};
@@ -60,6 +61,9 @@ pub enum StartError {
     /// The location database could not be opened.
     #[error("location database: {0}")]
     Geo(String),
+    /// The access log's file could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(String),
     /// The start-up runtime could not be created.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -81,12 +85,19 @@ pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayS
     let certs = CertStore::load(&config.tls.certificates)?;
     let geo = open_geo(&config)?;
     let snapshot = Snapshot::build_with_overrides(Arc::new(config), 1, overrides);
-    let state = GatewayState::new(
+    let mut state = GatewayState::new(
         snapshot,
         Arc::new(HealthRegistry::new()),
         Arc::new(CertResolver::new(certs)),
     );
     state.geo.store(geo.map(Arc::new));
+    state.access_log = AccessLog::start(
+        &state.live().snapshot.config.access_log,
+        tracing::enabled!(target: "access", tracing::Level::INFO),
+        state.metrics.access_log_lines.clone(),
+        state.metrics.access_log_dropped.clone(),
+    )
+    .map_err(|e| StartError::AccessLog(e.to_string()))?;
     let warmup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,6 +129,13 @@ pub fn serve(
             overrides,
         ))
     });
+    // Held lines are written out however the process stops.
+    let log = state.access_log.clone();
+    let cleanup: Box<dyn Fn() + Send + Sync> = Box::new(move || {
+        log.close();
+        cleanup();
+    });
+    let log = state.access_log.clone();
     let srv = build_server(&config, state, control, launch)?;
     tracing::info!(
         https = ?config.listeners.https,
@@ -129,6 +147,7 @@ pub fn serve(
     srv.run(pingora::server::RunArgs {
         shutdown_signal: Box::new(StopSignals::new(cleanup)),
     });
+    log.close();
     tracing::info!("edge-gateway stopped");
     Ok(())
 }

@@ -171,6 +171,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if o.idle_timeout != n.idle_timeout {
         v.push("limits.idle_timeout (HTTP/2 only)".to_string());
     }
+    if old.access_log != new.access_log {
+        v.push("access_log".to_string());
+    }
     v
 }
 

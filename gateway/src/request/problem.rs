@@ -291,8 +291,12 @@ pub fn classify_failure(e: &pingora::Error, facts: &FailureFacts<'_>) -> Option<
                 Some(EdgeError::from_upstream(e))
             }
         }
+        // A client that closes or resets (h2 `RST_STREAM`) its stream is gone: nobody to answer.
         ErrorSource::Downstream => match e.etype() {
-            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => None,
+            ErrorType::WriteError
+            | ErrorType::ReadError
+            | ErrorType::ConnectionClosed
+            | ErrorType::H2Error => None,
             _ => Some(EdgeError::new(
                 ErrorKind::BadRequest,
                 "the request could not be read",
@@ -411,6 +415,7 @@ mod tests {
             (ErrorType::ReadError, Downstream, false, None),
             (ErrorType::WriteError, Downstream, false, None),
             (ErrorType::ConnectionClosed, Downstream, false, None),
+            (ErrorType::H2Error, Downstream, false, None),
             (
                 ErrorType::InvalidHTTPHeader,
                 Downstream,

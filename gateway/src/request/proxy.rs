@@ -292,17 +292,15 @@ impl ProxyHttp for EdgeProxy {
             // no framing is completed: HTTP/1.1 closes the connection mid-body, h2 resets the
             // stream with INTERNAL_ERROR.
             let status = sent.status.as_u16();
-            ctx.failure = Some(
-                classify_failure(
-                    e,
-                    &FailureFacts {
-                        decided: ctx.failure.as_ref(),
-                        route_exhausted: ctx.route_exhausted(),
-                        geography: ctx.geography_name(),
-                        retry_after: ctx.live.snapshot.config.health.interval,
-                    },
-                )
-                .unwrap_or_else(|| EdgeError::new(ErrorKind::BadGateway, "aborted mid-response")),
+            // What went wrong, for the log and metrics (nothing when the client left).
+            ctx.failure = classify_failure(
+                e,
+                &FailureFacts {
+                    decided: ctx.failure.as_ref(),
+                    route_exhausted: ctx.route_exhausted(),
+                    geography: ctx.geography_name(),
+                    retry_after: ctx.live.snapshot.config.health.interval,
+                },
             );
             session.set_keepalive(None);
             session
@@ -357,7 +355,7 @@ impl ProxyHttp for EdgeProxy {
             clock.next_request();
         }
         self.record_metrics(session, ctx);
-        super::access_log::log_request(session, e, ctx_view(ctx));
+        self.state.access_log.log(session, e, &ctx_view(ctx));
     }
 }
 

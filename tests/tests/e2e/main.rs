@@ -9,6 +9,7 @@
 // `#[test]` functions and `#[cfg(test)]` modules).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access_log;
 mod cli;
 mod control;
 mod failover;
