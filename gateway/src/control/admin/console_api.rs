@@ -63,7 +63,23 @@ pub fn answer(
         }
         _ => return None,
     };
-    Some(json_reply(StatusCode::OK, &value))
+    Some(if segments.last() == Some(&"history") {
+        compact(&value)
+    } else {
+        json_reply(StatusCode::OK, &value)
+    })
+}
+
+/// Unindented JSON: the history is up to 900 samples, fetched whole when a console opens.
+fn compact(value: &serde_json::Value) -> Reply {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    http::Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(body)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

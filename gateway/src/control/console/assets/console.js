@@ -289,7 +289,7 @@
   }
 
   function originHealth(o) {
-    if (o.ejected_for_ms > 0) return { key: 'ejected', icon: '⏸', text: 'ejected' };
+    if (o.ejected_for_ms > 0) return { key: 'ejected', icon: '⊘', text: 'ejected' };
     if (o.status === 'healthy') return { key: 'healthy', icon: '✓', text: 'healthy' };
     if (o.status === 'unhealthy') return { key: 'unhealthy', icon: '✕', text: 'unhealthy' };
     return { key: 'unknown', icon: '?', text: o.status };
@@ -391,7 +391,9 @@
         tr.append(name, row.health, row.latency, row.weight, row.state, row.share);
         if (op) {
           row.actions = cell('Change', 'actions-cell');
-          row.actions.append(weightControl(`region-${r.name}`, `Weight of region ${r.name}`, () => ({ kind: 'region', region: r.name })));
+          const wc = weightControl(`region-${r.name}`, `Weight of region ${r.name}`, () => ({ kind: 'region', region: r.name }));
+          row.weightInput = wc.querySelector('input');
+          row.actions.append(wc);
           row.drain = el('button', { type: 'button', 'data-region': r.name, onclick: () => confirmDrain({ kind: 'region', region: r.name }) });
           row.actions.append(row.drain);
           tr.append(row.actions);
@@ -407,12 +409,14 @@
             latency: cell('Probe latency'),
             weight: cell('Weight'),
             state: cell('State'),
-            share: cell('Share, last minute'),
+            share: cell('Share, last minute', 'no-share'),
           };
           otr.append(oname, orow.health, orow.latency, orow.weight, orow.state, orow.share);
           if (op) {
             orow.actions = cell('Change', 'actions-cell');
-            orow.actions.append(weightControl(`origin-${r.name}-${o.address}`, `Weight of origin ${o.address} in ${r.name}`, () => ({ kind: 'origin', region: r.name, address: o.address })));
+            const owc = weightControl(`origin-${r.name}-${o.address}`, `Weight of origin ${o.address} in ${r.name}`, () => ({ kind: 'origin', region: r.name, address: o.address }));
+            orow.weightInput = owc.querySelector('input');
+            orow.actions.append(owc);
             orow.drain = el('button', { type: 'button', 'data-region': r.name, 'data-origin': o.address, onclick: () => confirmDrain({ kind: 'origin', region: r.name, address: o.address }) });
             orow.actions.append(orow.drain);
             otr.append(orow.actions);
@@ -424,8 +428,9 @@
       table.append(body);
       card.append(el('div', { class: 'scroll' }, table));
       const charts = el('div', { class: 'charts' });
-      card.append(el('h4', { text: `Last 15 minutes in ${geo}` }), charts);
-      state.rows.set(`charts:${geo}`, { charts });
+      const title = el('h4', { text: `Traffic in ${geo}` });
+      card.append(title, charts);
+      state.rows.set(`charts:${geo}`, { charts, title });
       root.append(card);
     }
   }
@@ -478,6 +483,7 @@
           el('meter', { min: 0, max: 1, value: sh.share || 0, 'aria-hidden': 'true' }),
           el('span', { text: ` ${pct(sh.share)} (${sh.requests} req)` }),
         );
+        if (row.weightInput) row.weightInput.placeholder = String(r.weight.effective);
         if (row.drain) {
           row.drain.dataset.action = r.drained ? 'undrain' : 'drain';
           row.drain.textContent = r.drained ? `Undrain ${r.name}` : `Drain ${r.name}`;
@@ -494,6 +500,7 @@
           orow.state.textContent = st;
           orow.tr.classList.toggle('drained', o.drained);
           orow.share.textContent = '';
+          if (orow.weightInput) orow.weightInput.placeholder = String(o.weight.effective);
           if (orow.drain) {
             orow.drain.dataset.action = o.drained ? 'undrain' : 'drain';
             orow.drain.textContent = o.drained ? 'Undrain' : 'Drain';
@@ -528,9 +535,25 @@
     return { fig, polys, now: cap.lastChild, label, max, svg: svgRoot };
   }
 
+  // The charts' time axis: the last 15 minutes, or since the gateway's oldest sample when it
+  // has less (a gateway that just started), so a fresh history is not squeezed into a corner.
+  function timeWindow() {
+    const now = Date.now();
+    const first = state.history.samples[0];
+    const start = first ? Math.max(now - HISTORY_WINDOW_MS, first.at_ms - first.dt_ms) : now - HISTORY_WINDOW_MS;
+    return { t0: start, span: Math.max(1000, now - start) };
+  }
+
+  function spanText(ms) {
+    const s = Math.round(ms / 1000);
+    return s >= 120 ? `${Math.round(s / 60)} minutes` : `${s} seconds`;
+  }
+
   function updateCharts(geo, regions) {
     const box = state.rows.get(`charts:${geo}`);
     if (!box) return;
+    const win = timeWindow();
+    box.title.textContent = `Traffic in ${geo}, last ${spanText(win.span)}${win.span < HISTORY_WINDOW_MS - 2000 ? ' (all this gateway has so far; it keeps 15 minutes)' : ''}`;
     const series = state.history.series;
     const names = regions.map((r) => r.name);
     const wanted = [];
@@ -562,15 +585,13 @@
         box.charts.append(group);
         state.charts.set(key, c);
       }
-      drawSeries(c, i, region === '-' ? geo : region);
+      drawSeries(c, i, region === '-' ? geo : region, win);
     }
   }
 
-  function drawSeries(c, i, name) {
+  function drawSeries(c, i, name, win) {
     const samples = state.history.samples;
-    const now = Date.now();
-    const t0 = now - HISTORY_WINDOW_MS;
-    const x = (ms) => ((ms - t0) / HISTORY_WINDOW_MS) * CHART_W;
+    const x = (ms) => ((ms - win.t0) / win.span) * CHART_W;
     const per = (s, field) => {
       const p = s.points[i];
       if (!p) return 0;
@@ -582,11 +603,11 @@
     const e503 = samples.map((s) => [s.at_ms, per(s, 3)]);
     const p99 = samples.filter((s) => s.points[i] && s.points[i][4] !== null).map((s) => [s.at_ms, s.points[i][4]]);
     const last = samples.length ? samples[samples.length - 1] : null;
-    draw(c.rate, [rate], x, '/s', last ? `${fmtNum(per(last, 0), 1)}/s now` : 'no data yet', `${name}: requests per second over 15 minutes`);
+    draw(c.rate, [rate], x, '/s', last ? `${fmtNum(per(last, 0), 1)}/s now` : 'no data yet', `${name}: requests per second over the last ${spanText(win.span)}`);
     const lastErr = last ? `4xx ${fmtNum(per(last, 1), 1)}, 5xx ${fmtNum(per(last, 2), 1)}, 503 ${fmtNum(per(last, 3), 1)} /s now` : 'no data yet';
-    draw(c.errors, [e4, e5, e503], x, '/s', lastErr, `${name}: errors per second over 15 minutes`);
+    draw(c.errors, [e4, e5, e503], x, '/s', lastErr, `${name}: errors per second over the last ${spanText(win.span)}`);
     const lastP99 = p99.length ? p99[p99.length - 1] : null;
-    draw(c.p99, [p99], x, ' ms', lastP99 && last && lastP99[0] === last.at_ms ? `${fmtNum(lastP99[1], 1)} ms now` : 'no requests now', `${name}: p99 latency over 15 minutes`);
+    draw(c.p99, [p99], x, ' ms', lastP99 && last && lastP99[0] === last.at_ms ? `${fmtNum(lastP99[1], 1)} ms now` : 'no requests now', `${name}: p99 latency over the last ${spanText(win.span)}`);
   }
 
   function draw(ch, lines, x, unit, nowText, description) {
