@@ -38,11 +38,17 @@ struct Gateway {
 
 impl Gateway {
     /// The standard topology (eu: northeurope 1, westeurope 2; na: eastus 1, westus 2) with an
-    /// admin listener, fast health checks and a token file holding an operator and a viewer.
+    /// admin listener, fast health checks (200 ms) and a token file holding an operator and a
+    /// viewer.
     async fn start() -> Gateway {
+        Self::start_with("\n[health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\n").await
+    }
+
+    /// Like [`Gateway::start`], with `extra` config instead of the fast health checks.
+    async fn start_with(extra: &str) -> Gateway {
         let mut topo = Topology::standard().await;
         topo.admin = Some(free_addr());
-        topo.extra = "\n[health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\n".to_string();
+        topo.extra = extra.to_string();
         std::fs::write(
             topo.dir.path().join("tokens"),
             format!(
@@ -725,4 +731,192 @@ async fn the_content_security_policy_blocks_inline_and_foreign_scripts() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the foreign script was fetched");
     b.close().await;
+}
+
+// === measurement (run by hand; numbers in docs/console.md) ===
+
+/// CPU time (user + system) the process has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `) `.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// The gateway's CPU use over `secs` seconds, in percent of one core.
+async fn cpu_percent(pid: u32, secs: u64) -> f64 {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let used = cpu_ticks(pid) - before;
+    used as f64 / ticks_per_s / secs as f64 * 100.0
+}
+
+/// One bounded h2load run against the gateway: (requests/s, mean latency in ms).
+fn h2load(gw: &Gateway) -> (f64, f64) {
+    let out = Command::new("h2load")
+        .args(["-n", "20000", "-c", "16", "-m", "4", "-t", "1"])
+        .args(["-H", &format!("x-tenant-id: {EU_TENANT}")])
+        .arg(format!("https://127.0.0.1:{}/orders", gw.topo.https.port()))
+        .output()
+        .expect("h2load (apt-get install nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("finished in"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in h2load output:\n{text}"));
+    let mean_ms = text
+        .lines()
+        .find(|l| l.starts_with("time for request:"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .map(|v| {
+            let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap());
+            let n: f64 = n.parse().unwrap();
+            match unit {
+                "us" => n / 1000.0,
+                "ms" => n,
+                "s" => n * 1000.0,
+                _ => panic!("unit {unit}"),
+            }
+        })
+        .unwrap_or_else(|| panic!("no latency in h2load output:\n{text}"));
+    assert!(text.contains("20000 succeeded"), "{text}");
+    (rps, mean_ms)
+}
+
+/// CPU ticks used by every process of process group `pgrp` (the browser: chromedriver's group).
+fn group_cpu_ticks(pgrp: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(end) = stat.rfind(')') else { continue };
+        let f: Vec<&str> = stat[end + 2..].split_whitespace().collect();
+        if f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgrp) {
+            total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// What 5 console tabs ask the gateway every second, replayed without a browser (so the data
+/// path can be measured with the console's API load but without Chromium's own CPU use).
+fn replay_five_consoles(gw: &Gateway) -> (Arc<std::sync::atomic::AtomicBool>, tokio::task::JoinHandle<u64>) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let admin = gw.admin();
+    let done = stop.clone();
+    let task = tokio::spawn(async move {
+        let c = reqwest::Client::new();
+        let mut since = [(0u64, 0u64); 5];
+        let mut calls = 0;
+        while !done.load(Ordering::SeqCst) {
+            for s in since.iter_mut() {
+                let get = |path: String| {
+                    c.get(format!("http://{admin}{path}"))
+                        .bearer_auth(VIEWER_TOKEN)
+                        .send()
+                };
+                let (o, r, h, a, cfg) = tokio::join!(
+                    get("/api/v1/origins".into()),
+                    get("/api/v1/regions".into()),
+                    get(format!("/api/v1/history?since={}", s.0)),
+                    get(format!("/api/v1/audit?since={}", s.1)),
+                    get("/api/v1/config/status".into()),
+                );
+                for x in [o, r, cfg] {
+                    let _ = x.unwrap().bytes().await;
+                }
+                let h: Value = h.unwrap().json().await.unwrap();
+                let a: Value = a.unwrap().json().await.unwrap();
+                *s = (h["last_seq"].as_u64().unwrap(), a["last_seq"].as_u64().unwrap());
+                calls += 5;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        calls
+    });
+    (stop, task)
+}
+
+fn median(mut v: Vec<(f64, f64)>) -> (f64, f64) {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v[v.len() / 2]
+}
+
+/// The console's cost: the gateway's CPU at idle without and with 5 console tabs open, and
+/// h2load throughput without tabs, with them, and with their API calls replayed without a
+/// browser. Prints the numbers for docs/console.md:
+/// `cargo test -p edge-tests --test console -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (about 5 minutes), not a check: run by hand, see docs/console.md"]
+async fn measure_five_console_tabs() {
+    // Default health checks: the idle baseline is what a production gateway does.
+    let gw = Gateway::start_with("").await;
+    let pid = gw._gw.pid();
+    const SECS: u64 = 60;
+    const ROUNDS: usize = 3;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap();
+    let idle = cpu_percent(pid, SECS).await;
+
+    let b = Browser::open().await;
+    b.sign_in(&gw, VIEWER_TOKEN).await;
+    wait_for_topology(&b, &gw).await;
+    for _ in 0..4 {
+        let w = b.c().new_window(true).await.unwrap();
+        b.c().switch_to_window(w.handle).await.unwrap();
+        // sessionStorage is per tab: each signs in.
+        b.sign_in(&gw, VIEWER_TOKEN).await;
+        wait_for_topology(&b, &gw).await;
+    }
+    let windows = b.c().windows().await.unwrap();
+    assert_eq!(windows.len(), 5);
+    let mut visibility = Vec::new();
+    for w in &windows {
+        b.c().switch_to_window(w.clone()).await.unwrap();
+        visibility.push(b.js("return document.visibilityState;").await);
+    }
+    let browser_before = group_cpu_ticks(b.driver.id());
+    let busy = cpu_percent(pid, SECS).await;
+    let browser = (group_cpu_ticks(b.driver.id()) - browser_before) as f64 / SECS as f64;
+    let with_tabs: Vec<_> = (0..ROUNDS).map(|_| h2load(&gw)).collect();
+    // Every tab still live at the end.
+    for w in &windows {
+        b.c().switch_to_window(w.clone()).await.unwrap();
+        b.until(
+            "a live tab",
+            PAGE_DEADLINE,
+            "return document.getElementById('status').textContent.startsWith('Live');",
+        )
+        .await;
+    }
+    b.close().await;
+
+    let mut without = Vec::new();
+    let mut replayed = Vec::new();
+    let mut calls = 0;
+    for _ in 0..ROUNDS {
+        without.push(h2load(&gw));
+        let (stop, task) = replay_five_consoles(&gw);
+        replayed.push(h2load(&gw));
+        stop.store(true, Ordering::SeqCst);
+        calls += task.await.unwrap();
+    }
+    let (ra, la) = median(without);
+    let (rb, lb) = median(with_tabs.clone());
+    let (rc, lc) = median(replayed.clone());
+    eprintln!(
+        "load average before: {load}\
+         gateway CPU at idle over {SECS} s: no console {idle:.2} %, 5 console tabs {busy:.2} % \
+         (tabs: {visibility:?}); the browser itself used {browser:.1} % of a core\n\
+         h2load, 20000 requests, 16 connections x 4 streams, median of {ROUNDS}:\n  \
+         no console:                 {ra:.0} req/s, mean {la:.2} ms\n  \
+         5 tabs open:                {rb:.0} req/s, mean {lb:.2} ms   (all: {with_tabs:?})\n  \
+         5 tabs' API calls replayed: {rc:.0} req/s, mean {lc:.2} ms   (all: {replayed:?}; {calls} admin calls)"
+    );
 }

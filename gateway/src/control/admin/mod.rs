@@ -3,7 +3,7 @@
 //! `/healthz` and `/readyz` are open (orchestrators probe them); `/metrics` is open only when
 //! `admin.metrics_public = true`; the console's static assets (`/console/`, no data in them)
 //! are open; everything else needs `Authorization: Bearer <token>`. A `viewer` token may only
-//! `GET`; changes need an `operator` token (`403` otherwise, audited as denied).
+//! `GET` (and `HEAD`); changes need an `operator` token (`403` otherwise, audited as denied).
 
 pub(crate) mod auth;
 mod console_api;
@@ -186,7 +186,7 @@ impl ServeHttp for AdminApi {
             );
         };
         let who = caller.name.to_owned();
-        if caller.role != Role::Operator && method != Method::GET {
+        if caller.role != Role::Operator && !matches!(method, Method::GET | Method::HEAD) {
             let what = format!("{method} {path}");
             self.control
                 .audit
