@@ -51,9 +51,7 @@ impl Gateway {
         topo.extra = extra.to_string();
         std::fs::write(
             topo.dir.path().join("tokens"),
-            format!(
-                "# console test\nolga:operator:{OPERATOR_TOKEN}\nvera:viewer:{VIEWER_TOKEN}\n"
-            ),
+            format!("# console test\nolga:operator:{OPERATOR_TOKEN}\nvera:viewer:{VIEWER_TOKEN}\n"),
         )
         .unwrap();
         let config = topo
@@ -315,7 +313,10 @@ async fn a_viewer_sees_every_region_and_origin_and_cannot_change_anything() {
         let row = b
             .text(&format!("tr.region-row[data-region=\"{region}\"]"))
             .await;
-        assert!(row.contains(region) && row.contains("1/1 origins usable"), "{row}");
+        assert!(
+            row.contains(region) && row.contains("1/1 origins usable"),
+            "{row}"
+        );
     }
     assert!(b.text("#whoami").await.contains("vera (viewer"));
     let controls = b
@@ -325,13 +326,23 @@ async fn a_viewer_sees_every_region_and_origin_and_cannot_change_anything() {
         ))
         .await
         .unwrap();
-    assert!(controls.is_empty(), "a viewer sees {} change controls", controls.len());
+    assert!(
+        controls.is_empty(),
+        "a viewer sees {} change controls",
+        controls.len()
+    );
     assert_eq!(
         b.js("return sessionStorage.getItem('edge-console-token');")
             .await,
         json!(VIEWER_TOKEN)
     );
-    assert!(!b.c().current_url().await.unwrap().as_str().contains("token"));
+    assert!(!b
+        .c()
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("token"));
 
     // The API refuses a viewer's change: 403 problem+json, audited, nothing changed.
     let (status, ctype, body) = gw
@@ -343,7 +354,10 @@ async fn a_viewer_sees_every_region_and_origin_and_cannot_change_anything() {
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(ctype, "application/problem+json");
-    assert!(body["detail"].as_str().unwrap().contains("viewer"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("viewer"),
+        "{body}"
+    );
     for (method, path) in [
         (reqwest::Method::PUT, "/api/v1/regions/westus/weight"),
         (reqwest::Method::DELETE, "/api/v1/overrides"),
@@ -481,8 +495,15 @@ async fn an_operator_drains_northeurope_through_the_page_and_traffic_moves_to_we
             "/api/v1/regions/westeurope/drain",
         )
         .await;
-    assert_eq!((status, ctype.as_str()), (409, "application/problem+json"), "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("force=true"), "{body}");
+    assert_eq!(
+        (status, ctype.as_str()),
+        (409, "application/problem+json"),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("force=true"),
+        "{body}"
+    );
     assert_eq!(gw.region("westeurope").await["drained"], false);
     assert!(gw.eu_traffic(4).await.iter().all(|r| r == "westeurope"));
     let ctl = |args: &[&str]| {
@@ -682,7 +703,10 @@ async fn the_content_security_policy_blocks_inline_and_foreign_scripts() {
     assert_eq!(resp.status(), 200);
     let h = resp.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
@@ -722,14 +746,21 @@ async fn the_content_security_policy_blocks_inline_and_foreign_scripts() {
     let violations = b.js("return window.__violations;").await;
     let v = violations.to_string();
     assert!(v.contains("script-src-elem inline"), "{v}");
-    assert!(v.contains(&format!("script-src-elem http://{foreign}/evil.js")), "{v}");
+    assert!(
+        v.contains(&format!("script-src-elem http://{foreign}/evil.js")),
+        "{v}"
+    );
     assert!(v.contains("script-src-attr inline"), "{v}");
     assert_eq!(
         b.js("return [window.__inline, window.__foreign, window.__handler];")
             .await,
         json!([null, null, null])
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the foreign script was fetched");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the foreign script was fetched"
+    );
     b.close().await;
 }
 
@@ -807,7 +838,12 @@ fn group_cpu_ticks(pgrp: u32) -> u64 {
 
 /// What 5 console tabs ask the gateway every second, replayed without a browser (so the data
 /// path can be measured with the console's API load but without Chromium's own CPU use).
-fn replay_five_consoles(gw: &Gateway) -> (Arc<std::sync::atomic::AtomicBool>, tokio::task::JoinHandle<u64>) {
+fn replay_five_consoles(
+    gw: &Gateway,
+) -> (
+    Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<u64>,
+) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let admin = gw.admin();
     let done = stop.clone();
@@ -834,7 +870,10 @@ fn replay_five_consoles(gw: &Gateway) -> (Arc<std::sync::atomic::AtomicBool>, to
                 }
                 let h: Value = h.unwrap().json().await.unwrap();
                 let a: Value = a.unwrap().json().await.unwrap();
-                *s = (h["last_seq"].as_u64().unwrap(), a["last_seq"].as_u64().unwrap());
+                *s = (
+                    h["last_seq"].as_u64().unwrap(),
+                    a["last_seq"].as_u64().unwrap(),
+                );
                 calls += 5;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -860,7 +899,7 @@ async fn measure_five_console_tabs() {
     let gw = Gateway::start_with("").await;
     let pid = gw._gw.pid();
     const SECS: u64 = 60;
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap();
     let idle = cpu_percent(pid, SECS).await;
 
@@ -884,39 +923,41 @@ async fn measure_five_console_tabs() {
     let browser_before = group_cpu_ticks(b.driver.id());
     let busy = cpu_percent(pid, SECS).await;
     let browser = (group_cpu_ticks(b.driver.id()) - browser_before) as f64 / SECS as f64;
-    let with_tabs: Vec<_> = (0..ROUNDS).map(|_| h2load(&gw)).collect();
-    // Every tab still live at the end.
-    for w in &windows {
-        b.c().switch_to_window(w.clone()).await.unwrap();
-        b.until(
-            "a live tab",
-            PAGE_DEADLINE,
-            "return document.getElementById('status').textContent.startsWith('Live');",
-        )
-        .await;
-    }
-    b.close().await;
 
-    let mut without = Vec::new();
-    let mut replayed = Vec::new();
+    // The data path, interleaved so that the machine's other load hits every arm alike:
+    // the tabs on a blank page (browser open, idle), the tabs on the console (sessionStorage
+    // survives the navigation: they sign in again by themselves), and the tabs' API calls
+    // replayed without a browser.
+    let (mut blank, mut console, mut replayed) = (Vec::new(), Vec::new(), Vec::new());
     let mut calls = 0;
     for _ in 0..ROUNDS {
-        without.push(h2load(&gw));
+        for w in &windows {
+            b.c().switch_to_window(w.clone()).await.unwrap();
+            b.c().goto("about:blank").await.unwrap();
+        }
+        blank.push(h2load(&gw));
         let (stop, task) = replay_five_consoles(&gw);
         replayed.push(h2load(&gw));
         stop.store(true, Ordering::SeqCst);
         calls += task.await.unwrap();
+        for w in &windows {
+            b.c().switch_to_window(w.clone()).await.unwrap();
+            b.c().goto(&gw.console_url()).await.unwrap();
+            wait_for_topology(&b, &gw).await;
+        }
+        console.push(h2load(&gw));
     }
-    let (ra, la) = median(without);
-    let (rb, lb) = median(with_tabs.clone());
+    b.close().await;
+    let (ra, la) = median(blank.clone());
+    let (rb, lb) = median(console.clone());
     let (rc, lc) = median(replayed.clone());
     eprintln!(
         "load average before: {load}\
          gateway CPU at idle over {SECS} s: no console {idle:.2} %, 5 console tabs {busy:.2} % \
          (tabs: {visibility:?}); the browser itself used {browser:.1} % of a core\n\
-         h2load, 20000 requests, 16 connections x 4 streams, median of {ROUNDS}:\n  \
-         no console:                 {ra:.0} req/s, mean {la:.2} ms\n  \
-         5 tabs open:                {rb:.0} req/s, mean {lb:.2} ms   (all: {with_tabs:?})\n  \
-         5 tabs' API calls replayed: {rc:.0} req/s, mean {lc:.2} ms   (all: {replayed:?}; {calls} admin calls)"
+         h2load, 20000 requests, 16 connections x 4 streams, median of {ROUNDS} interleaved runs:\n  \
+         5 tabs on a blank page:     {ra:.0} req/s, mean {la:.2} ms   (all: {blank:.0?})\n  \
+         5 tabs on the console:      {rb:.0} req/s, mean {lb:.2} ms   (all: {console:.0?})\n  \
+         their API calls replayed:   {rc:.0} req/s, mean {lc:.2} ms   (all: {replayed:.0?}; {calls} admin calls)"
     );
 }
