@@ -53,6 +53,18 @@ const TEST: &[Prerequisite] = &[
         package: "python3-venv",
         why: "the TLS grade test runs sslyze from a private virtualenv",
     },
+    Prerequisite {
+        program: "chromium",
+        version_arg: "--version",
+        package: "chromium",
+        why: "the console tests drive a real headless Chromium",
+    },
+    Prerequisite {
+        program: "chromedriver",
+        version_arg: "--version",
+        package: "chromium-driver",
+        why: "the console tests talk WebDriver to Chromium through chromedriver",
+    },
 ];
 
 fn main() -> ExitCode {

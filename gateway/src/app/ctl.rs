@@ -24,11 +24,19 @@ pub enum CtlCommand {
         region: String,
         /// New weight.
         weight: u32,
+        /// Apply even if it leaves the geography without a usable origin (every request of
+        /// it then gets 503); refused without it.
+        #[arg(long)]
+        force: bool,
     },
     /// Drain a region (weight 0 without forgetting its weight).
     Drain {
         /// Region name.
         region: String,
+        /// Drain even if it leaves the geography without a usable origin (every request of
+        /// it then gets 503); refused without it.
+        #[arg(long)]
+        force: bool,
     },
     /// Undo `drain`.
     Undrain {
@@ -68,13 +76,15 @@ fn token(target: &CtlTarget) -> Result<Option<String>, String> {
     if let Some(path) = &target.token_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
-        // Same format as the gateway's token file: the first token, `name:` prefix optional.
+        // Same format as the gateway's token file: the first token, `name:` and
+        // `name:role:` prefixes optional.
         let line = text
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .ok_or_else(|| format!("token file {} holds no token", path.display()))?;
-        let token = line.split_once(':').map_or(line, |(_, t)| t.trim());
+        let (_, _, token) = crate::control::admin::auth::parse_line(line)
+            .map_err(|e| format!("token file {}: {e}", path.display()))?;
         return Ok(Some(token.to_string()));
     }
     Ok(std::env::var(crate::control::admin::auth::TOKEN_ENV).ok())
@@ -290,17 +300,33 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
     }
 }
 
+fn force_query(force: bool) -> &'static str {
+    if force {
+        "?force=true"
+    } else {
+        ""
+    }
+}
+
 /// Runs one `ctl` command; returns the exit code.
 pub fn run(target: &CtlTarget, cmd: &CtlCommand) -> i32 {
     let (method, path, body) = match cmd {
         CtlCommand::Regions => ("GET", "/api/v1/regions".to_string(), None),
         CtlCommand::Origins => ("GET", "/api/v1/origins".to_string(), None),
-        CtlCommand::Weight { region, weight } => (
+        CtlCommand::Weight {
+            region,
+            weight,
+            force,
+        } => (
             "PUT",
-            format!("/api/v1/regions/{region}/weight"),
+            format!("/api/v1/regions/{region}/weight{}", force_query(*force)),
             Some(format!("{{\"weight\":{weight}}}")),
         ),
-        CtlCommand::Drain { region } => ("POST", format!("/api/v1/regions/{region}/drain"), None),
+        CtlCommand::Drain { region, force } => (
+            "POST",
+            format!("/api/v1/regions/{region}/drain{}", force_query(*force)),
+            None,
+        ),
         CtlCommand::Undrain { region } => {
             ("POST", format!("/api/v1/regions/{region}/undrain"), None)
         }
@@ -324,6 +350,13 @@ pub fn run(target: &CtlTarget, cmd: &CtlCommand) -> i32 {
         }
         401 => {
             eprintln!("edge-gateway ctl: unauthorized: set EDGE_ADMIN_TOKEN or --token-file");
+            3
+        }
+        403 => {
+            eprintln!(
+                "edge-gateway ctl: forbidden: this token's role is viewer; changes need an \
+                 operator token"
+            );
             3
         }
         status => {

@@ -204,6 +204,7 @@ fn print_banner(
          \n  {exe} ctl --admin http://{admin} --token-file {token} regions\
          \n  {exe} ctl --admin http://{admin} --token-file {token} drain northeurope\
          \n  {exe} ctl --admin http://{admin} --token-file {token} route {eu}\
-         \n  curl -s http://{admin}/readyz\n"
+         \n  curl -s http://{admin}/readyz\
+         \n\nOps console: http://{admin}/console/ (paste the token after `demo:` in {token})\n"
     );
 }

@@ -12,6 +12,7 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::control::admin::{AdminApi, Tokens};
+use crate::control::history::HistorySampler;
 use crate::control::maintenance::{GeoWatcher, RateLimitMaintenance};
 use crate::control::prober::{probe_all_once, HealthChecker};
 use crate::control::reload::ReloadTriggers;
@@ -295,6 +296,13 @@ pub fn build_server(
             admin.add_tcp(&addr.to_string());
             server.add_service(admin);
         }
+        server.add_service(background_service(
+            "traffic-history",
+            HistorySampler {
+                history: control.history.clone(),
+                metrics: state.metrics.clone(),
+            },
+        ));
         let triggers = server.add_service(background_service(
             "reload-triggers",
             ReloadTriggers::new(control),

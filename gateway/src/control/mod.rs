@@ -1,7 +1,8 @@
 //! The control plane: everything that writes state. [`Control`] is its one writer of the
 //! routing generation (hot reload and operator overrides); [`reload`] turns file changes and
 //! signals into reloads, [`prober`] runs the health probes, [`state_file`] persists overrides,
-//! and [`admin`] is the authenticated HTTP API in front of all of it.
+//! [`audit`] and [`history`] keep the last changes and 15 minutes of traffic in memory, and
+//! [`admin`] is the authenticated HTTP API (and the [`console`]) in front of all of it.
 //!
 //! Every change — a reload (file watch, SIGHUP, admin API) or an override (weight, drain) —
 //! builds a complete new snapshot off the request path, warms it (probes origins it has not
@@ -10,6 +11,10 @@
 //! registry. A config that fails validation changes nothing.
 
 pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod console;
+pub(crate) mod guard;
+pub(crate) mod history;
 pub(crate) mod maintenance;
 pub(crate) mod prober;
 pub(crate) mod reload;
@@ -23,6 +28,8 @@ use std::time::{Duration, Instant};
 use edge_config::{Config, ConfigErrors};
 use serde::Serialize;
 
+use crate::control::audit::{AuditLog, Outcome};
+use crate::control::history::History;
 use crate::control::prober::probe_all_once;
 use crate::control::state_file::StateFileError;
 use crate::edge::tls::{CertStore, TlsError};
@@ -66,6 +73,10 @@ pub enum OverrideError {
     /// The state file could not be written; nothing was changed.
     #[error(transparent)]
     StateFile(#[from] StateFileError),
+    /// The change would leave a geography without a usable origin (every request of it would
+    /// get `503`), and was not forced; nothing was changed.
+    #[error("{0}")]
+    WouldStrand(String),
 }
 
 /// What a successful reload did.
@@ -102,6 +113,12 @@ pub struct ActiveConfig {
     pub last_error: Option<String>,
     /// Changes from the last reload that need a restart.
     pub restart_required: Vec<String>,
+    /// When the active config was loaded (start or last successful reload), in milliseconds
+    /// since the Unix epoch.
+    pub loaded_at_ms: u64,
+    /// When the last refused reload was refused (with `last_error`), in milliseconds since
+    /// the Unix epoch.
+    pub last_error_at_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -110,6 +127,24 @@ struct Status {
     source: String,
     last_error: Option<String>,
     restart_required: Vec<String>,
+    loaded_at_ms: u64,
+    last_error_at_ms: Option<u64>,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether an override change is checked for geographies it would leave without a usable
+/// origin (see [`guard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strand {
+    /// Refuse such a change with [`OverrideError::WouldStrand`].
+    Refuse,
+    /// Apply it anyway (the operator forced it; audited as forced).
+    Force,
 }
 
 /// Owns reloads and overrides for one gateway process.
@@ -123,6 +158,10 @@ pub struct Control {
     status: Mutex<Status>,
     /// One change at a time; readers never wait on it.
     writer: tokio::sync::Mutex<()>,
+    /// The last changes and refused attempts, newest last.
+    pub audit: AuditLog,
+    /// Traffic per region over the last 15 minutes (sampled by `history::HistorySampler`).
+    pub history: Arc<History>,
 }
 
 fn hash_text(text: &str) -> String {
@@ -196,8 +235,12 @@ impl Control {
                 source: source.to_string(),
                 last_error: None,
                 restart_required: Vec::new(),
+                loaded_at_ms: unix_ms(),
+                last_error_at_ms: None,
             }),
             writer: tokio::sync::Mutex::new(()),
+            audit: AuditLog::default(),
+            history: Arc::new(History::default()),
         }
     }
 
@@ -216,6 +259,8 @@ impl Control {
             source: s.source.clone(),
             last_error: s.last_error.clone(),
             restart_required: s.restart_required.clone(),
+            loaded_at_ms: s.loaded_at_ms,
+            last_error_at_ms: s.last_error_at_ms,
         }
     }
 
@@ -225,8 +270,24 @@ impl Control {
     }
 
     /// Re-reads, validates, builds, warms and swaps in the config file. `trigger` names what
-    /// asked for it (for the log).
+    /// asked for it (for the log and the audit: a token's name, `SIGHUP`, `file change`).
     pub async fn reload(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {
+        let result = self.reload_inner(trigger).await;
+        match &result {
+            Ok(r) => self.audit.record(
+                trigger,
+                "reload",
+                Outcome::Applied,
+                format!("generation {}, hash {}", r.generation, r.hash),
+            ),
+            Err(e) => self
+                .audit
+                .record(trigger, "reload", Outcome::Refused, e.to_string()),
+        }
+        result
+    }
+
+    async fn reload_inner(&self, trigger: &str) -> Result<ReloadReport, ReloadError> {
         let _one_at_a_time = self.writer.lock().await;
         let start = Instant::now();
         let path = self.config_path.clone();
@@ -247,7 +308,7 @@ impl Control {
                     .with_label_values(&[result])
                     .inc();
                 tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
-                lock(&self.status).last_error = Some(e.to_string());
+                self.refused(&e);
                 return Err(e);
             }
         };
@@ -260,7 +321,7 @@ impl Control {
                     .with_label_values(&["failed"])
                     .inc();
                 tracing::error!(trigger, error = %e, "configuration reload refused; the previous configuration keeps serving");
-                lock(&self.status).last_error = Some(e.to_string());
+                self.refused(&e);
                 return Err(e);
             }
         };
@@ -288,7 +349,9 @@ impl Control {
             s.hash = hash.clone();
             s.source = source;
             s.last_error = None;
+            s.last_error_at_ms = None;
             s.restart_required = restart.clone();
+            s.loaded_at_ms = unix_ms();
         }
         let took_ms = start.elapsed().as_secs_f64() * 1000.0;
         if restart.is_empty() {
@@ -312,6 +375,12 @@ impl Control {
             load_ms,
             build_ms,
         })
+    }
+
+    fn refused(&self, e: &ReloadError) {
+        let mut s = lock(&self.status);
+        s.last_error = Some(e.to_string());
+        s.last_error_at_ms = Some(unix_ms());
     }
 
     /// The location database the new config wants: `None` to keep the current one, else the
@@ -351,7 +420,8 @@ impl Control {
     }
 
     /// Applies `change` to the overrides, persists them, and swaps in a snapshot that uses
-    /// them. Nothing changes if the state file cannot be written.
+    /// them. Nothing changes if the state file cannot be written. Not checked for stranded
+    /// geographies (see [`Control::update_overrides_guarded`]).
     pub async fn update_overrides<F>(
         &self,
         who: &str,
@@ -361,20 +431,87 @@ impl Control {
     where
         F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
     {
+        self.apply_overrides(who, what, None, change).await
+    }
+
+    /// Like [`Control::update_overrides`], and with [`Strand::Refuse`] nothing changes when
+    /// the change would leave a geography that it touches without an origin that is in
+    /// rotation and usable now ([`OverrideError::WouldStrand`]).
+    pub async fn update_overrides_guarded<F>(
+        &self,
+        who: &str,
+        what: &str,
+        strand: Strand,
+        change: F,
+    ) -> Result<Overrides, OverrideError>
+    where
+        F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
+        self.apply_overrides(who, what, Some(strand), change).await
+    }
+
+    async fn apply_overrides<F>(
+        &self,
+        who: &str,
+        what: &str,
+        strand: Option<Strand>,
+        change: F,
+    ) -> Result<Overrides, OverrideError>
+    where
+        F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
+        let what = match strand {
+            Some(Strand::Force) => format!("{what} (forced)"),
+            _ => what.to_string(),
+        };
+        let result = self.apply_overrides_inner(who, &what, strand, change).await;
+        match &result {
+            Ok(_) => self.audit.record(
+                who,
+                &what,
+                Outcome::Applied,
+                format!("generation {}", self.state.live().snapshot.generation),
+            ),
+            Err(e) => self
+                .audit
+                .record(who, &what, Outcome::Refused, e.to_string()),
+        }
+        result
+    }
+
+    async fn apply_overrides_inner<F>(
+        &self,
+        who: &str,
+        what: &str,
+        strand: Option<Strand>,
+        change: F,
+    ) -> Result<Overrides, OverrideError>
+    where
+        F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
+    {
         let _one_at_a_time = self.writer.lock().await;
-        let old = self.state.live();
-        let old = &old.snapshot;
+        let old_live = self.state.live();
+        let old = &old_live.snapshot;
         let before = self.overrides();
         let mut after = before.clone();
         change(&old.config, &mut after)?;
         after.compact();
+        let live = self.state.bind(Snapshot::build_with_overrides(
+            old.config.clone(),
+            old.generation + 1,
+            &after,
+        ));
+        if strand == Some(Strand::Refuse) {
+            let stranded = guard::stranded(&old_live, &live);
+            if !stranded.is_empty() {
+                return Err(OverrideError::WouldStrand(guard::explain(what, &stranded)));
+            }
+        }
         if let Some(path) = &self.state_file {
             after.save(path)?;
         }
         *lock(&self.overrides) = after.clone();
-        let live = self
-            .build_and_warm(old.config.clone(), old.generation + 1, &after)
-            .await;
+        probe_all_once(&live).await;
         self.state.store(live);
         tracing::info!(
             target: "audit",

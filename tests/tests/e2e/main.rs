@@ -11,6 +11,7 @@
 
 mod access_log;
 mod cli;
+mod console;
 mod control;
 mod failover;
 mod geo;

@@ -1,9 +1,12 @@
 //! The admin API: JSON over HTTP on its own listener, versioned under `/api/v1`.
 //!
 //! `/healthz` and `/readyz` are open (orchestrators probe them); `/metrics` is open only when
-//! `admin.metrics_public = true`; everything else needs `Authorization: Bearer <token>`.
+//! `admin.metrics_public = true`; the console's static assets (`/console/`, no data in them)
+//! are open; everything else needs `Authorization: Bearer <token>`. A `viewer` token may only
+//! `GET` (and `HEAD`); changes need an `operator` token (`403` otherwise, audited as denied).
 
 pub(crate) mod auth;
+mod console_api;
 mod views;
 
 use std::sync::Arc;
@@ -15,10 +18,13 @@ use pingora::protocols::http::ServerSession;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::control::{check_weight, require_origin, require_region, Control, OverrideError};
+use crate::control::audit::Outcome;
+use crate::control::{
+    check_weight, require_origin, require_region, Control, OverrideError, Strand,
+};
 use crate::topology::{origin_key, Overrides};
 
-pub use auth::Tokens;
+pub use auth::{Role, Tokens};
 
 /// Largest request body the admin API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -89,6 +95,11 @@ fn override_error(e: OverrideError) -> Reply {
             "State file not writable; nothing changed",
             &e.to_string(),
         ),
+        OverrideError::WouldStrand(m) => problem(
+            StatusCode::CONFLICT,
+            "Would leave a geography without a usable origin",
+            &m,
+        ),
     }
 }
 
@@ -154,19 +165,47 @@ impl ServeHttp for AdminApi {
                 return views::readiness(&self.control.state.live(), scope);
             }
             (&Method::GET, ["metrics"]) if self.metrics_public => return self.metrics(),
+            (&Method::GET, ["console", ..]) => {
+                if let Some(reply) = crate::control::console::serve(&path) {
+                    return reply;
+                }
+            }
             _ => {}
         }
+        let query = session.req_header().uri.query().unwrap_or("").to_string();
         let auth = session
             .req_header()
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let Some(who) = self.tokens.check(auth).map(str::to_owned) else {
+        let Some(caller) = self.tokens.identify(auth) else {
             return problem(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
                 "a valid `Authorization: Bearer <token>` is required",
             );
+        };
+        let who = caller.name.to_owned();
+        if caller.role != Role::Operator && !matches!(method, Method::GET | Method::HEAD) {
+            let what = format!("{method} {path}");
+            self.control
+                .audit
+                .record(&who, &what, Outcome::Denied, "viewer token");
+            tracing::warn!(target: "audit", who, what, "refused: the token's role is viewer");
+            return problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "this token's role is viewer: it may read (GET) but not change anything; \
+                 changes need an operator token",
+            );
+        }
+        if let Some(reply) = console_api::answer(&self.control, &method, &segments, &query, caller)
+        {
+            return reply;
+        }
+        let strand = match console_api::query_param(&query, "force") {
+            Some("true" | "1") => Strand::Force,
+            _ => Strand::Refuse,
         };
         let body = match method {
             Method::PUT | Method::POST => match read_body(session).await {
@@ -175,7 +214,7 @@ impl ServeHttp for AdminApi {
             },
             _ => Vec::new(),
         };
-        self.route(&method, &segments, &body, &who).await
+        self.route(&method, &segments, &body, &who, strand).await
     }
 }
 
@@ -195,7 +234,14 @@ impl AdminApi {
             .unwrap_or_default()
     }
 
-    async fn route(&self, method: &Method, segments: &[&str], body: &[u8], who: &str) -> Reply {
+    async fn route(
+        &self,
+        method: &Method,
+        segments: &[&str],
+        body: &[u8],
+        who: &str,
+        strand: Strand,
+    ) -> Reply {
         let c = &self.control;
         match (method, segments) {
             (&Method::GET, ["metrics"]) => self.metrics(),
@@ -211,8 +257,7 @@ impl AdminApi {
             (&Method::GET, ["api", "v1", "config"]) => {
                 json_reply(StatusCode::OK, &json!(c.active()))
             }
-            (&Method::POST, ["api", "v1", "config", "reload"]) => match c.reload("admin-api").await
-            {
+            (&Method::POST, ["api", "v1", "config", "reload"]) => match c.reload(who).await {
                 Ok(report) => json_reply(StatusCode::OK, &json!(report)),
                 Err(e) => problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -224,11 +269,14 @@ impl AdminApi {
                 json_reply(StatusCode::OK, &json!(c.overrides()))
             }
             (&Method::DELETE, ["api", "v1", "overrides"]) => {
-                self.change(who, "clear all overrides", |_, o| {
-                    *o = Default::default();
-                    Ok(())
-                })
-                .await
+                // Not guarded: it returns to what the configuration file says.
+                let cleared = c
+                    .update_overrides(who, "clear all overrides", |_, o| {
+                        *o = Default::default();
+                        Ok(())
+                    })
+                    .await;
+                self.changed("clear all overrides", cleared)
             }
             (&Method::PUT, ["api", "v1", "regions", name, "weight"]) => {
                 let weight = match parse_weight(body) {
@@ -239,6 +287,7 @@ impl AdminApi {
                 self.change(
                     who,
                     &format!("region {name} weight {weight}"),
+                    strand,
                     move |cfg, o| {
                         require_region(cfg, &region)?;
                         check_weight(weight)?;
@@ -251,11 +300,16 @@ impl AdminApi {
             (&Method::POST, ["api", "v1", "regions", name, action @ ("drain" | "undrain")]) => {
                 let region = name.to_string();
                 let drained = *action == "drain";
-                self.change(who, &format!("region {name} {action}"), move |cfg, o| {
-                    require_region(cfg, &region)?;
-                    o.regions.entry(region).or_default().drained = drained;
-                    Ok(())
-                })
+                self.change(
+                    who,
+                    &format!("region {name} {action}"),
+                    strand,
+                    move |cfg, o| {
+                        require_region(cfg, &region)?;
+                        o.regions.entry(region).or_default().drained = drained;
+                        Ok(())
+                    },
+                )
                 .await
             }
             (&Method::PUT, ["api", "v1", "origins", region, address, "weight"]) => {
@@ -265,7 +319,7 @@ impl AdminApi {
                 };
                 let (region, address) = (region.to_string(), address.to_string());
                 let what = format!("origin {region}/{address} weight {weight}");
-                self.change(who, &what, move |cfg, o| {
+                self.change(who, &what, strand, move |cfg, o| {
                     require_origin(cfg, &region, &address)?;
                     check_weight(weight)?;
                     o.origins
@@ -283,7 +337,7 @@ impl AdminApi {
                 let (region, address) = (region.to_string(), address.to_string());
                 let drained = *action == "drain";
                 let what = format!("origin {region}/{address} {action}");
-                self.change(who, &what, move |cfg, o| {
+                self.change(who, &what, strand, move |cfg, o| {
                     require_origin(cfg, &region, &address)?;
                     o.origins
                         .entry(origin_key(&region, &address))
@@ -301,11 +355,19 @@ impl AdminApi {
         }
     }
 
-    async fn change<F>(&self, who: &str, what: &str, f: F) -> Reply
+    async fn change<F>(&self, who: &str, what: &str, strand: Strand, f: F) -> Reply
     where
         F: FnOnce(&edge_config::Config, &mut Overrides) -> Result<(), OverrideError>,
     {
-        match self.control.update_overrides(who, what, f).await {
+        let result = self
+            .control
+            .update_overrides_guarded(who, what, strand, f)
+            .await;
+        self.changed(what, result)
+    }
+
+    fn changed(&self, what: &str, result: Result<Overrides, OverrideError>) -> Reply {
+        match result {
             Ok(o) => json_reply(
                 StatusCode::OK,
                 &json!({

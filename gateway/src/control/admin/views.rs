@@ -69,6 +69,7 @@ pub fn regions(l: &Live) -> Value {
             json!({
                 "name": r.name.as_str(),
                 "geography": s.geography(r.geography).name.as_str(),
+                "fail_open": s.geography(r.geography).fail_open,
                 "priority": r.priority,
                 "weight": {"configured": r.configured_weight, "effective": r.weight},
                 "drained": r.drained,
