@@ -14,6 +14,9 @@ use prometheus::{
 use crate::health::{OriginStates, Status};
 use crate::topology::{GeoId, RegionId, Snapshot};
 
+/// The continent labels, in [`Metrics::count_continent`]'s order.
+const CONTINENTS: [&str; 8] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA", "unknown"];
+
 /// Latency buckets (seconds) for request durations: 1 ms .. 30 s.
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -53,8 +56,9 @@ pub struct Metrics {
     pub limit_hits: IntCounterVec,
     /// Failed downstream TLS handshakes, by reason (`error`, `timeout`).
     pub tls_handshake_failures: IntCounterVec,
-    /// Requests by the client's continent (when a location database is configured).
-    pub requests_by_continent: IntCounterVec,
+    /// `edge_requests_by_client_continent_total` (when a location database is configured),
+    /// resolved per continent (seven, then `unknown`): the request path does no label lookup.
+    by_continent: [IntCounter; 8],
     /// Access-log lines written (handed to the writer).
     pub access_log_lines: IntCounter,
     /// Access-log lines dropped because the writer's buffer was full.
@@ -230,7 +234,7 @@ impl Metrics {
             open_connections,
             limit_hits,
             tls_handshake_failures,
-            requests_by_continent,
+            by_continent: CONTINENTS.map(|c| requests_by_continent.with_label_values(&[c])),
             access_log_lines,
             access_log_dropped,
             origin_healthy,
@@ -265,6 +269,14 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Counts a request from `continent` (`None`: not found in the location database).
+    pub fn count_continent(&self, continent: Option<edge_config::ContinentCode>) {
+        let i = continent
+            .and_then(|c| CONTINENTS.iter().position(|l| *l == c.as_str()))
+            .unwrap_or(CONTINENTS.len() - 1);
+        self.by_continent[i].inc();
     }
 
     /// The request counter and duration histogram for one (geography, region) pair.

@@ -89,11 +89,19 @@ impl GatewayProcess {
             .spawn()
             .expect("spawn edge-gateway");
         let mut gw = GatewayProcess { child, https, log };
-        gw.wait_listening();
+        // The admin listener is a service of its own that may open a moment after the HTTPS
+        // one: a test that talks to it right away waits for both.
+        let admin = edge_config::load(config)
+            .ok()
+            .and_then(|c| c.listeners.admin);
+        gw.wait_listening(https);
+        if let Some(admin) = admin {
+            gw.wait_listening(admin);
+        }
         gw
     }
 
-    fn wait_listening(&mut self) {
+    fn wait_listening(&mut self, addr: SocketAddr) {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().expect("poll child") {
@@ -102,13 +110,13 @@ impl GatewayProcess {
                     self.log_text()
                 );
             }
-            if TcpStream::connect_timeout(&self.https, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
                 "edge-gateway did not listen on {} within {START_DEADLINE:?}:\n{}",
-                self.https,
+                addr,
                 self.log_text()
             );
             // Polling a socket for readiness: the process offers no other signal.

@@ -181,14 +181,54 @@ pub fn locate_client(
     let Some(db) = db.as_ref() else {
         return (Some(ip), None);
     };
-    let found = db.lookup(ip).ok().flatten();
-    let continent = found.and_then(|l| l.continent).map(|c| c.to_string());
+    let found = lookup_cached(&db.current(), ip);
     state
         .metrics
-        .requests_by_continent
-        .with_label_values(&[continent.as_deref().unwrap_or("unknown")])
-        .inc();
+        .count_continent(found.and_then(|l| l.continent));
     (Some(ip), found)
+}
+
+/// Entries of a worker thread's location cache (direct-mapped by address).
+const LOCATION_CACHE: usize = 64;
+
+type CachedLocation = (
+    std::sync::Weak<edge_geo::mmdb::Database>,
+    IpAddr,
+    Option<ClientLocation>,
+);
+
+thread_local! {
+    /// Recent lookups of this worker thread. The requests of a keep-alive connection come
+    /// from one address and run on one thread (Pingora's runtimes here do not steal work),
+    /// so most requests skip the database's tree walk. Keyed by the database too (a `Weak`:
+    /// a reload's new database can never be mistaken for the old one, nor kept alive).
+    static LOCATIONS: std::cell::RefCell<Vec<Option<CachedLocation>>> =
+        std::cell::RefCell::new(vec![None; LOCATION_CACHE]);
+}
+
+/// `db.lookup(ip)` through this thread's cache; a damaged database answers "unknown".
+fn lookup_cached(
+    db: &std::sync::Arc<edge_geo::mmdb::Database>,
+    ip: IpAddr,
+) -> Option<ClientLocation> {
+    let slot = match ip {
+        IpAddr::V4(v4) => u32::from(v4).wrapping_mul(0x9E37_79B1) >> 26,
+        IpAddr::V6(v6) => {
+            (u128::from(v6) as u32 ^ (u128::from(v6) >> 64) as u32).wrapping_mul(0x9E37_79B1) >> 26
+        }
+    } as usize
+        % LOCATION_CACHE;
+    LOCATIONS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((weak, cached_ip, location)) = &cache[slot] {
+            if *cached_ip == ip && std::ptr::eq(weak.as_ptr(), std::sync::Arc::as_ptr(db)) {
+                return *location;
+            }
+        }
+        let location = db.lookup(ip).ok().flatten();
+        cache[slot] = Some((std::sync::Arc::downgrade(db), ip, location));
+        location
+    })
 }
 
 /// Step 4: the global deny list, then the route (origins of the tenant's home geography, or

@@ -138,6 +138,12 @@ impl RequestCtx {
         Some(s.region(origin.region).name.as_str())
     }
 
+    /// The `x-edge-region` value of the region of the origin tried last.
+    pub(crate) fn region_header(&self) -> Option<&http::HeaderValue> {
+        let s = &self.live.snapshot;
+        Some(&s.region(s.origin(self.current?).region).header)
+    }
+
     /// The name of the route's geography.
     pub(crate) fn geography_name(&self) -> Option<&str> {
         let s = &self.live.snapshot;

@@ -95,8 +95,8 @@ pub struct UpstreamFacts<'a> {
     pub tenant: Option<&'a str>,
     /// The client's country (ISO 3166-1 alpha-2), when located.
     pub client_country: Option<&'a str>,
-    /// The region chosen for this attempt.
-    pub region: &'a str,
+    /// The region chosen for this attempt (its name as a header value).
+    pub region: &'a http::HeaderValue,
     /// The client's address (socket peer).
     pub client_ip: Option<std::net::IpAddr>,
     /// The host the client asked for.
@@ -125,9 +125,9 @@ pub fn prepare_upstream_request(req: &mut RequestHeader, facts: &UpstreamFacts<'
     if let Some(country) = facts.client_country {
         req.insert_header("x-client-country", country)?;
     }
-    req.insert_header("x-edge-region", facts.region)?;
+    req.insert_header("x-edge-region", facts.region.clone())?;
     req.insert_header("x-request-id", facts.request_id)?;
-    req.insert_header("x-forwarded-proto", "https")?;
+    req.insert_header("x-forwarded-proto", http::HeaderValue::from_static("https"))?;
     if let Some(ip) = facts.client_ip {
         req.insert_header("x-forwarded-for", ip.to_string())?;
     }
@@ -163,7 +163,7 @@ pub fn new_request_id() -> String {
 pub fn decorate_response(
     resp: &mut ResponseHeader,
     hsts: Option<&http::HeaderValue>,
-    region: Option<&str>,
+    region: Option<&http::HeaderValue>,
     request_id: &str,
 ) -> Result<()> {
     if let Some(v) = hsts {
@@ -175,7 +175,7 @@ pub fn decorate_response(
     resp.remove_header(&http::header::SERVER);
     resp.remove_header("x-powered-by");
     if let Some(r) = region {
-        resp.insert_header("x-edge-region", r)?;
+        resp.insert_header("x-edge-region", r.clone())?;
     }
     resp.insert_header("x-request-id", request_id)?;
     Ok(())
@@ -212,7 +212,7 @@ mod tests {
             &UpstreamFacts {
                 tenant: Some("t"),
                 client_country: Some("DE"),
-                region: "northeurope",
+                region: &http::HeaderValue::from_static("northeurope"),
                 client_ip: Some("127.0.0.1".parse().unwrap()),
                 host: Some("app.example.com"),
                 request_id: "rid",
@@ -297,7 +297,7 @@ mod tests {
             &UpstreamFacts {
                 tenant: Some("t"),
                 client_country: None,
-                region: "northeurope",
+                region: &http::HeaderValue::from_static("northeurope"),
                 client_ip: None,
                 host: None,
                 request_id: "rid",

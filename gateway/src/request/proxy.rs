@@ -217,10 +217,14 @@ impl ProxyHttp for EdgeProxy {
         };
         let snapshot = &ctx.live.snapshot;
         let entry = snapshot.origin(origin);
-        let region = snapshot.region(entry.region).name.as_str();
-        let tenant = route.tenant.map(|t| t.to_string());
-        let country = ctx.location.and_then(|l| l.country).map(|c| c.to_string());
-        let host = request_host(session.req_header()).map(str::to_owned);
+        let region = &snapshot.region(entry.region).header;
+        // Formatted on the stack: nothing here allocates but the header map itself.
+        let mut tenant_buf = [0u8; 36];
+        let tenant = route
+            .tenant
+            .map(|t| &*t.0.hyphenated().encode_lower(&mut tenant_buf));
+        let country = ctx.location.and_then(|l| l.country);
+        let host = request_host(session.req_header());
         let client_ip = ctx.client_ip;
         if ctx.continue_sent {
             // The client already has its `100 Continue` (and the origin gets the body at once).
@@ -229,11 +233,11 @@ impl ProxyHttp for EdgeProxy {
         headers::prepare_upstream_request(
             upstream_request,
             &UpstreamFacts {
-                tenant: tenant.as_deref(),
-                client_country: country.as_deref(),
+                tenant,
+                client_country: country.as_ref().map(|c| c.as_str()),
                 region,
                 client_ip,
-                host: host.as_deref(),
+                host,
                 request_id: &ctx.request_id,
                 host_override: entry.host.as_deref(),
             },
@@ -253,7 +257,7 @@ impl ProxyHttp for EdgeProxy {
         headers::decorate_response(
             upstream_response,
             ctx.live.snapshot.hsts.as_ref(),
-            ctx.region_name(),
+            ctx.region_header(),
             &ctx.request_id,
         )?;
         for (name, value) in &ctx.ratelimit_headers {

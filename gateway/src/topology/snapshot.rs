@@ -47,6 +47,9 @@ pub struct RegionEntry {
     pub drained: bool,
     /// Health-check settings for its origins (global merged with the region's override).
     pub health: edge_config::Health,
+    /// Its name as a header value (`x-edge-region`): built once, cloned per request without
+    /// an allocation.
+    pub header: http::HeaderValue,
 }
 
 /// An origin, ready to be connected to.
@@ -138,6 +141,8 @@ impl Snapshot {
                 weight: region_weight,
                 drained: overrides.region_drained(region.name.as_str()),
                 health: region.health.clone(),
+                header: http::HeaderValue::from_str(region.name.as_str())
+                    .unwrap_or(http::HeaderValue::from_static("-")),
             });
             let table = &mut geographies[geo.0 as usize].table;
             let tier_pos = match table
