@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    ClientIp, Config, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
+    ClientIp, Config, Dns, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
     OutlierDetection, Quota, RateLimits, Region, Routing, Server, Tenancy, TenantDirectory,
     TenantSource, Tls, UnknownTenant,
 };
@@ -47,7 +47,38 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     client_ip(out, &config.client_ip)?;
     writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
     geo(out, config.geo.as_ref())?;
-    rate_limits(out, config.rate_limits.as_ref())
+    rate_limits(out, config.rate_limits.as_ref())?;
+    dns(out, config.dns.as_ref())
+}
+
+/// `dns: off`, or the zone, listeners and TTL, then one line per geography with its edges.
+fn dns(out: &mut String, dns: Option<&Dns>) -> fmt::Result {
+    let Some(d) = dns else {
+        return writeln!(out, "dns: off");
+    };
+    let listen: Vec<String> = d.listen.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "dns: zone {} on {} (udp+tcp), ttl {}s, up to {} addresses per answer, ns {}",
+        d.zone,
+        listen.join(", "),
+        d.ttl,
+        d.max_answers,
+        d.nameservers.join(" ")
+    )?;
+    for g in &d.edges {
+        let addresses: Vec<String> = g.addresses.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "  dns edges {}: {} (priority {}, weight {}, probe port {})",
+            g.geography,
+            addresses.join(", "),
+            g.priority,
+            g.weight,
+            g.probe_port
+        )?;
+    }
+    Ok(())
 }
 
 fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {

@@ -32,6 +32,8 @@
 //! - `health`: `[health]`, `[outlier_detection]` and `[routing]`.
 //! - `limits`: `[limits]` and `[rate_limits]`.
 //! - `client`: `[client_ip]` and `[geo]`: the client's address, then its location.
+//! - `dns`: `[dns]` and `[[dns.edges]]`: the DNS responder, its zone and each geography's
+//!   edges.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -40,10 +42,12 @@
 //! a module that imports none of them: this file names `schema::Raw` to run the stages, so
 //! defining `Validator` here would make `schema` and this file import each other. Imports
 //! run one way: this file → section files → `schema`, `values` → `validator` → `spans`, with
-//! `syntax` a leaf; the one import between section files is `tenancy` → `topology` (the
-//! defined geographies, for messages).
+//! `syntax` a leaf; the imports between section files are `tenancy` → `topology` (the
+//! defined geographies, for messages) and `dns` → `listeners` (listen addresses and their
+//! overlap, for the DNS listeners).
 
 mod client;
+mod dns;
 mod health;
 mod limits;
 mod listeners;
@@ -70,6 +74,7 @@ use validator::Validator;
 pub use crate::defaults::*;
 pub use crate::names::{is_valid_name, NAME_RULE};
 pub use client::MMDB_METADATA_MARKER;
+pub use dns::MAX_ZONE_NAME;
 pub use syntax::{is_header_name, parse_host_pattern, parse_path_prefix, split_host_port};
 
 /// Reads, parses and validates the configuration file at `path`; relative paths inside it
@@ -163,6 +168,13 @@ impl<'a> Validator<'a> {
         let client_ip = self.client_ip(raw.client_ip.parsed());
         let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
+        let dns = self.dns(
+            &raw.dns,
+            &raw.dns_edges,
+            &listeners,
+            &geographies,
+            raw.geographies.complete(),
+        );
         Config {
             admin,
             server,
@@ -179,6 +191,7 @@ impl<'a> Validator<'a> {
             limits,
             rate_limits,
             geo,
+            dns,
         }
     }
 }

@@ -13,10 +13,10 @@ use toml::Spanned;
 use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
-    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, GeoFile, GeographyFile,
-    HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile,
-    RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile, TenantFile,
-    TenantOverrideFile, TenantSourceFile, TlsFile,
+    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, DnsEdgesFile, DnsFile, GeoFile,
+    GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile,
+    QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile,
+    TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -96,9 +96,11 @@ pub(super) struct Raw {
     pub(super) tenant_overrides: Elements<TenantOverrideFile>,
     pub(super) route_limits: Elements<RouteLimitFile>,
     pub(super) geo: Piece<GeoFile>,
+    pub(super) dns: Piece<DnsFile>,
+    pub(super) dns_edges: Elements<DnsEdgesFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "admin",
     "server",
     "listeners",
@@ -114,6 +116,7 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "limits",
     "rate_limits",
     "geo",
+    "dns",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -261,6 +264,11 @@ impl<'a> Validator<'a> {
         );
         let geo = self.table(top("geo"), &path("geo"), "[geo]");
 
+        let mut dns_value = top("dns");
+        let dns_edges_value = dns_value.as_mut().and_then(|v| take(v, "edges"));
+        let dns = self.table(dns_value, &path("dns"), "[dns]");
+        let dns_edges = self.elements(dns_edges_value, &path("dns").key("edges"), "[[dns.edges]]");
+
         Raw {
             server,
             listeners,
@@ -284,6 +292,8 @@ impl<'a> Validator<'a> {
             tenant_overrides,
             route_limits,
             geo,
+            dns,
+            dns_edges,
         }
     }
 
