@@ -171,6 +171,23 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if o.idle_timeout != n.idle_timeout {
         v.push("limits.idle_timeout (HTTP/2 only)".to_string());
     }
+    // The DNS sockets and the TCP connection cap are set up once; everything else of [dns]
+    // (zone, records, edges, timeouts, sizes) applies from the next query on.
+    match (&old.dns, &new.dns) {
+        (None, Some(_)) => v.push("dns (added: the responder starts with the process)".into()),
+        (Some(_), None) => {
+            v.push("dns (removed: the responder answers REFUSED until a restart)".into());
+        }
+        (Some(o), Some(n)) => {
+            if o.listen != n.listen {
+                v.push("dns.listen".to_string());
+            }
+            if o.max_tcp_connections != n.max_tcp_connections {
+                v.push("dns.max_tcp_connections".to_string());
+            }
+        }
+        (None, None) => {}
+    }
     v
 }
 
@@ -408,6 +425,26 @@ pub fn require_origin(config: &Config, region: &str, address: &str) -> Result<()
     } else {
         Err(OverrideError::NotFound(format!(
             "no origin {address:?} in region {region:?}"
+        )))
+    }
+}
+
+/// Checks that `address` is an edge of `config`'s `[dns]`; returns it as the override key
+/// (the address as `IpAddr` writes it, so `2001:DB8::1` and `2001:db8::1` are one edge).
+pub fn require_dns_edge(config: &Config, address: &str) -> Result<String, OverrideError> {
+    let ip: std::net::IpAddr = address.parse().map_err(|_| {
+        OverrideError::Invalid(format!(
+            "{address:?} is not an IP address; name a DNS edge by its address, e.g. 192.0.2.10"
+        ))
+    })?;
+    let dns = config.dns.as_ref().ok_or_else(|| {
+        OverrideError::NotFound("the active configuration has no [dns] section".to_string())
+    })?;
+    if dns.edges.iter().any(|g| g.addresses.contains(&ip)) {
+        Ok(ip.to_string())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "{ip} is not an edge of [[dns.edges]]"
         )))
     }
 }

@@ -2,7 +2,8 @@
 //! snapshot is built. Persisting them (the state file) and changing them is the control
 //! plane's job (`control::state_file`, `control::Control`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,10 @@ pub struct Overrides {
     /// By `region/address`.
     #[serde(default)]
     pub origins: BTreeMap<String, Override>,
+    /// DNS edges (`[[dns.edges]]`) by address, as `IpAddr` writes it; only `drained` is
+    /// used. Left out of the state file while empty, so files stay readable by older builds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dns_edges: BTreeMap<String, Override>,
 }
 
 /// The key of an origin in [`Overrides::origins`].
@@ -80,10 +85,20 @@ impl Overrides {
             .is_some_and(|o| o.drained)
     }
 
+    /// The DNS edges that are drained (keys that are not addresses are ignored).
+    pub fn dns_drained(&self) -> BTreeSet<IpAddr> {
+        self.dns_edges
+            .iter()
+            .filter(|(_, o)| o.drained)
+            .filter_map(|(k, _)| k.parse().ok())
+            .collect()
+    }
+
     /// Drops entries that no longer override anything.
     pub fn compact(&mut self) {
         self.regions.retain(|_, o| !o.is_empty());
         self.origins.retain(|_, o| !o.is_empty());
+        self.dns_edges.retain(|_, o| !o.is_empty());
     }
 }
 
