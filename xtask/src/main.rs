@@ -53,6 +53,18 @@ const TEST: &[Prerequisite] = &[
         package: "python3-venv",
         why: "the TLS grade test runs sslyze from a private virtualenv",
     },
+    Prerequisite {
+        program: "dig",
+        version_arg: "-v",
+        package: "bind9-dnsutils",
+        why: "the DNS tests query the responder with a real resolver client",
+    },
+    Prerequisite {
+        program: "named-checkzone",
+        version_arg: "-v",
+        package: "bind9-utils",
+        why: "the DNS tests check `edge-gateway dns export` with BIND's zone checker",
+    },
 ];
 
 fn main() -> ExitCode {

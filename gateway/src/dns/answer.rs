@@ -2,9 +2,10 @@
 //! zone (with its edges' health) and a random source, so it is unit-tested, property-tested
 //! and fuzzed without sockets.
 //!
-//! Decoding and encoding are hickory's (`hickory_server::authority::MessageRequest`, whose
-//! question section keeps the client's bytes, so 0x20 case randomisation survives, and
-//! `MessageResponseBuilder`); deciding what to answer is ours:
+//! Decoding and encoding are hickory's (`hickory_server::authority::MessageRequest` reads the
+//! query, `hickory_proto::op::Message` writes the answer, with name compression and the
+//! question in the client's own case, so 0x20 case randomisation survives); deciding what to
+//! answer is ours:
 //!
 //! | query | answer |
 //! |---|---|
@@ -26,11 +27,11 @@
 //! no RRset is ever cut in half.
 
 use edge_config::GeographyName;
-use hickory_proto::op::{Edns, Header, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
-use hickory_server::authority::{MessageRequest, MessageResponse, MessageResponseBuilder};
+use hickory_server::authority::MessageRequest;
 use rand::Rng;
 
 use super::select::{choose, Family};
@@ -254,6 +255,12 @@ fn address(owner: &Name, ttl: u32, addr: std::net::IpAddr) -> Record {
 }
 
 /// Encodes `content` as the answer to `request`.
+///
+/// With hickory-proto's `Message`, not hickory-server's `MessageResponseBuilder`: the builder
+/// echoes the question's raw bytes, which hickory 0.25 then cannot point answer names at, so
+/// every answer would repeat the whole name (52 more bytes per record for a tenant name:
+/// eight A records no longer fit 512 bytes). The question is re-encoded from the client's
+/// own `Query`, case included.
 fn respond(
     request: &MessageRequest,
     edns: Option<Edns>,
@@ -264,43 +271,26 @@ fn respond(
     header.set_authoritative(content.authoritative);
     header.set_response_code(content.rcode);
     header.set_truncated(truncated);
-    let mut builder = MessageResponseBuilder::from_message_request(request);
-    if let Some(edns) = edns {
-        builder.edns(edns);
+    let mut message = Message::new();
+    message.set_header(header);
+    for q in request.queries() {
+        message.add_query(q.original().clone());
     }
-    let response = builder.build(
-        header,
-        content.answers.iter(),
-        content.authority.iter(),
-        std::iter::empty(),
-        std::iter::empty(),
-    );
-    match encode(response) {
-        Some(bytes) => Reply {
+    message.add_answers(content.answers.iter().cloned());
+    message.add_name_servers(content.authority.iter().cloned());
+    if let Some(edns) = edns {
+        message.set_edns(edns);
+    }
+    match message.to_vec() {
+        Ok(bytes) => Reply {
             bytes,
             qtype: "-",
             rcode: rcode_label(content.rcode),
             truncated,
             fail_static: None,
         },
-        None => bare(request.header(), ResponseCode::ServFail),
+        Err(_) => bare(request.header(), ResponseCode::ServFail),
     }
-}
-
-fn encode<'a>(
-    response: MessageResponse<
-        '_,
-        'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-    >,
-) -> Option<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut bytes);
-    response.destructive_emit(&mut encoder).ok()?;
-    Some(bytes)
 }
 
 /// A header-only answer (no question echoed): for queries whose question cannot be trusted.
@@ -476,6 +466,9 @@ addresses = ["198.51.100.10", "198.51.100.11"]
         assert!(m.authoritative() && m.header().message_type() == MessageType::Response);
         assert_eq!((r.qtype, r.rcode, r.fail_static), ("A", "NOERROR", None));
         assert_eq!(m.answers()[0].ttl(), 30);
+        // Header 12, question 58 (the 54-byte name, type, class), two A records of 16 bytes
+        // each (their names point at the question's), OPT 11.
+        assert_eq!(r.bytes.len(), 12 + 58 + 2 * 16 + 11);
         let (m, _) = ask(&z, &tenant(NA_TENANT), RecordType::A);
         assert_eq!(addrs(&m), NA_V4);
         let (m, _) = ask(&z, &tenant(EU_TENANT), RecordType::AAAA);
@@ -590,7 +583,7 @@ addresses = ["198.51.100.10", "198.51.100.11"]
     }
 
     fn many_edges(max_udp_payload: u32) -> Zone {
-        let addresses: Vec<String> = (1..=40).map(|i| format!("\"2001:db8::{i:x}\"")).collect();
+        let addresses: Vec<String> = (1..=50).map(|i| format!("\"2001:db8::{i:x}\"")).collect();
         let extra = format!(
             "\n[dns]\nlisten = [\"127.0.0.1:5353\"]\nzone = \"app.example.com\"\n\
              nameservers = [\"ns1.example.net\"]\nmax_answers = 64\nmax_udp_payload = {max_udp_payload}\n\
@@ -614,7 +607,7 @@ addresses = ["198.51.100.10", "198.51.100.11"]
         );
         assert!(r.bytes.len() <= 512);
         assert_eq!(m.queries()[0].name().to_string(), name);
-        // EDNS 4096, capped by max_udp_payload (1232): 40 AAAA records (about 1.2 KB) do not fit.
+        // EDNS 4096, capped by max_udp_payload (1232): 50 AAAA records (about 1.5 KB) do not fit.
         let r = ask_raw(
             &z,
             &query(&name, RecordType::AAAA, Some(4096)),
@@ -627,7 +620,7 @@ addresses = ["198.51.100.10", "198.51.100.11"]
         let r = ask_raw(&z, &query(&name, RecordType::AAAA, None), Transport::Tcp);
         let m = Message::from_vec(&r.bytes).unwrap();
         assert!(!m.truncated());
-        assert_eq!(m.answers().len(), 40);
+        assert_eq!(m.answers().len(), 50);
         // With a large enough EDNS size and cap, UDP carries them too.
         let z = many_edges(4096);
         let r = ask_raw(
@@ -637,7 +630,7 @@ addresses = ["198.51.100.10", "198.51.100.11"]
         );
         let m = Message::from_vec(&r.bytes).unwrap();
         assert!(
-            !m.truncated() && m.answers().len() == 40,
+            !m.truncated() && m.answers().len() == 50,
             "{} bytes",
             r.bytes.len()
         );

@@ -65,9 +65,10 @@ fn launch_due(dns: &Arc<Dns>, zone: &Arc<Zone>, tasks: &mut JoinSet<()>) {
                 if let Some(t) = transition {
                     // A new edge passing its first probe is news only at `info`.
                     if t.to == Status::Healthy && t.from == Status::Unknown {
-                        tracing::info!(geography, edge = %edge.addr, "dns edge healthy");
+                        tracing::info!(target: "health", geography, edge = %edge.addr, "dns edge healthy");
                     } else {
                         tracing::warn!(
+                            target: "health",
                             geography,
                             edge = %edge.addr,
                             probe = %edge.probe,
