@@ -475,3 +475,67 @@ fn load(path: &Path) -> Result<(Config, String, CertStore), ReloadError> {
 
 /// How long file-change events are collected before one reload (editors write in bursts).
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    const DNS: &str = r#"
+[dns]
+listen = ["127.0.0.1:5353"]
+zone = "app.example.com"
+nameservers = ["ns1.example.net"]
+[[dns.edges]]
+geography = "eu"
+addresses = ["192.0.2.10"]
+[[dns.edges]]
+geography = "na"
+addresses = ["198.51.100.10"]
+"#;
+
+    #[test]
+    fn dns_sockets_need_a_restart_and_the_rest_of_dns_does_not() {
+        let without = testing::config("");
+        let with = testing::config(DNS);
+        assert_eq!(
+            restart_required(&without, &with),
+            ["dns (added: the responder starts with the process)"]
+        );
+        assert_eq!(
+            restart_required(&with, &without),
+            ["dns (removed: the responder answers REFUSED until a restart)"]
+        );
+        let moved = testing::config(&DNS.replace(
+            "listen = [\"127.0.0.1:5353\"]",
+            "listen = [\"127.0.0.1:5354\"]\nmax_tcp_connections = 5\nttl = \"5s\"",
+        ));
+        assert_eq!(
+            restart_required(&with, &moved),
+            ["dns.listen", "dns.max_tcp_connections"]
+        );
+        let live = testing::config(&DNS.replace("zone = ", "ttl = \"1m\"\nzone = "));
+        assert!(restart_required(&with, &live).is_empty());
+    }
+
+    #[test]
+    fn dns_edges_are_named_by_address() {
+        let config = testing::config(DNS);
+        assert_eq!(
+            require_dns_edge(&config, "192.0.2.10").unwrap(),
+            "192.0.2.10"
+        );
+        assert!(matches!(
+            require_dns_edge(&config, "192.0.2.99"),
+            Err(OverrideError::NotFound(_))
+        ));
+        assert!(matches!(
+            require_dns_edge(&config, "eu"),
+            Err(OverrideError::Invalid(_))
+        ));
+        assert!(matches!(
+            require_dns_edge(&testing::config(""), "192.0.2.10"),
+            Err(OverrideError::NotFound(_))
+        ));
+    }
+}

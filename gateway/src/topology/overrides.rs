@@ -120,4 +120,31 @@ mod tests {
         assert_eq!(o.apply(100), 300);
         assert_eq!(Override::default().apply(100), 100);
     }
+
+    #[test]
+    fn dns_drains_are_addresses_and_stay_out_of_files_without_them() {
+        let empty = Overrides::default();
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"regions":{},"origins":{}}"#
+        );
+        // A state file written before DNS drains existed still loads.
+        let old: Overrides = serde_json::from_str(r#"{"regions":{},"origins":{}}"#).unwrap();
+        assert_eq!(old, empty);
+        let mut o = Overrides::default();
+        let drained = Override {
+            weight: None,
+            drained: true,
+        };
+        o.dns_edges.insert("192.0.2.10".into(), drained.clone());
+        o.dns_edges.insert("2001:db8::1".into(), drained.clone());
+        o.dns_edges.insert("not-an-address".into(), drained);
+        o.dns_edges.insert("192.0.2.11".into(), Override::default());
+        let ips: Vec<String> = o.dns_drained().iter().map(ToString::to_string).collect();
+        assert_eq!(ips, ["192.0.2.10", "2001:db8::1"]);
+        o.compact();
+        assert!(!o.dns_edges.contains_key("192.0.2.11"));
+        let back: Overrides = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        assert_eq!(back, o);
+    }
 }
