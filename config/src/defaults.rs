@@ -133,6 +133,46 @@ pub const DEFAULT_GEO_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// nothing, since databases change weekly at most.
 pub const MIN_GEO_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Default `dns.ttl`: short, so a failover inside a geography reaches clients within half a
+/// minute of a resolver's cache.
+pub const DEFAULT_DNS_TTL: Duration = Duration::from_secs(30);
+/// Upper bound of `dns.ttl` and `dns.negative_ttl`.
+pub const MAX_DNS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default `dns.refresh` (read by secondaries of an exported zone only).
+pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(60 * 60);
+/// Default `dns.retry`.
+pub const DEFAULT_DNS_RETRY: Duration = Duration::from_secs(10 * 60);
+/// Default `dns.expire`.
+pub const DEFAULT_DNS_EXPIRE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Default `dns.negative_ttl` (the SOA minimum, RFC 2308).
+pub const DEFAULT_DNS_NEGATIVE_TTL: Duration = Duration::from_secs(30);
+/// Default `dns.max_answers`: Traffic Manager's MultiValue default.
+pub const DEFAULT_DNS_MAX_ANSWERS: u32 = 8;
+/// Upper bound of `dns.max_answers`.
+pub const MAX_DNS_ANSWERS: u32 = 64;
+/// Default `dns.max_udp_payload`: the DNS Flag Day 2020 size, which avoids IP fragmentation.
+pub const DEFAULT_DNS_MAX_UDP_PAYLOAD: u32 = 1232;
+/// Lower bound of `dns.max_udp_payload`: RFC 1035's 512 bytes.
+pub const MIN_DNS_UDP_PAYLOAD: u32 = 512;
+/// Upper bound of `dns.max_udp_payload`.
+pub const MAX_DNS_UDP_PAYLOAD: u32 = 4096;
+/// Default `dns.max_tcp_connections`.
+pub const DEFAULT_DNS_MAX_TCP_CONNECTIONS: u32 = 1000;
+/// Upper bound of `dns.max_tcp_connections`.
+pub const MAX_DNS_TCP_CONNECTIONS: u32 = 100_000;
+/// Default `dns.tcp_idle_timeout` (RFC 7766 asks for seconds, not minutes).
+pub const DEFAULT_DNS_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `dns.health.port`.
+pub const DEFAULT_DNS_PROBE_PORT: u32 = 443;
+/// Default `dns.health.interval`.
+pub const DEFAULT_DNS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Default `dns.health.timeout`.
+pub const DEFAULT_DNS_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Upper bound of `dns.health.rise` and `.fall`.
+pub const MAX_DNS_RISE_FALL: u32 = 100;
+/// Default `dns.edges[].priority`.
+pub const DEFAULT_DNS_PRIORITY: u32 = 1;
+
 /// Default `server.threads`: the number of CPUs available to the process.
 pub fn default_threads() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)

@@ -9,8 +9,8 @@
 //! error); it deserializes each table and each element of the arrays of tables on its own.
 //! The pieces it splits off that way (`tls.certificates`, `tenancy.sources`,
 //! `regions[].origins`, the top-level arrays, `limits.routes`, and `rate_limits.plans`,
-//! `.per_client`, `.tenant_overrides` and `.routes`) are still declared here so these structs
-//! describe the whole format.
+//! `.per_client`, `.tenant_overrides` and `.routes`, and `dns.edges`) are still declared here so
+//! these structs describe the whole format.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -156,6 +156,8 @@ pub struct ConfigFile {
     pub geo: Option<GeoFile>,
     /// `[admin]`
     pub admin: Option<AdminFile>,
+    /// `[dns]`
+    pub dns: Option<DnsFile>,
     /// `[access_log]`
     pub access_log: Option<AccessLogFile>,
 }
@@ -562,4 +564,81 @@ pub struct GeoFile {
     /// Countries whose clients are refused; default none.
     #[serde(default)]
     pub deny_countries: Vec<String>,
+}
+
+/// `[dns]`: the authoritative DNS responder for tenant host names. Absent: no responder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFile {
+    /// Addresses (`ip:port`) answered on over UDP and TCP; at least one.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// The zone served, e.g. `app.example.com`; required.
+    pub zone: Option<String>,
+    /// TTL of the answers (whole seconds); default `30s`.
+    pub ttl: Option<HumanDuration>,
+    /// The zone's name servers (NS records; the first is the SOA's primary); required.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// The SOA's responsible mailbox, `hostmaster@example.com` or `hostmaster.example.com`;
+    /// default `hostmaster.<zone>`.
+    pub hostmaster: Option<String>,
+    /// The SOA serial, 0..=4294967295; default: the Unix time the answers were built.
+    pub serial: Option<i64>,
+    /// SOA refresh; default `1h`.
+    pub refresh: Option<HumanDuration>,
+    /// SOA retry; default `10m`.
+    pub retry: Option<HumanDuration>,
+    /// SOA expire; default `7d`.
+    pub expire: Option<HumanDuration>,
+    /// SOA minimum: how long resolvers cache NXDOMAIN and NODATA; default `30s`.
+    pub negative_ttl: Option<HumanDuration>,
+    /// Most addresses in one answer, 1..=64; default 8.
+    pub max_answers: Option<i64>,
+    /// Largest UDP response, 512..=4096 bytes; default 1232.
+    pub max_udp_payload: Option<i64>,
+    /// TCP connections open at once, 1..=100000; default 1000.
+    pub max_tcp_connections: Option<i64>,
+    /// A TCP connection idle this long is closed; default `10s`.
+    pub tcp_idle_timeout: Option<HumanDuration>,
+    /// `[dns.health]`: how the edges' health is known.
+    pub health: Option<DnsHealthFile>,
+    /// `[[dns.edges]]`
+    #[serde(default)]
+    pub edges: Vec<DnsEdgesFile>,
+}
+
+/// `[dns.health]`: a TCP-connect probe of every edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsHealthFile {
+    /// Port probed on every edge, 1..=65535; default 443.
+    pub port: Option<i64>,
+    /// Time between probes of one edge; default `5s`, at least `100ms`.
+    pub interval: Option<HumanDuration>,
+    /// Time allowed for the connection; default `1s`.
+    pub timeout: Option<HumanDuration>,
+    /// Passing probes to become healthy again, 1..=100; default 2.
+    pub rise: Option<i64>,
+    /// Failing probes to become unhealthy, 1..=100; default 2.
+    pub fall: Option<i64>,
+}
+
+/// `[[dns.edges]]`: a group of edge addresses of one geography.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsEdgesFile {
+    /// The geography these edges serve; required.
+    pub geography: String,
+    /// IPv4 or IPv6 addresses (no port); at least one.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// 1 = answered first; a higher number only when no edge of a lower one is healthy;
+    /// default 1.
+    pub priority: Option<i64>,
+    /// Share among the edges of equal priority, 0..=1000 (0: answered only when failing
+    /// static, like a drained edge); default 100.
+    pub weight: Option<i64>,
+    /// Port probed on these edges instead of `dns.health.port`.
+    pub probe_port: Option<i64>,
 }

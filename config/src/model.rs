@@ -19,7 +19,11 @@
 //! - a tenant with [`Tenant::allowed_countries`] implies [`Config::geo`] is set; the list is
 //!   non-empty, without duplicates, and shares no country with [`GeoSettings::deny_countries`];
 //! - every value of [`Limits`] is in its documented range, its timeouts are greater than zero,
-//!   and its [`Limits::routes`] have distinct prefixes starting with `/`, longest first.
+//!   and its [`Limits::routes`] have distinct prefixes starting with `/`, longest first;
+//! - when [`Config::dns`] is set: every geography has at least one [`DnsEdges`] group and
+//!   every group names a geography; an edge address is listed once in the whole section (so
+//!   it belongs to one geography); the zone and name server names are valid DNS names, no
+//!   name server is inside the zone, and no geography name is shaped like a tenant id.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -142,6 +146,8 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     /// Client location (a MaxMind database); `None` when `[geo]` is absent.
     pub geo: Option<GeoSettings>,
+    /// The authoritative DNS responder for tenant host names; `None` when `[dns]` is absent.
+    pub dns: Option<Dns>,
     /// The access log. Always set: an absent `[access_log]` gives [`AccessLog::default`].
     pub access_log: AccessLog,
 }
@@ -1241,4 +1247,83 @@ pub struct Admin {
     pub metrics_public: bool,
     /// Where operator overrides are persisted (atomically) and restored from at start.
     pub state_file: Option<PathBuf>,
+}
+
+/// `[dns]`: an authoritative DNS responder that answers each tenant's host name with edges of
+/// the tenant's home geography (Traffic Manager's job, residency-aware).
+///
+/// Names are stored lower-case, without the trailing dot, in presentation format (`a.b.c`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    /// Each address is answered on over UDP and over TCP; never port 0, no overlaps with
+    /// each other or with the TCP listeners of [`Listeners`].
+    pub listen: Vec<SocketAddr>,
+    /// The zone: `{tenant}.{zone}` and `{geography}.{zone}` are answered, with SOA and NS at
+    /// the apex. A valid host name of at most 216 characters (room for a tenant label).
+    pub zone: String,
+    /// TTL of every record, in seconds (0 to 86400).
+    pub ttl: u32,
+    /// The NS records at the apex; the first is the SOA's MNAME. At least one, none inside
+    /// the zone (they would need glue this responder does not serve).
+    pub nameservers: Vec<String>,
+    /// The SOA's RNAME: the responsible mailbox as a domain name (`hostmaster.example.com`
+    /// for `hostmaster@example.com`).
+    pub hostmaster: String,
+    /// A fixed SOA serial; `None`: the Unix time (seconds) at which the answers were built,
+    /// which increases on every reload and drain (RFC 1982 arithmetic, until 2106).
+    pub serial: Option<u32>,
+    /// SOA refresh, in seconds.
+    pub refresh: u32,
+    /// SOA retry, in seconds.
+    pub retry: u32,
+    /// SOA expire, in seconds.
+    pub expire: u32,
+    /// SOA minimum (RFC 2308: how long NXDOMAIN and NODATA are cached), in seconds.
+    pub negative_ttl: u32,
+    /// Most addresses in one answer (1 to 64).
+    pub max_answers: usize,
+    /// Largest UDP response in bytes (512 to 4096); the client's EDNS size (or 512 without
+    /// EDNS) caps it further.
+    pub max_udp_payload: u16,
+    /// TCP connections open at once, all listeners together (1 to 100000); more are closed
+    /// at accept.
+    pub max_tcp_connections: NonZeroU32,
+    /// A TCP connection that sends no complete query for this long is closed; greater than
+    /// zero.
+    pub tcp_idle_timeout: Duration,
+    /// How the edges' health is known.
+    pub health: DnsHealth,
+    /// The edges, by geography, in configuration order.
+    pub edges: Vec<DnsEdges>,
+}
+
+/// `[dns.health]`: a TCP connection to every edge, opened and closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsHealth {
+    /// The port probed, unless a group sets [`DnsEdges::probe_port`].
+    pub port: u16,
+    /// Time between probes of one edge (at least 100 ms).
+    pub interval: Duration,
+    /// Time allowed to connect; greater than zero.
+    pub timeout: Duration,
+    /// Passing probes in a row to become healthy again.
+    pub rise: NonZeroU32,
+    /// Failing probes in a row to become unhealthy.
+    pub fall: NonZeroU32,
+}
+
+/// `[[dns.edges]]`: addresses of one geography's edges, with one priority and weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEdges {
+    /// The geography whose tenants these edges serve.
+    pub geography: GeographyName,
+    /// At least one; unicast, not unspecified.
+    pub addresses: Vec<IpAddr>,
+    /// 1 = answered first; a higher number only when no edge of a lower one is healthy.
+    pub priority: NonZeroU32,
+    /// Share among the edges of equal priority (0 to 1000); 0 is answered only when failing
+    /// static.
+    pub weight: u32,
+    /// The port probed on these edges ([`DnsHealth::port`] unless set).
+    pub probe_port: u16,
 }

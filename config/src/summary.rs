@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLog, AccessLogFormat, ClientIp, Config, GeoSettings, Geography, GeographyName, Health,
-    Limits, Listeners, LogSink, OutlierDetection, Quota, RateLimits, Region, Routing, Server,
-    Tenancy, TenantDirectory, TenantSource, Tls, UnknownTenant,
+    AccessLog, AccessLogFormat, ClientIp, Config, Dns, GeoSettings, Geography, GeographyName,
+    Health, Limits, Listeners, LogSink, OutlierDetection, Quota, RateLimits, Region, Routing,
+    Server, Tenancy, TenantDirectory, TenantSource, Tls, UnknownTenant,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -48,7 +48,8 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
     geo(out, config.geo.as_ref())?;
     rate_limits(out, config.rate_limits.as_ref())?;
-    access_log(out, &config.access_log)
+    access_log(out, &config.access_log)?;
+    dns(out, config.dns.as_ref())
 }
 
 fn access_log(out: &mut String, a: &AccessLog) -> fmt::Result {
@@ -78,6 +79,36 @@ fn access_log(out: &mut String, a: &AccessLog) -> fmt::Result {
         fmt_duration(a.flush_interval),
         fmt_bytes(u64::try_from(a.buffer_bytes).unwrap_or(u64::MAX))
     )
+}
+
+/// `dns: off`, or the zone, listeners and TTL, then one line per geography with its edges.
+fn dns(out: &mut String, dns: Option<&Dns>) -> fmt::Result {
+    let Some(d) = dns else {
+        return writeln!(out, "dns: off");
+    };
+    let listen: Vec<String> = d.listen.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "dns: zone {} on {} (udp+tcp), ttl {}s, up to {} addresses per answer, ns {}",
+        d.zone,
+        listen.join(", "),
+        d.ttl,
+        d.max_answers,
+        d.nameservers.join(" ")
+    )?;
+    for g in &d.edges {
+        let addresses: Vec<String> = g.addresses.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "  dns edges {}: {} (priority {}, weight {}, probe port {})",
+            g.geography,
+            addresses.join(", "),
+            g.priority,
+            g.weight,
+            g.probe_port
+        )?;
+    }
+    Ok(())
 }
 
 fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {

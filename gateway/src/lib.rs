@@ -10,6 +10,7 @@
 //! | `topology/` | once per config (a leaf) | ids, route tables, the routing snapshot, operators' overrides as a value |
 //! | `health/` | read per request, written by probes | origin health state, one probe |
 //! | `control/` | in the background and on admin calls | reload, overrides and their state file, the prober service, the admin API |
+//! | `dns/` | per DNS query, and in the background | the authoritative responder for tenant host names, its edge prober, the zone export |
 //! | `app/` | once per process | the command line, launch, logging, `ctl`, the demo |
 //!
 //! `state.rs` is the hub the planes share (the live generation, metrics, rate limiter);
@@ -24,6 +25,7 @@
 
 mod app;
 mod control;
+mod dns;
 mod edge;
 mod health;
 mod metrics;
@@ -37,6 +39,9 @@ mod testing;
 #[cfg(feature = "demo")]
 pub use app::certs;
 pub use app::cli::main;
+pub use dns::{
+    answer as dns_answer, Outcome as DnsOutcome, Transport as DnsTransport, Zone as DnsZone,
+};
 pub use edge::{wire, HeadScanner};
 pub use request::framing;
 pub use request::problem::ErrorKind;

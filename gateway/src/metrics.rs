@@ -66,6 +66,8 @@ pub struct Metrics {
     origin_healthy: IntGaugeVec,
     origin_latency: prometheus::GaugeVec,
     origin_ejections: IntGaugeVec,
+    /// The DNS responder's metrics (registered whether or not `[dns]` is set).
+    pub dns: DnsMetrics,
 }
 
 /// Metric definitions are static: an invalid one is a bug caught by the unit test below, never
@@ -218,6 +220,7 @@ impl Metrics {
             &["region", "origin"],
         ));
         let _ = r.register(Box::new(origin_ejections.clone()));
+        let dns = DnsMetrics::new(&r);
         Metrics {
             registry: r,
             requests,
@@ -240,6 +243,7 @@ impl Metrics {
             origin_healthy,
             origin_latency,
             origin_ejections,
+            dns,
         }
     }
 
@@ -286,6 +290,72 @@ impl Metrics {
         RequestHandles {
             by_class: Arc::new(classes),
             duration: self.duration.with_label_values(&[region]),
+        }
+    }
+}
+
+/// The DNS responder's metrics (`dns/`).
+#[derive(Debug, Clone)]
+pub struct DnsMetrics {
+    /// Answered queries by question type (`A`, `AAAA`, ..., `other`, `-` when none could be
+    /// read) and response code (`NOERROR`, `NXDOMAIN`, `FORMERR`, ...).
+    pub queries: IntCounterVec,
+    /// Answers given while every edge of the geography (for that address family) was
+    /// unhealthy or drained: the geography's edges anyway, never another geography's.
+    pub fail_static: IntCounterVec,
+    /// Packets and connections dropped without an answer, by reason (`no_header`,
+    /// `response`, `oversized`, `tcp_limit`).
+    pub dropped: IntCounterVec,
+    /// UDP answers cut to the header and question with TC set (the client retries over TCP).
+    pub truncated: IntCounter,
+    /// Open DNS TCP connections.
+    pub tcp_open: IntGauge,
+    /// 1 when the edge passes its probes, else 0.
+    pub edge_healthy: IntGaugeVec,
+}
+
+impl DnsMetrics {
+    fn new(r: &Registry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            let g = defined(IntGauge::new(name, help));
+            let _ = r.register(Box::new(g.clone()));
+            g
+        };
+        let truncated = defined(IntCounter::new(
+            "edge_dns_truncated_total",
+            "UDP answers truncated (TC) because they exceeded what the query allows.",
+        ));
+        let _ = r.register(Box::new(truncated.clone()));
+        let edge_healthy = defined(IntGaugeVec::new(
+            Opts::new(
+                "edge_dns_edge_healthy",
+                "1 when the DNS edge passes its TCP probes, else 0.",
+            ),
+            &["geography", "address"],
+        ));
+        let _ = r.register(Box::new(edge_healthy.clone()));
+        DnsMetrics {
+            queries: counter_vec(
+                r,
+                "edge_dns_queries_total",
+                "DNS queries answered, by question type and response code.",
+                &["type", "rcode"],
+            ),
+            fail_static: counter_vec(
+                r,
+                "edge_dns_fail_static_total",
+                "DNS answers given with a geography's edges although none was healthy.",
+                &["geography"],
+            ),
+            dropped: counter_vec(
+                r,
+                "edge_dns_dropped_total",
+                "DNS packets or connections dropped without an answer, by reason.",
+                &["reason"],
+            ),
+            truncated,
+            tcp_open: gauge("edge_dns_tcp_connections_open", "Open DNS TCP connections."),
+            edge_healthy,
         }
     }
 }

@@ -188,6 +188,7 @@ fn build_config(plan: &Plan) -> Config {
         rate_limits: None,
         geo: None,
         access_log: AccessLog::default(),
+        dns: None,
     }
 }
 

@@ -65,6 +65,18 @@ const TEST: &[Prerequisite] = &[
         package: "chromium-driver",
         why: "the console tests talk WebDriver to Chromium through chromedriver",
     },
+    Prerequisite {
+        program: "dig",
+        version_arg: "-v",
+        package: "bind9-dnsutils",
+        why: "the DNS tests query the responder with a real resolver client",
+    },
+    Prerequisite {
+        program: "named-checkzone",
+        version_arg: "-v",
+        package: "bind9-utils",
+        why: "the DNS tests check `edge-gateway dns export` with BIND's zone checker",
+    },
 ];
 
 fn main() -> ExitCode {

@@ -110,7 +110,7 @@ impl<'a> Validator<'a> {
         listeners
     }
 
-    fn listen_addr(&mut self, path: &KeyPath, text: &str) -> Option<SocketAddr> {
+    pub(super) fn listen_addr(&mut self, path: &KeyPath, text: &str) -> Option<SocketAddr> {
         match text.parse() {
             Ok(addr) => Some(addr),
             Err(_) => {
@@ -261,7 +261,7 @@ enum PemKind {
 /// Two listeners cannot both bind: the same address, or a wildcard and anything on its port.
 /// `[::]` counts as overlapping IPv4 too, since dual-stack sockets are the Linux default.
 /// Port 0 asks the kernel for a free port, so it never collides.
-fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+pub(super) fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() != 0
         && a.port() == b.port()
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())

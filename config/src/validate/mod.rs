@@ -33,6 +33,8 @@
 //! - `limits`: `[limits]` and `[rate_limits]`.
 //! - `client`: `[client_ip]` and `[geo]`: the client's address, then its location.
 //! - `access_log`: `[access_log]`.
+//! - `dns`: `[dns]` and `[[dns.edges]]`: the DNS responder, its zone and each geography's
+//!   edges.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -41,11 +43,13 @@
 //! a module that imports none of them: this file names `schema::Raw` to run the stages, so
 //! defining `Validator` here would make `schema` and this file import each other. Imports
 //! run one way: this file → section files → `schema`, `values` → `validator` → `spans`, with
-//! `syntax` a leaf; the one import between section files is `tenancy` → `topology` (the
-//! defined geographies, for messages).
+//! `syntax` a leaf; the imports between section files are `tenancy` → `topology` (the
+//! defined geographies, for messages) and `dns` → `listeners` (listen addresses and their
+//! overlap, for the DNS listeners).
 
 mod access_log;
 mod client;
+mod dns;
 mod health;
 mod limits;
 mod listeners;
@@ -72,6 +76,7 @@ use validator::Validator;
 pub use crate::defaults::*;
 pub use crate::names::{is_valid_name, NAME_RULE};
 pub use client::MMDB_METADATA_MARKER;
+pub use dns::MAX_ZONE_NAME;
 pub use syntax::{is_header_name, parse_host_pattern, parse_path_prefix, split_host_port};
 
 /// Reads, parses and validates the configuration file at `path`; relative paths inside it
@@ -166,6 +171,13 @@ impl<'a> Validator<'a> {
         let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
         let access_log = self.access_log(raw.access_log.parsed());
+        let dns = self.dns(
+            &raw.dns,
+            &raw.dns_edges,
+            &listeners,
+            &geographies,
+            raw.geographies.complete(),
+        );
         Config {
             admin,
             server,
@@ -183,6 +195,7 @@ impl<'a> Validator<'a> {
             rate_limits,
             geo,
             access_log,
+            dns,
         }
     }
 }

@@ -13,10 +13,10 @@ use toml::Spanned;
 use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
-    AccessLogFile, AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, GeoFile,
-    GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile,
-    QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile,
-    TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
+    AccessLogFile, AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, DnsEdgesFile,
+    DnsFile, GeoFile, GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile,
+    OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile,
+    ServerFile, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -97,9 +97,11 @@ pub(super) struct Raw {
     pub(super) route_limits: Elements<RouteLimitFile>,
     pub(super) geo: Piece<GeoFile>,
     pub(super) access_log: Piece<AccessLogFile>,
+    pub(super) dns: Piece<DnsFile>,
+    pub(super) dns_edges: Elements<DnsEdgesFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 16] = [
+const TOP_LEVEL_KEYS: [&str; 17] = [
     "admin",
     "server",
     "listeners",
@@ -116,6 +118,7 @@ const TOP_LEVEL_KEYS: [&str; 16] = [
     "rate_limits",
     "geo",
     "access_log",
+    "dns",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -264,6 +267,11 @@ impl<'a> Validator<'a> {
         let geo = self.table(top("geo"), &path("geo"), "[geo]");
         let access_log = self.table(top("access_log"), &path("access_log"), "[access_log]");
 
+        let mut dns_value = top("dns");
+        let dns_edges_value = dns_value.as_mut().and_then(|v| take(v, "edges"));
+        let dns = self.table(dns_value, &path("dns"), "[dns]");
+        let dns_edges = self.elements(dns_edges_value, &path("dns").key("edges"), "[[dns.edges]]");
+
         Raw {
             server,
             listeners,
@@ -288,6 +296,8 @@ impl<'a> Validator<'a> {
             route_limits,
             geo,
             access_log,
+            dns,
+            dns_edges,
         }
     }
 

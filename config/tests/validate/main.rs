@@ -8,7 +8,7 @@
 //! - `reporting`: every problem is reported at once, with its key path and line: syntax,
 //!   shape (schema) and semantic errors across sections, and an unreadable file.
 //! - `values`: durations and integer ranges, over several sections.
-//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`: the keys of those
+//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`, `dns`: the keys of those
 //!   sections, their defaults and their errors.
 //! - `summary`: the summary `edge-gateway check` prints.
 //! - `arbitrary_input`: no text makes parsing panic.
@@ -23,6 +23,7 @@
 mod access_log;
 mod arbitrary_input;
 mod client;
+mod dns;
 mod examples;
 mod health;
 mod limits;

@@ -1,4 +1,4 @@
-//! Command line: `run`, `check`, `demo`.
+//! Command line: `run`, `check`, `ctl`, `dns export`, `demo`.
 
 use std::path::PathBuf;
 
@@ -54,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::app::ctl::CtlCommand,
     },
+    /// The DNS responder's records, for DNS servers of your own.
+    Dns {
+        /// What to do.
+        #[command(subcommand)]
+        command: DnsCommand,
+    },
     /// Run a self-contained demo: simulated origins in two geographies, a generated
     /// certificate, demo tenants, and ready-to-paste curl commands.
     #[cfg(feature = "demo")]
@@ -70,6 +76,26 @@ pub enum Command {
         /// Admin API port (on loopback).
         #[arg(long, default_value_t = 9901)]
         admin_port: u16,
+    },
+}
+
+/// `edge-gateway dns ...`
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Write the `[dns]` zone as an RFC 1035 master file (BIND, PowerDNS, Azure DNS import):
+    /// SOA, NS, each geography's edges, one name per tenant. Exit 1 when the configuration is
+    /// invalid or has no [dns].
+    Export {
+        /// The configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Tenant names as a CNAME to their geography's name (compact, the default) or as
+        /// the geography's addresses.
+        #[arg(long, value_enum, default_value = "cname")]
+        tenants: crate::dns::TenantRecords,
+        /// Write here instead of to standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -95,6 +121,14 @@ pub fn main() -> i32 {
             token_file,
             command,
         } => crate::app::ctl::run(&crate::app::ctl::CtlTarget { admin, token_file }, &command),
+        Command::Dns {
+            command:
+                DnsCommand::Export {
+                    config,
+                    tenants,
+                    output,
+                },
+        } => dns_export(&config, tenants, output.as_deref()),
         #[cfg(feature = "demo")]
         Command::Demo {
             bind,
@@ -131,6 +165,55 @@ fn check(path: &std::path::Path) -> i32 {
                 "configuration is invalid ({n} error{})",
                 if n == 1 { "" } else { "s" }
             );
+            1
+        }
+    }
+}
+
+fn dns_export(
+    path: &std::path::Path,
+    tenants: crate::dns::TenantRecords,
+    output: Option<&std::path::Path>,
+) -> i32 {
+    use std::io::Write;
+    let config = match edge_config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("configuration is invalid; nothing written");
+            return 1;
+        }
+    };
+    let Some(zone) = crate::dns::Zone::for_config(std::sync::Arc::new(config)) else {
+        eprintln!(
+            "{}: no [dns] section: there is no zone to export",
+            path.display()
+        );
+        return 1;
+    };
+    let sink: Box<dyn Write> = match output {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("cannot create {}: {e}", p.display());
+                return 1;
+            }
+        },
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    match crate::dns::write_zone(&zone, tenants, &mut out).and_then(|s| out.flush().map(|()| s)) {
+        Ok(summary) => {
+            eprintln!(
+                "zone {}: {} records, {} tenant names",
+                zone.origin(),
+                summary.records,
+                summary.tenants
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("writing the zone failed: {e}");
             1
         }
     }

@@ -56,6 +56,27 @@ pub enum CtlCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// The DNS responder's edges: list, drain, undrain.
+    #[command(subcommand)]
+    Dns(DnsCtl),
+}
+
+/// `ctl dns ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum DnsCtl {
+    /// List the DNS edges: geography, priority, weight, drain, probe verdict.
+    Edges,
+    /// Keep an edge out of DNS answers from the next query on (it is still answered when
+    /// its whole geography would otherwise have none: fail static).
+    Drain {
+        /// The edge's address, as in [[dns.edges]].
+        address: String,
+    },
+    /// Undo `dns drain`.
+    Undrain {
+        /// The edge's address.
+        address: String,
+    },
 }
 
 /// Connection settings for `ctl`.
@@ -296,6 +317,28 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
             ));
             s
         }
+        CtlCommand::Dns(DnsCtl::Edges) => table(
+            &[
+                "GEO",
+                "ADDRESS",
+                "PRIO",
+                "WEIGHT",
+                "DRAINED",
+                "STATUS",
+                "LATENCY_MS",
+            ],
+            rows(&v["edges"], |e| {
+                vec![
+                    cell(&e["geography"]),
+                    cell(&e["address"]),
+                    cell(&e["priority"]),
+                    cell(&e["weight"]),
+                    cell(&e["drained"]),
+                    cell(&e["status"]),
+                    cell(&e["latency_ms"]),
+                ]
+            }),
+        ),
         _ => serde_json::to_string_pretty(v).unwrap_or_default(),
     }
 }
@@ -334,6 +377,13 @@ pub fn run(target: &CtlTarget, cmd: &CtlCommand) -> i32 {
         CtlCommand::Reload => ("POST", "/api/v1/config/reload".to_string(), None),
         CtlCommand::Overrides { clear: false } => ("GET", "/api/v1/overrides".to_string(), None),
         CtlCommand::Overrides { clear: true } => ("DELETE", "/api/v1/overrides".to_string(), None),
+        CtlCommand::Dns(DnsCtl::Edges) => ("GET", "/api/v1/dns/edges".to_string(), None),
+        CtlCommand::Dns(DnsCtl::Drain { address }) => {
+            ("POST", format!("/api/v1/dns/edges/{address}/drain"), None)
+        }
+        CtlCommand::Dns(DnsCtl::Undrain { address }) => {
+            ("POST", format!("/api/v1/dns/edges/{address}/undrain"), None)
+        }
     };
     let reply = match request(target, method, &path, body.as_deref()) {
         Ok(r) => r,

@@ -18,6 +18,7 @@ use crate::control::prober::{probe_all_once, HealthChecker};
 use crate::control::reload::ReloadTriggers;
 use crate::control::state_file::StateFileError;
 use crate::control::Control;
+use crate::dns::{Dns, DnsServer};
 use crate::edge::redirect::HttpsRedirect;
 use crate::edge::tls::{CertResolver, CertStore, TlsError};
 use crate::edge::{Admission, Guarded, Rearm, Slots};
@@ -142,6 +143,7 @@ pub fn serve(
         https = ?config.listeners.https,
         http = ?config.listeners.http,
         admin = ?config.listeners.admin,
+        dns = ?config.dns.as_ref().map(|d| &d.listen),
         tenants = config.tenants.by_id.len(),
         "edge-gateway starting"
     );
@@ -174,7 +176,9 @@ pub struct LaunchOptions {
     pub upgrade_sock: Option<String>,
 }
 
-/// Builds the Pingora server: the HTTPS proxy service and the HTTP redirect service.
+/// Builds the Pingora server: the HTTPS proxy service, the HTTP redirect service, the admin
+/// API, the background services, and the DNS responder when `[dns]` is set (its sockets are
+/// bound here, so a port in use refuses the start).
 pub fn build_server(
     config: &Config,
     state: Arc<GatewayState>,
@@ -275,17 +279,33 @@ pub fn build_server(
         }
         server.add_service(redirect);
     }
+    let dns = match &config.dns {
+        Some(settings) => {
+            let sockets =
+                crate::dns::bind(&settings.listen).map_err(|(addr, e)| StartError::Listener {
+                    addr: addr.to_string(),
+                    message: format!("dns (udp and tcp): {e}"),
+                })?;
+            let dns = Arc::new(Dns::new(state.clone()));
+            let max_tcp = usize::try_from(settings.max_tcp_connections.get()).unwrap_or(1);
+            server.add_service(background_service(
+                "dns",
+                DnsServer::new(dns.clone(), sockets, max_tcp),
+            ));
+            Some(dns)
+        }
+        None => None,
+    };
     if let Some(control) = control {
         if let Some(addr) = config.listeners.admin {
             let tokens = admin_tokens(config, addr)?;
             let mut admin = Service::new(
                 "edge-admin".to_string(),
                 Guarded::new(
-                    HttpServer::new_app(AdminApi::new(
-                        control.clone(),
-                        tokens,
-                        config.admin.metrics_public,
-                    )),
+                    HttpServer::new_app(
+                        AdminApi::new(control.clone(), tokens, config.admin.metrics_public)
+                            .with_dns(dns),
+                    ),
                     state.clone(),
                     slots.clone(),
                     None,

@@ -213,6 +213,23 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     if old.access_log != new.access_log {
         v.push("access_log".to_string());
     }
+    // The DNS sockets and the TCP connection cap are set up once; everything else of [dns]
+    // (zone, records, edges, timeouts, sizes) applies from the next query on.
+    match (&old.dns, &new.dns) {
+        (None, Some(_)) => v.push("dns (added: the responder starts with the process)".into()),
+        (Some(_), None) => {
+            v.push("dns (removed: the responder answers REFUSED until a restart)".into());
+        }
+        (Some(o), Some(n)) => {
+            if o.listen != n.listen {
+                v.push("dns.listen".to_string());
+            }
+            if o.max_tcp_connections != n.max_tcp_connections {
+                v.push("dns.max_tcp_connections".to_string());
+            }
+        }
+        (None, None) => {}
+    }
     v
 }
 
@@ -552,6 +569,26 @@ pub fn require_origin(config: &Config, region: &str, address: &str) -> Result<()
     }
 }
 
+/// Checks that `address` is an edge of `config`'s `[dns]`; returns it as the override key
+/// (the address as `IpAddr` writes it, so `2001:DB8::1` and `2001:db8::1` are one edge).
+pub fn require_dns_edge(config: &Config, address: &str) -> Result<String, OverrideError> {
+    let ip: std::net::IpAddr = address.parse().map_err(|_| {
+        OverrideError::Invalid(format!(
+            "{address:?} is not an IP address; name a DNS edge by its address, e.g. 192.0.2.10"
+        ))
+    })?;
+    let dns = config.dns.as_ref().ok_or_else(|| {
+        OverrideError::NotFound("the active configuration has no [dns] section".to_string())
+    })?;
+    if dns.edges.iter().any(|g| g.addresses.contains(&ip)) {
+        Ok(ip.to_string())
+    } else {
+        Err(OverrideError::NotFound(format!(
+            "{ip} is not an edge of [[dns.edges]]"
+        )))
+    }
+}
+
 /// Checks an operator weight.
 pub fn check_weight(weight: u32) -> Result<(), OverrideError> {
     if weight > MAX_WEIGHT {
@@ -578,3 +615,67 @@ fn load(path: &Path) -> Result<(Config, String, CertStore), ReloadError> {
 
 /// How long file-change events are collected before one reload (editors write in bursts).
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    const DNS: &str = r#"
+[dns]
+listen = ["127.0.0.1:5353"]
+zone = "app.example.com"
+nameservers = ["ns1.example.net"]
+[[dns.edges]]
+geography = "eu"
+addresses = ["192.0.2.10"]
+[[dns.edges]]
+geography = "na"
+addresses = ["198.51.100.10"]
+"#;
+
+    #[test]
+    fn dns_sockets_need_a_restart_and_the_rest_of_dns_does_not() {
+        let without = testing::config("");
+        let with = testing::config(DNS);
+        assert_eq!(
+            restart_required(&without, &with),
+            ["dns (added: the responder starts with the process)"]
+        );
+        assert_eq!(
+            restart_required(&with, &without),
+            ["dns (removed: the responder answers REFUSED until a restart)"]
+        );
+        let moved = testing::config(&DNS.replace(
+            "listen = [\"127.0.0.1:5353\"]",
+            "listen = [\"127.0.0.1:5354\"]\nmax_tcp_connections = 5\nttl = \"5s\"",
+        ));
+        assert_eq!(
+            restart_required(&with, &moved),
+            ["dns.listen", "dns.max_tcp_connections"]
+        );
+        let live = testing::config(&DNS.replace("zone = ", "ttl = \"1m\"\nzone = "));
+        assert!(restart_required(&with, &live).is_empty());
+    }
+
+    #[test]
+    fn dns_edges_are_named_by_address() {
+        let config = testing::config(DNS);
+        assert_eq!(
+            require_dns_edge(&config, "192.0.2.10").unwrap(),
+            "192.0.2.10"
+        );
+        assert!(matches!(
+            require_dns_edge(&config, "192.0.2.99"),
+            Err(OverrideError::NotFound(_))
+        ));
+        assert!(matches!(
+            require_dns_edge(&config, "eu"),
+            Err(OverrideError::Invalid(_))
+        ));
+        assert!(matches!(
+            require_dns_edge(&testing::config(""), "192.0.2.10"),
+            Err(OverrideError::NotFound(_))
+        ));
+    }
+}

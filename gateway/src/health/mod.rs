@@ -10,4 +10,4 @@ pub(crate) mod probe;
 mod state;
 
 pub use bound::{log_transition, LiveHealth, OriginStates};
-pub use state::{HealthRegistry, OriginHealth, Status};
+pub use state::{HealthRegistry, OriginHealth, OriginKey, Status};

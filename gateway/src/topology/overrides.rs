@@ -2,7 +2,8 @@
 //! snapshot is built. Persisting them (the state file) and changing them is the control
 //! plane's job (`control::state_file`, `control::Control`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,10 @@ pub struct Overrides {
     /// By `region/address`.
     #[serde(default)]
     pub origins: BTreeMap<String, Override>,
+    /// DNS edges (`[[dns.edges]]`) by address, as `IpAddr` writes it; only `drained` is
+    /// used. Left out of the state file while empty, so files stay readable by older builds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dns_edges: BTreeMap<String, Override>,
 }
 
 /// The key of an origin in [`Overrides::origins`].
@@ -80,10 +85,20 @@ impl Overrides {
             .is_some_and(|o| o.drained)
     }
 
+    /// The DNS edges that are drained (keys that are not addresses are ignored).
+    pub fn dns_drained(&self) -> BTreeSet<IpAddr> {
+        self.dns_edges
+            .iter()
+            .filter(|(_, o)| o.drained)
+            .filter_map(|(k, _)| k.parse().ok())
+            .collect()
+    }
+
     /// Drops entries that no longer override anything.
     pub fn compact(&mut self) {
         self.regions.retain(|_, o| !o.is_empty());
         self.origins.retain(|_, o| !o.is_empty());
+        self.dns_edges.retain(|_, o| !o.is_empty());
     }
 }
 
@@ -104,5 +119,32 @@ mod tests {
         };
         assert_eq!(o.apply(100), 300);
         assert_eq!(Override::default().apply(100), 100);
+    }
+
+    #[test]
+    fn dns_drains_are_addresses_and_stay_out_of_files_without_them() {
+        let empty = Overrides::default();
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"regions":{},"origins":{}}"#
+        );
+        // A state file written before DNS drains existed still loads.
+        let old: Overrides = serde_json::from_str(r#"{"regions":{},"origins":{}}"#).unwrap();
+        assert_eq!(old, empty);
+        let mut o = Overrides::default();
+        let drained = Override {
+            weight: None,
+            drained: true,
+        };
+        o.dns_edges.insert("192.0.2.10".into(), drained.clone());
+        o.dns_edges.insert("2001:db8::1".into(), drained.clone());
+        o.dns_edges.insert("not-an-address".into(), drained);
+        o.dns_edges.insert("192.0.2.11".into(), Override::default());
+        let ips: Vec<String> = o.dns_drained().iter().map(ToString::to_string).collect();
+        assert_eq!(ips, ["192.0.2.10", "2001:db8::1"]);
+        o.compact();
+        assert!(!o.dns_edges.contains_key("192.0.2.11"));
+        let back: Overrides = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+        assert_eq!(back, o);
     }
 }

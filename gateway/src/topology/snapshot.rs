@@ -7,7 +7,8 @@
 //! snapshot's ids by its owners (`health::OriginStates`, `metrics::SnapshotMetrics`), not held here,
 //! so this module imports no other plane.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use edge_config::{Config, GeographyName, RegionName, TenantId};
@@ -90,6 +91,8 @@ pub struct Snapshot {
     regions: Vec<RegionEntry>,
     origins: Vec<OriginEntry>,
     geo_by_name: HashMap<GeographyName, GeoId>,
+    /// DNS edges an operator drained (`[dns]`): kept out of DNS answers at once.
+    pub dns_drained: BTreeSet<IpAddr>,
 }
 
 impl Snapshot {
@@ -191,6 +194,7 @@ impl Snapshot {
             geo.table.tiers.sort_by_key(|t| t.priority);
         }
         let hsts = hsts_value(&config.tls);
+        let dns_drained = overrides.dns_drained();
         Snapshot {
             config,
             generation,
@@ -199,6 +203,7 @@ impl Snapshot {
             regions,
             origins,
             geo_by_name,
+            dns_drained,
         }
     }
 

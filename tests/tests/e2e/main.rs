@@ -13,6 +13,7 @@ mod access_log;
 mod cli;
 mod console;
 mod control;
+mod dns;
 mod failover;
 mod geo;
 mod hostile;

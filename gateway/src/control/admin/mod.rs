@@ -20,8 +20,9 @@ use serde_json::json;
 
 use crate::control::audit::Outcome;
 use crate::control::{
-    check_weight, require_origin, require_region, Control, OverrideError, Strand,
+    check_weight, require_dns_edge, require_origin, require_region, Control, OverrideError, Strand,
 };
+use crate::dns::Dns;
 use crate::topology::{origin_key, Overrides};
 
 pub use auth::{Role, Tokens};
@@ -35,6 +36,8 @@ pub struct AdminApi {
     control: Arc<Control>,
     tokens: Tokens,
     metrics_public: bool,
+    /// The DNS responder, when `[dns]` is configured (for its edges' view).
+    dns: Option<Arc<Dns>>,
 }
 
 impl AdminApi {
@@ -44,7 +47,14 @@ impl AdminApi {
             control,
             tokens,
             metrics_public,
+            dns: None,
         }
+    }
+
+    /// Serves `GET /api/v1/dns/edges` from `dns` too.
+    pub fn with_dns(mut self, dns: Option<Arc<Dns>>) -> Self {
+        self.dns = dns;
+        self
     }
 }
 
@@ -343,6 +353,30 @@ impl AdminApi {
                         .entry(origin_key(&region, &address))
                         .or_default()
                         .drained = drained;
+                    Ok(())
+                })
+                .await
+            }
+            (&Method::GET, ["api", "v1", "dns", "edges"]) => {
+                match self.dns.as_ref().and_then(|d| d.zone()) {
+                    Some(zone) => json_reply(StatusCode::OK, &views::dns_edges(&zone)),
+                    None => problem(
+                        StatusCode::NOT_FOUND,
+                        "Not found",
+                        "this gateway runs no DNS responder ([dns] is not configured)",
+                    ),
+                }
+            }
+            (
+                &Method::POST,
+                ["api", "v1", "dns", "edges", address, action @ ("drain" | "undrain")],
+            ) => {
+                let address = address.to_string();
+                let drained = *action == "drain";
+                let what = format!("dns edge {address} {action}");
+                self.change(who, &what, strand, move |cfg, o| {
+                    let key = require_dns_edge(cfg, &address)?;
+                    o.dns_edges.entry(key).or_default().drained = drained;
                     Ok(())
                 })
                 .await

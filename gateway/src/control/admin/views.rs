@@ -3,6 +3,7 @@
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::dns::Zone;
 use crate::request::routing;
 use crate::request::tenancy::{SourceKind, TenantMatch};
 use crate::state::Live;
@@ -214,4 +215,31 @@ pub fn tenant_route(l: &Live, id: &str) -> Response<Vec<u8>> {
         .header(http::header::CONTENT_LENGTH, body.len())
         .body(body)
         .unwrap_or_default()
+}
+
+/// One entry per DNS edge: geography, address, priority, weight, drain, probe verdict.
+pub fn dns_edges(zone: &Zone) -> Value {
+    let list: Vec<Value> = zone
+        .geographies()
+        .iter()
+        .flat_map(|g| {
+            g.edges.iter().map(move |e| {
+                json!({
+                    "geography": g.name.as_str(),
+                    "address": e.addr.to_string(),
+                    "priority": e.priority,
+                    "weight": e.weight,
+                    "drained": e.drained,
+                    "status": e.health.status().label(),
+                    "latency_ms": ms(e.health.latency()),
+                    "probe": e.probe.to_string(),
+                })
+            })
+        })
+        .collect();
+    json!({
+        "generation": zone.generation,
+        "zone": zone.origin().to_string(),
+        "edges": list,
+    })
 }
