@@ -32,6 +32,8 @@
 //! - `health`: `[health]`, `[outlier_detection]` and `[routing]`.
 //! - `limits`: `[limits]` and `[rate_limits]`.
 //! - `client`: `[client_ip]` and `[geo]`: the client's address, then its location.
+//! - `edge`: `[edge]` and `[[edge.peers]]`: where this gateway stands and the edges of the
+//!   other geographies.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -40,10 +42,11 @@
 //! a module that imports none of them: this file names `schema::Raw` to run the stages, so
 //! defining `Validator` here would make `schema` and this file import each other. Imports
 //! run one way: this file → section files → `schema`, `values` → `validator` → `spans`, with
-//! `syntax` a leaf; the one import between section files is `tenancy` → `topology` (the
-//! defined geographies, for messages).
+//! `syntax` a leaf; the imports between section files are `tenancy` and `edge` → `topology`
+//! (the defined geographies, for messages) and `edge` → `listeners` (the PEM file check).
 
 mod client;
+mod edge;
 mod health;
 mod limits;
 mod listeners;
@@ -163,6 +166,13 @@ impl<'a> Validator<'a> {
         let client_ip = self.client_ip(raw.client_ip.parsed());
         let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
+        let edge = self.edge(
+            &raw.edge,
+            &raw.edge_peers,
+            &geographies,
+            raw.geographies.complete(),
+            &listeners.https,
+        );
         Config {
             admin,
             server,
@@ -179,6 +189,7 @@ impl<'a> Validator<'a> {
             limits,
             rate_limits,
             geo,
+            edge,
         }
     }
 }

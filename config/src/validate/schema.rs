@@ -13,10 +13,10 @@ use toml::Spanned;
 use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
-    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, GeoFile, GeographyFile,
-    HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile,
-    RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile, TenantFile,
-    TenantOverrideFile, TenantSourceFile, TlsFile,
+    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, EdgeFile, EdgePeerFile, GeoFile,
+    GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile,
+    QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile,
+    TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -96,9 +96,11 @@ pub(super) struct Raw {
     pub(super) tenant_overrides: Elements<TenantOverrideFile>,
     pub(super) route_limits: Elements<RouteLimitFile>,
     pub(super) geo: Piece<GeoFile>,
+    pub(super) edge: Piece<EdgeFile>,
+    pub(super) edge_peers: Elements<EdgePeerFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "admin",
     "server",
     "listeners",
@@ -114,6 +116,7 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "limits",
     "rate_limits",
     "geo",
+    "edge",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -261,6 +264,15 @@ impl<'a> Validator<'a> {
         );
         let geo = self.table(top("geo"), &path("geo"), "[geo]");
 
+        let mut edge_value = top("edge");
+        let edge_peers_value = edge_value.as_mut().and_then(|v| take(v, "peers"));
+        let edge = self.table(edge_value, &path("edge"), "[edge]");
+        let edge_peers = self.elements(
+            edge_peers_value,
+            &path("edge").key("peers"),
+            "[[edge.peers]]",
+        );
+
         Raw {
             server,
             listeners,
@@ -284,6 +296,8 @@ impl<'a> Validator<'a> {
             tenant_overrides,
             route_limits,
             geo,
+            edge,
+            edge_peers,
         }
     }
 

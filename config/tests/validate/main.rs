@@ -8,7 +8,7 @@
 //! - `reporting`: every problem is reported at once, with its key path and line: syntax,
 //!   shape (schema) and semantic errors across sections, and an unreadable file.
 //! - `values`: durations and integer ranges, over several sections.
-//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`: the keys of those
+//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`, `edge`: the keys of those
 //!   sections, their defaults and their errors.
 //! - `summary`: the summary `edge-gateway check` prints.
 //! - `arbitrary_input`: no text makes parsing panic.
@@ -22,6 +22,7 @@
 
 mod arbitrary_input;
 mod client;
+mod edge;
 mod examples;
 mod health;
 mod limits;
