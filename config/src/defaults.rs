@@ -264,6 +264,26 @@ impl Default for Routing {
     }
 }
 
+/// Default `edge.peer_health.interval`.
+pub const DEFAULT_PEER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Lower bound of `edge.peer_health.interval`.
+pub const MIN_PEER_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// Default `edge.peer_health.timeout`.
+pub const DEFAULT_PEER_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Upper bound of `edge.peer_health.rise` and `.fall`.
+pub const MAX_PEER_RISE_FALL: u32 = 100;
+
+impl Default for PeerHealth {
+    fn default() -> Self {
+        PeerHealth {
+            interval: DEFAULT_PEER_PROBE_INTERVAL,
+            timeout: DEFAULT_PEER_PROBE_TIMEOUT,
+            rise: DEFAULT_RISE_FALL,
+            fall: DEFAULT_RISE_FALL,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,25 +343,5 @@ mod tests {
             DEFAULT_HSTS_MAX_AGE,
             humantime::parse_duration("365d").unwrap()
         );
-    }
-}
-
-/// Default `edge.peer_health.interval`.
-pub const DEFAULT_PEER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
-/// Lower bound of `edge.peer_health.interval`.
-pub const MIN_PEER_PROBE_INTERVAL: Duration = Duration::from_millis(100);
-/// Default `edge.peer_health.timeout`.
-pub const DEFAULT_PEER_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
-/// Upper bound of `edge.peer_health.rise` and `.fall`.
-pub const MAX_PEER_RISE_FALL: u32 = 100;
-
-impl Default for PeerHealth {
-    fn default() -> Self {
-        PeerHealth {
-            interval: DEFAULT_PEER_PROBE_INTERVAL,
-            timeout: DEFAULT_PEER_PROBE_TIMEOUT,
-            rise: DEFAULT_RISE_FALL,
-            fall: DEFAULT_RISE_FALL,
-        }
     }
 }
