@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use edge_config::RateLimits;
 
+use crate::edge::peers::PeerHealth;
 use crate::edge::tls::CertResolver;
 use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
 use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
@@ -66,6 +67,8 @@ pub struct GatewayState {
     pub ratelimiter: RateLimiter,
     /// The client-location database, when `[geo]` is configured.
     pub geo: ArcSwapOption<edge_geo::mmdb::GeoDb>,
+    /// The health of peer edges (`[edge]`), kept across reloads by address.
+    pub peers: Arc<PeerHealth>,
 }
 
 impl GatewayState {
@@ -97,6 +100,7 @@ impl GatewayState {
             unrouted,
             ratelimiter,
             geo: ArcSwapOption::empty(),
+            peers: Arc::new(PeerHealth::default()),
         }
     }
 

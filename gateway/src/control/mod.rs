@@ -11,6 +11,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod maintenance;
+pub(crate) mod peer_prober;
 pub(crate) mod prober;
 pub(crate) mod reload;
 pub(crate) mod state_file;

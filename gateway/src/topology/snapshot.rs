@@ -13,6 +13,7 @@ use std::sync::Arc;
 use edge_config::{Config, GeographyName, RegionName, TenantId};
 use pingora::upstreams::peer::HttpPeer;
 
+use super::edges::EdgeUpstreams;
 use super::ids::{GeoId, OriginId, RegionId};
 use super::overrides::Overrides;
 use super::table::{Member, RouteTable, Tier};
@@ -83,6 +84,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// The `Strict-Transport-Security` value, or `None` when disabled.
     pub hsts: Option<http::HeaderValue>,
+    /// The peer edges as TLS upstreams, with `[edge]`.
+    pub edge_upstreams: Option<EdgeUpstreams>,
     geographies: Vec<GeoEntry>,
     regions: Vec<RegionEntry>,
     origins: Vec<OriginEntry>,
@@ -186,10 +189,15 @@ impl Snapshot {
             geo.table.tiers.sort_by_key(|t| t.priority);
         }
         let hsts = hsts_value(&config.tls);
+        let edge_upstreams = config
+            .edge
+            .as_ref()
+            .map(|e| EdgeUpstreams::build(e, &config.routing));
         Snapshot {
             config,
             generation,
             hsts,
+            edge_upstreams,
             geographies,
             regions,
             origins,
