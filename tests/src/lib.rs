@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod client;
+pub mod edges;
 pub mod gateway;
 pub mod load;
 pub mod machine;

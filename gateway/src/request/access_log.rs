@@ -10,6 +10,9 @@ use pingora::proxy::Session;
 pub struct RequestSummary<'a> {
     /// The request id (propagated or generated).
     pub request_id: &'a str,
+    /// The client as rate limits and location saw it: the socket peer, or the address a
+    /// trusted proxy or peer edge forwarded (`None` before admission read it).
+    pub client_ip: Option<std::net::IpAddr>,
     /// The tenant, when identified.
     pub tenant: Option<TenantId>,
     /// The tenant's geography.
@@ -43,6 +46,7 @@ pub fn log_request(session: &Session, e: Option<&pingora::Error>, s: RequestSumm
         method = req.method.as_str(),
         path = req.uri.path(),
         client = client.as_deref().unwrap_or("-"),
+        client_ip = s.client_ip.map(|ip| ip.to_string()).as_deref().unwrap_or("-"),
         tenant = s.tenant.map(|t| t.to_string()).as_deref().unwrap_or("-"),
         geography = s.geography.unwrap_or("-"),
         region = s.region.unwrap_or("-"),

@@ -452,6 +452,7 @@ fn ctx_view(ctx: &RequestCtx) -> super::access_log::RequestSummary<'_> {
     let origin = ctx.current.map(|o| ctx.live.snapshot.origin(o));
     super::access_log::RequestSummary {
         request_id: &ctx.request_id,
+        client_ip: ctx.client_ip,
         tenant: ctx.route.as_ref().and_then(|r| r.tenant),
         geography: ctx.geography_name(),
         region: ctx.region_name(),
