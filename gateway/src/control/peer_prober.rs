@@ -66,6 +66,7 @@ pub async fn probe_round(edge: &Edge, peers: &Arc<PeerHealth>, metrics: &Metrics
         .flat_map(|p| p.addresses.iter().copied())
         .collect();
     peers.retain(&all);
+    let mut results = Vec::with_capacity(all.len());
     while let Some(Ok((addr, ok))) = tasks.join_next().await {
         let geography = edge
             .peers
@@ -80,10 +81,15 @@ pub async fn probe_round(edge: &Edge, peers: &Arc<PeerHealth>, metrics: &Metrics
                 tracing::warn!(peer = %addr, geography, "peer edge is unhealthy");
             }
         }
+        results.push((geography, addr.to_string(), state.is_healthy()));
+    }
+    // Set as a whole, so that addresses a reload removed leave the gauge.
+    metrics.peer_healthy.reset();
+    for (geography, addr, healthy) in results {
         metrics
             .peer_healthy
-            .with_label_values(&[geography, &addr.to_string()])
-            .set(i64::from(state.is_healthy()));
+            .with_label_values(&[geography, &addr])
+            .set(i64::from(healthy));
     }
 }
 
