@@ -12,8 +12,8 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLog, AccessLogFormat, Health, Limits, LogSink, OutlierDetection, RateLimits, RetryBudget,
-    Routing, Server, StatusRange,
+    AccessLog, AccessLogFormat, Health, Limits, LogSink, OutlierDetection, PeerHealth, RateLimits,
+    RetryBudget, Routing, Server, StatusRange,
 };
 
 /// Default `server.grace_period`.
@@ -325,6 +325,26 @@ impl Default for Routing {
             retry_methods: DEFAULT_RETRY_METHODS.map(str::to_owned).to_vec(),
             slow_start: DEFAULT_SLOW_START,
             retry_budget: RetryBudget::default(),
+        }
+    }
+}
+
+/// Default `edge.peer_health.interval`.
+pub const DEFAULT_PEER_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Lower bound of `edge.peer_health.interval`.
+pub const MIN_PEER_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// Default `edge.peer_health.timeout`.
+pub const DEFAULT_PEER_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Upper bound of `edge.peer_health.rise` and `.fall`.
+pub const MAX_PEER_RISE_FALL: u32 = 100;
+
+impl Default for PeerHealth {
+    fn default() -> Self {
+        PeerHealth {
+            interval: DEFAULT_PEER_PROBE_INTERVAL,
+            timeout: DEFAULT_PEER_PROBE_TIMEOUT,
+            rise: DEFAULT_RISE_FALL,
+            fall: DEFAULT_RISE_FALL,
         }
     }
 }

@@ -156,6 +156,8 @@ pub struct ConfigFile {
     pub geo: Option<GeoFile>,
     /// `[admin]`
     pub admin: Option<AdminFile>,
+    /// `[edge]`
+    pub edge: Option<EdgeFile>,
     /// `[dns]`
     pub dns: Option<DnsFile>,
     /// `[access_log]`
@@ -641,4 +643,53 @@ pub struct DnsEdgesFile {
     pub weight: Option<i64>,
     /// Port probed on these edges instead of `dns.health.port`.
     pub probe_port: Option<i64>,
+}
+
+/// `[edge]`: where this gateway stands, and the edges of the other geographies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeFile {
+    /// This gateway's geography; required in `[edge]` (optional here so validation can say
+    /// so in its own words).
+    pub geography: Option<String>,
+    /// Networks (`"10.20.0.0/16"`) or addresses of peer edges allowed to send a PROXY
+    /// protocol v2 header; default none.
+    #[serde(default)]
+    pub trusted_peers: Vec<String>,
+    /// `proxy` (the default) or `refuse`: what happens to a foreign tenant found only after
+    /// decryption (header, path or JWT tenancy).
+    pub foreign_tenants: Option<String>,
+    /// `[[edge.peers]]`
+    #[serde(default)]
+    pub peers: Vec<EdgePeerFile>,
+    /// `[edge.peer_health]`
+    pub peer_health: Option<PeerHealthFile>,
+}
+
+/// `[[edge.peers]]`: the edges of one other geography.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgePeerFile {
+    /// The geography these edges stand in.
+    pub geography: String,
+    /// Their TLS listeners, `ip:port` or `[ipv6]:port`; at least one.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// PEM CA certificates that verify their certificates when a request is proxied to them
+    /// over TLS; default the system's roots.
+    pub ca: Option<String>,
+}
+
+/// `[edge.peer_health]`: the TCP-connect probe of every peer address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerHealthFile {
+    /// Time between probes; default `1s`, at least `100ms`.
+    pub interval: Option<HumanDuration>,
+    /// Connect timeout of one probe; default `500ms`, greater than 0.
+    pub timeout: Option<HumanDuration>,
+    /// Passing probes to become healthy; default 2.
+    pub rise: Option<i64>,
+    /// Failing probes to become unhealthy; default 2.
+    pub fall: Option<i64>,
 }

@@ -24,6 +24,9 @@
 //!   every group names a geography; an edge address is listed once in the whole section (so
 //!   it belongs to one geography); the zone and name server names are valid DNS names, no
 //!   name server is inside the zone, and no geography name is shaped like a tenant id.
+//! - with [`Config::edge`]: its geography is defined; every other geography has exactly one
+//!   [`EdgePeer`] entry with at least one address, none for the edge's own geography; no peer
+//!   address is listed twice or is one of this gateway's HTTPS listeners.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -146,6 +149,9 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     /// Client location (a MaxMind database); `None` when `[geo]` is absent.
     pub geo: Option<GeoSettings>,
+    /// Residency at the edge: where this gateway stands and the edges of the other
+    /// geographies; `None` when `[edge]` is absent (one gateway serves every geography).
+    pub edge: Option<Edge>,
     /// The authoritative DNS responder for tenant host names; `None` when `[dns]` is absent.
     pub dns: Option<Dns>,
     /// The access log. Always set: an absent `[access_log]` gives [`AccessLog::default`].
@@ -1326,4 +1332,66 @@ pub struct DnsEdges {
     pub weight: u32,
     /// The port probed on these edges ([`DnsHealth::port`] unless set).
     pub probe_port: u16,
+}
+
+/// `[edge]`: residency at the edge. A tenant's traffic is decrypted only by an edge of its
+/// home geography: a TLS connection whose SNI names a foreign tenant (through a `host` tenant
+/// source) is passed on still encrypted to an edge of the tenant's geography.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The geography this gateway stands in (a defined geography).
+    pub geography: GeographyName,
+    /// Peers in these networks may send a PROXY protocol v2 header (and their
+    /// `X-Forwarded-For` is believed); a PROXY header from anyone else closes the connection.
+    pub trusted_peers: Vec<Cidr>,
+    /// What happens to a foreign tenant found only after decryption.
+    pub foreign_tenants: ForeignTenants,
+    /// The edges of every other geography, one entry per geography.
+    pub peers: Vec<EdgePeer>,
+    /// How peer health is probed.
+    pub peer_health: PeerHealth,
+}
+
+impl Edge {
+    /// The peer entry of `geography`, if any.
+    pub fn peers_of(&self, geography: &GeographyName) -> Option<&EdgePeer> {
+        self.peers.iter().find(|p| &p.geography == geography)
+    }
+}
+
+/// What an edge does with a request of a tenant whose home geography is another one, when the
+/// tenant was found only after decryption (header, path or JWT claim; or a `Host` that differs
+/// from the SNI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignTenants {
+    /// Proxy the request over TLS to a healthy edge of the tenant's geography (counted in
+    /// `edge_residency_foreign_terminations_total`): decrypted here, served there.
+    Proxy,
+    /// Answer `421 Misdirected Request` naming the tenant's own host.
+    Refuse,
+}
+
+/// The edges of one other geography.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgePeer {
+    /// Their geography (never the edge's own).
+    pub geography: GeographyName,
+    /// Their TLS listeners; at least one, in configuration order.
+    pub addresses: Vec<SocketAddr>,
+    /// PEM CA certificates that verify their certificates when a request is proxied to them;
+    /// `None`: the system's roots. Readable PEM certificates at validation time.
+    pub ca: Option<PathBuf>,
+}
+
+/// The TCP-connect probe of peer edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerHealth {
+    /// Time between probes of one address (at least 100 ms).
+    pub interval: Duration,
+    /// Connect timeout of one probe (greater than zero).
+    pub timeout: Duration,
+    /// Consecutive passing probes to become healthy (1 to 100).
+    pub rise: u32,
+    /// Consecutive failing probes to become unhealthy (1 to 100).
+    pub fall: u32,
 }

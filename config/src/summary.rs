@@ -5,9 +5,10 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLog, AccessLogFormat, ClientIp, Config, Dns, GeoSettings, Geography, GeographyName,
-    Health, Limits, Listeners, LogSink, OutlierDetection, Quota, RateLimits, Region, Routing,
-    Server, Tenancy, TenantDirectory, TenantSource, Tls, UnknownTenant,
+    AccessLog, AccessLogFormat, ClientIp, Config, Dns, Edge, ForeignTenants, GeoSettings,
+    Geography, GeographyName, Health, Limits, Listeners, LogSink, OutlierDetection, Quota,
+    RateLimits, Region, Routing, Server, Tenancy, TenantDirectory, TenantSource, Tls,
+    UnknownTenant,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -49,7 +50,8 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     geo(out, config.geo.as_ref())?;
     rate_limits(out, config.rate_limits.as_ref())?;
     access_log(out, &config.access_log)?;
-    dns(out, config.dns.as_ref())
+    dns(out, config.dns.as_ref())?;
+    edge(out, config.edge.as_ref())
 }
 
 fn access_log(out: &mut String, a: &AccessLog) -> fmt::Result {
@@ -107,6 +109,31 @@ fn dns(out: &mut String, dns: Option<&Dns>) -> fmt::Result {
             g.weight,
             g.probe_port
         )?;
+    }
+    Ok(())
+}
+
+/// Printed only when `[edge]` is set, so summaries of single-gateway configs are unchanged.
+fn edge(out: &mut String, edge: Option<&Edge>) -> fmt::Result {
+    let Some(e) = edge else { return Ok(()) };
+    let foreign = match e.foreign_tenants {
+        ForeignTenants::Proxy => "proxied to their geography",
+        ForeignTenants::Refuse => "refused with 421",
+    };
+    writeln!(
+        out,
+        "edge: stands in {}; {} trusted peer network(s); foreign tenants found after \
+         decryption {foreign}; peers probed every {} (timeout {}, rise {}, fall {})",
+        e.geography,
+        e.trusted_peers.len(),
+        fmt_duration(e.peer_health.interval),
+        fmt_duration(e.peer_health.timeout),
+        e.peer_health.rise,
+        e.peer_health.fall
+    )?;
+    for p in &e.peers {
+        let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
+        writeln!(out, "  peers in {}: {}", p.geography, addrs.join(", "))?;
     }
     Ok(())
 }

@@ -63,6 +63,19 @@ pub struct Metrics {
     pub access_log_lines: IntCounter,
     /// Access-log lines dropped because the writer's buffer was full.
     pub access_log_dropped: IntCounter,
+    /// Connections passed through, still encrypted, to an edge of the tenant's geography, by
+    /// that geography (`[edge]`).
+    pub residency_passthrough: IntCounterVec,
+    /// Connections of a foreign tenant closed at the ClientHello, by the tenant's geography and
+    /// reason (`no_healthy_peer`, `loop`, `peer_unreachable`).
+    pub residency_handshake_refusals: IntCounterVec,
+    /// Requests of a foreign tenant decrypted at this edge (found after decryption: header,
+    /// path or JWT tenancy), by the tenant's geography, whether proxied on or refused (421).
+    pub residency_foreign_terminations: IntCounterVec,
+    /// Connections closed for their PROXY header, by reason (`untrusted`, `malformed`).
+    pub proxy_protocol_refusals: IntCounterVec,
+    /// 1 when a peer edge address takes connections (TCP probe), else 0.
+    pub peer_healthy: IntGaugeVec,
     origin_healthy: IntGaugeVec,
     origin_latency: prometheus::GaugeVec,
     origin_ejections: IntGaugeVec,
@@ -196,6 +209,38 @@ impl Metrics {
             "edge_access_log_dropped_total",
             "Access-log lines dropped because the sink was slower than the traffic.",
         );
+        let residency_passthrough = counter_vec(
+            &r,
+            "edge_residency_passthrough_total",
+            "Connections passed through still encrypted to an edge of the tenant's geography.",
+            &["geography"],
+        );
+        let residency_handshake_refusals = counter_vec(
+            &r,
+            "edge_residency_handshake_refusals_total",
+            "Foreign tenants' connections closed at the ClientHello, by geography and reason.",
+            &["geography", "reason"],
+        );
+        let residency_foreign_terminations = counter_vec(
+            &r,
+            "edge_residency_foreign_terminations_total",
+            "Requests of foreign tenants decrypted at this edge (tenant found after decryption).",
+            &["geography"],
+        );
+        let proxy_protocol_refusals = counter_vec(
+            &r,
+            "edge_proxy_protocol_refusals_total",
+            "Connections closed for their PROXY protocol header, by reason.",
+            &["reason"],
+        );
+        let peer_healthy = defined(IntGaugeVec::new(
+            Opts::new(
+                "edge_peer_healthy",
+                "1 when a peer edge address takes connections (TCP probe), else 0.",
+            ),
+            &["geography", "address"],
+        ));
+        let _ = r.register(Box::new(peer_healthy.clone()));
         let origin_healthy = defined(IntGaugeVec::new(
             Opts::new(
                 "edge_origin_healthy",
@@ -240,6 +285,11 @@ impl Metrics {
             by_continent: CONTINENTS.map(|c| requests_by_continent.with_label_values(&[c])),
             access_log_lines,
             access_log_dropped,
+            residency_passthrough,
+            residency_handshake_refusals,
+            residency_foreign_terminations,
+            proxy_protocol_refusals,
+            peer_healthy,
             origin_healthy,
             origin_latency,
             origin_ejections,

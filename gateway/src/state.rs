@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use edge_config::RateLimits;
 
+use crate::edge::peers::PeerHealth;
 use crate::edge::tls::CertResolver;
 use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
 use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
@@ -69,6 +70,8 @@ pub struct GatewayState {
     pub geo: ArcSwapOption<edge_geo::mmdb::GeoDb>,
     /// The access log (disabled until the process starts it: `app::launch`).
     pub access_log: AccessLog,
+    /// The health of peer edges (`[edge]`), kept across reloads by address.
+    pub peers: Arc<PeerHealth>,
 }
 
 impl GatewayState {
@@ -105,6 +108,7 @@ impl GatewayState {
             ratelimiter,
             geo: ArcSwapOption::empty(),
             access_log,
+            peers: Arc::new(PeerHealth::default()),
         }
     }
 

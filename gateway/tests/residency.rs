@@ -189,6 +189,7 @@ fn build_config(plan: &Plan) -> Config {
         geo: None,
         access_log: AccessLog::default(),
         dns: None,
+        edge: None,
     }
 }
 

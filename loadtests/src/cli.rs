@@ -33,7 +33,8 @@ pub enum Command {
 /// `run` arguments.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// steady, region-outage, brownout, weight-shift, reload-storm, rate-limit, churn, or all.
+    /// steady, region-outage, brownout, weight-shift, reload-storm, rate-limit, churn,
+    /// wrong-edge, or all.
     pub scenario: String,
     /// Run length, e.g. 30s (default: the scenario's; see `list`).
     #[arg(long, value_parser = util::parse_duration)]
@@ -262,9 +263,15 @@ fn run_all(scenarios: &[Scenario], opts: &Options) -> i32 {
     };
     let mut code = 0;
     for &s in scenarios {
-        match runtime.block_on(scenario::run(s, opts)) {
-            Ok(report) if report.passed => {}
-            Ok(_) => code = code.max(1),
+        let outcome = match s {
+            Scenario::WrongEdge => runtime.block_on(scenario::wrong_edge::run(opts)),
+            _ => runtime
+                .block_on(scenario::run(s, opts))
+                .map(|report| report.passed),
+        };
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => code = code.max(1),
             Err(e) => {
                 eprintln!("edge-loadtest {s}: {e}");
                 code = 2;

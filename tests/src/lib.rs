@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod dns;
+pub mod edges;
 pub mod gateway;
 pub mod load;
 pub mod machine;

@@ -401,7 +401,7 @@ impl<'a> Validator<'a> {
         let mut seen: HashMap<IpAddr, (KeyPath, String)> = HashMap::new();
         for (i, g) in groups.parsed() {
             let p = path.index(i);
-            let geography = self.edge_geography(
+            let geography = self.dns_edge_geography(
                 &p.key("geography"),
                 &g.geography,
                 geographies,
@@ -444,7 +444,7 @@ impl<'a> Validator<'a> {
         out
     }
 
-    fn edge_geography(
+    fn dns_edge_geography(
         &mut self,
         path: &KeyPath,
         name: &str,

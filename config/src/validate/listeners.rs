@@ -164,7 +164,12 @@ impl<'a> Validator<'a> {
         tls
     }
 
-    fn pem_file(&mut self, path: &KeyPath, written: &str, kind: PemKind) -> Option<PathBuf> {
+    pub(super) fn pem_file(
+        &mut self,
+        path: &KeyPath,
+        written: &str,
+        kind: PemKind,
+    ) -> Option<PathBuf> {
         let resolved = self.base_dir.join(written);
         let shown = if Path::new(written) == resolved {
             format!("{written:?}")
@@ -253,7 +258,7 @@ impl<'a> Validator<'a> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum PemKind {
+pub(super) enum PemKind {
     Certificate,
     PrivateKey,
 }

@@ -35,6 +35,8 @@
 //! - `access_log`: `[access_log]`.
 //! - `dns`: `[dns]` and `[[dns.edges]]`: the DNS responder, its zone and each geography's
 //!   edges.
+//! - `edge`: `[edge]` and `[[edge.peers]]`: where this gateway stands and the edges of the
+//!   other geographies.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -43,13 +45,14 @@
 //! a module that imports none of them: this file names `schema::Raw` to run the stages, so
 //! defining `Validator` here would make `schema` and this file import each other. Imports
 //! run one way: this file → section files → `schema`, `values` → `validator` → `spans`, with
-//! `syntax` a leaf; the imports between section files are `tenancy` → `topology` (the
-//! defined geographies, for messages) and `dns` → `listeners` (listen addresses and their
-//! overlap, for the DNS listeners).
+//! `syntax` a leaf; the imports between section files are `tenancy` and `edge` → `topology`
+//! (the defined geographies, for messages), `dns` → `listeners` (listen addresses and their
+//! overlap, for the DNS listeners) and `edge` → `listeners` (the PEM file check).
 
 mod access_log;
 mod client;
 mod dns;
+mod edge;
 mod health;
 mod limits;
 mod listeners;
@@ -178,6 +181,13 @@ impl<'a> Validator<'a> {
             &geographies,
             raw.geographies.complete(),
         );
+        let edge = self.edge(
+            &raw.edge,
+            &raw.edge_peers,
+            &geographies,
+            raw.geographies.complete(),
+            &listeners.https,
+        );
         Config {
             admin,
             server,
@@ -196,6 +206,7 @@ impl<'a> Validator<'a> {
             geo,
             access_log,
             dns,
+            edge,
         }
     }
 }

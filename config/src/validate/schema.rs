@@ -14,9 +14,10 @@ use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
     AccessLogFile, AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, DnsEdgesFile,
-    DnsFile, GeoFile, GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile,
-    OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile,
-    ServerFile, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
+    DnsFile, EdgeFile, EdgePeerFile, GeoFile, GeographyFile, HealthFile, LimitsFile, ListenersFile,
+    OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile,
+    RoutingFile, ServerFile, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile,
+    TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -99,9 +100,11 @@ pub(super) struct Raw {
     pub(super) access_log: Piece<AccessLogFile>,
     pub(super) dns: Piece<DnsFile>,
     pub(super) dns_edges: Elements<DnsEdgesFile>,
+    pub(super) edge: Piece<EdgeFile>,
+    pub(super) edge_peers: Elements<EdgePeerFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 17] = [
+const TOP_LEVEL_KEYS: [&str; 18] = [
     "admin",
     "server",
     "listeners",
@@ -119,6 +122,7 @@ const TOP_LEVEL_KEYS: [&str; 17] = [
     "geo",
     "access_log",
     "dns",
+    "edge",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -272,6 +276,15 @@ impl<'a> Validator<'a> {
         let dns = self.table(dns_value, &path("dns"), "[dns]");
         let dns_edges = self.elements(dns_edges_value, &path("dns").key("edges"), "[[dns.edges]]");
 
+        let mut edge_value = top("edge");
+        let edge_peers_value = edge_value.as_mut().and_then(|v| take(v, "peers"));
+        let edge = self.table(edge_value, &path("edge"), "[edge]");
+        let edge_peers = self.elements(
+            edge_peers_value,
+            &path("edge").key("peers"),
+            "[[edge.peers]]",
+        );
+
         Raw {
             server,
             listeners,
@@ -298,6 +311,8 @@ impl<'a> Validator<'a> {
             access_log,
             dns,
             dns_edges,
+            edge,
+            edge_peers,
         }
     }
 

@@ -8,8 +8,8 @@
 //! - `reporting`: every problem is reported at once, with its key path and line: syntax,
 //!   shape (schema) and semantic errors across sections, and an unreadable file.
 //! - `values`: durations and integer ranges, over several sections.
-//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`, `dns`: the keys of those
-//!   sections, their defaults and their errors.
+//! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`, `dns`, `edge`: the keys
+//!   of those sections, their defaults and their errors.
 //! - `summary`: the summary `edge-gateway check` prints.
 //! - `arbitrary_input`: no text makes parsing panic.
 //!
@@ -24,6 +24,7 @@ mod access_log;
 mod arbitrary_input;
 mod client;
 mod dns;
+mod edge;
 mod examples;
 mod health;
 mod limits;

@@ -76,6 +76,14 @@ pub enum Command {
         /// Admin API port (on loopback).
         #[arg(long, default_value_t = 9901)]
         admin_port: u16,
+        /// Only the simulated origins, one per demo region on 127.0.0.1 from
+        /// --origins-base-port on (northeurope, westeurope, eastus, westus), for gateways
+        /// started on their own (config/examples/two-edges).
+        #[arg(long)]
+        origins_only: bool,
+        /// First port of --origins-only.
+        #[arg(long, default_value_t = 9101)]
+        origins_base_port: u16,
     },
 }
 
@@ -131,10 +139,17 @@ pub fn main() -> i32 {
         } => dns_export(&config, tenants, output.as_deref()),
         #[cfg(feature = "demo")]
         Command::Demo {
+            origins_only: true,
+            origins_base_port,
+            ..
+        } => crate::app::demo::run_origins(origins_base_port),
+        #[cfg(feature = "demo")]
+        Command::Demo {
             bind,
             https_port,
             http_port,
             admin_port,
+            ..
         } => crate::app::demo::run(bind, https_port, http_port, admin_port),
     }
 }

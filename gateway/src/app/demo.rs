@@ -41,6 +41,41 @@ pub fn run(bind: IpAddr, https_port: u16, http_port: u16, admin_port: u16) -> i3
     }
 }
 
+/// `demo --origins-only`: one simulated origin per demo region on 127.0.0.1, from
+/// `base_port` on, in [`DEMO_REGIONS`] order, until Ctrl-C; returns the exit code.
+pub fn run_origins(base_port: u16) -> i32 {
+    let mut host = match SimHost::new() {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("cannot start the simulated origins: {e}");
+            return 1;
+        }
+    };
+    for (i, &(geo, region, _, _)) in DEMO_REGIONS.iter().enumerate() {
+        let Some(port) = u16::try_from(i).ok().and_then(|i| base_port.checked_add(i)) else {
+            eprintln!("--origins-base-port {base_port} leaves no room for the origins");
+            return 1;
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if let Err(e) = host.spawn_origin(region, format!("{region}-1"), addr) {
+            eprintln!("cannot start origin {region} on {addr}: {e}");
+            return 1;
+        }
+        println!("origin {region} ({geo}) on {addr}");
+    }
+    println!("simulated origins running (Ctrl-C to stop)");
+    let waited = host
+        .handle()
+        .block_on(async { tokio::signal::ctrl_c().await });
+    match waited {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cannot wait for Ctrl-C: {e}");
+            1
+        }
+    }
+}
+
 fn run_inner(bind: IpAddr, https_port: u16, http_port: u16, admin_port: u16) -> Result<(), String> {
     let dir = tempfile::Builder::new()
         .prefix("edge-gateway-demo-")

@@ -14,6 +14,7 @@ use pingora::services::listening::Service;
 use crate::control::admin::{AdminApi, Tokens};
 use crate::control::history::HistorySampler;
 use crate::control::maintenance::{GeoWatcher, RateLimitMaintenance};
+use crate::control::peer_prober::{probe_round, PeerProber};
 use crate::control::prober::{probe_all_once, HealthChecker};
 use crate::control::reload::ReloadTriggers;
 use crate::control::state_file::StateFileError;
@@ -104,8 +105,15 @@ pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayS
         .enable_all()
         .build()
         .map_err(|e| StartError::Runtime(e.to_string()))?;
-    warmup.block_on(probe_all_once(&state.live()));
-    Ok(Arc::new(state))
+    let state = Arc::new(state);
+    let live = state.live();
+    warmup.block_on(async {
+        probe_all_once(&live).await;
+        if let Some(edge) = &live.snapshot.config.edge {
+            probe_round(edge, &state.peers, &state.metrics).await;
+        }
+    });
+    Ok(state)
 }
 
 /// Builds and runs the gateway until it is told to stop (SIGTERM: graceful; SIGINT: fast;
@@ -253,6 +261,10 @@ pub fn build_server(
         GeoWatcher {
             state: state.clone(),
         },
+    ));
+    server.add_service(background_service(
+        "peer-edge-prober",
+        PeerProber::new(state.clone()),
     ));
     server.add_service(background_service(
         "rate-limit-maintenance",

@@ -16,6 +16,7 @@ pub(crate) mod console;
 pub(crate) mod guard;
 pub(crate) mod history;
 pub(crate) mod maintenance;
+pub(crate) mod peer_prober;
 pub(crate) mod prober;
 pub(crate) mod reload;
 pub(crate) mod state_file;

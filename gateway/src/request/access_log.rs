@@ -33,6 +33,9 @@ use prometheus::IntCounter;
 pub struct RequestSummary<'a> {
     /// The request id (propagated or generated).
     pub request_id: &'a str,
+    /// The client as rate limits and location saw it: the socket peer, or the address a
+    /// trusted proxy or peer edge forwarded (`None` before admission read it).
+    pub client_ip: Option<std::net::IpAddr>,
     /// The tenant, when identified.
     pub tenant: Option<TenantId>,
     /// The tenant's geography.
@@ -392,6 +395,13 @@ impl Line<'_> {
             }
             None => out.push(b'-'),
         }
+        out.extend_from_slice(b"\",\"client_ip\":\"");
+        match s.client_ip {
+            Some(ip) => {
+                let _ = write!(Bytes(out), "{ip}");
+            }
+            None => out.push(b'-'),
+        }
         out.extend_from_slice(b"\",\"tenant\":\"");
         match s.tenant {
             Some(t) => {
@@ -427,15 +437,18 @@ impl Line<'_> {
             None => "-",
         };
         let client = self.client.map(|ip| ip.to_string());
+        let client_ip = s.client_ip.map(|ip| ip.to_string());
         let _ = writeln!(
             Bytes(out),
-            "{} access: request_id={} method={} path={} client={} tenant={tenant} geography={} \
+            "{} access: request_id={} method={} path={} client={} client_ip={} tenant={tenant} \
+             geography={} \
              region={} origin={} status={} attempts={} duration_ms={:.3} error={} cause={}",
             humantime::format_rfc3339_millis(SystemTime::now()),
             s.request_id,
             self.method,
             self.path.escape_debug(),
             client.as_deref().unwrap_or("-"),
+            client_ip.as_deref().unwrap_or("-"),
             s.geography.unwrap_or("-"),
             s.region.unwrap_or("-"),
             s.origin.unwrap_or("-"),
@@ -455,6 +468,7 @@ mod tests {
     fn summary() -> RequestSummary<'static> {
         RequestSummary {
             request_id: "rid",
+            client_ip: Some("192.0.2.7".parse().unwrap()),
             tenant: Some(TenantId(uuid::Uuid::from_u128(1))),
             geography: Some("eu"),
             region: Some("northeurope"),
@@ -485,6 +499,7 @@ mod tests {
         assert_eq!(v["status"], 200);
         assert_eq!(v["duration_ms"], 1.5);
         assert_eq!(v["client"], "10.0.0.1");
+        assert_eq!(v["client_ip"], "192.0.2.7");
         assert_eq!(v["error"], "-");
         assert!(v["ts"].as_str().unwrap().ends_with('Z'));
         let mut text = Vec::new();

@@ -7,6 +7,9 @@
 //! 1. [`check_framing`]: the request line, raw head and parsed head (smuggling, sizes);
 //! 2. [`identify_tenant`]: the configured tenant sources, first match decides;
 //! 3. [`locate_client`]: the client's address (behind trusted proxies) and location;
+//!    - with `[edge]` only, [`check_residency`]: a tenant of another geography, found only
+//!      now (header, path or JWT tenancy), is proxied to an edge of its geography (the steps
+//!      below are then that edge's) or refused with 421;
 //! 4. [`decide_route`]: the global deny list, the route in the tenant's home geography, the
 //!    tenant's geo-fence;
 //! 5. [`rate_limit`]: per tenant, client and route;
@@ -20,15 +23,16 @@ use edge_geo::mmdb::ClientLocation;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
-use super::ctx::RequestCtx;
+use super::ctx::{RequestCtx, ViaEdge};
 use super::framing::{self, Limits};
 use super::geofence;
 use super::headers;
 use super::problem::{EdgeError, ErrorKind};
 use super::ratelimit::{Decision, RateLimiter};
 use super::routing::{self, Route};
-use super::tenancy::{self, RequestFacts, TenantMatch};
+use super::tenancy::{self, RequestFacts, SourceKind, TenantMatch};
 use crate::state::{GatewayState, Live};
+use edge_config::{ForeignTenants, TenantSource};
 
 /// Why a request is not admitted: the error to answer, and whether the connection must close
 /// after the answer (when what follows on it can no longer be trusted to start a request).
@@ -85,6 +89,15 @@ pub async fn admit(
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
     (ctx.client_ip, ctx.location) = locate_client(state, config, peer, session.req_header());
+    if config.edge.is_some() {
+        ctx.via_edge = check_residency(state, &ctx.live, &found, peer, session.req_header())?;
+        if ctx.via_edge.is_some() {
+            // The tenant's own edge routes, fences and rate-limits it.
+            prebuffer_body(session, ctx).await?;
+            state.retry_budget.record_request();
+            return Ok(());
+        }
+    }
     let route = decide_route(&ctx.live, &found, ctx.location.as_ref(), rand::random())?;
     let tenant = route.tenant;
     // Set before rate limiting: a 429 is attributed to the tenant's geography.
@@ -173,7 +186,15 @@ pub fn locate_client(
     peer: Option<IpAddr>,
     req: &RequestHeader,
 ) -> (Option<IpAddr>, Option<ClientLocation>) {
-    let ip = peer.map(|p| edge_geo::client_ip(p, &req.headers, &config.client_ip.trusted_proxies));
+    let ip = peer.map(|p| {
+        // A peer edge (`[edge] trusted_peers`) that proxied a request here put the client in
+        // `X-Forwarded-For`.
+        let trusted = match &config.edge {
+            Some(e) if e.trusted_peers.iter().any(|c| c.contains(p)) => &e.trusted_peers,
+            _ => &config.client_ip.trusted_proxies,
+        };
+        edge_geo::client_ip(p, &req.headers, trusted)
+    });
     let Some(ip) = ip else {
         return (None, None);
     };
@@ -228,6 +249,95 @@ fn lookup_cached(
         let location = db.lookup(ip).ok().flatten();
         cache[slot] = Some((std::sync::Arc::downgrade(db), ip, location));
         location
+    })
+}
+
+/// Step 3b, with `[edge]` only: a tenant whose home geography is not this edge's, found after
+/// decryption. Counted in `edge_residency_foreign_terminations_total{geography}`, then:
+///
+/// - found by its host (the `Host` names another tenant than the SNI did, or there was no
+///   SNI), or the request already came from a peer edge (never passed on twice), or
+///   `foreign_tenants = "refuse"`: 421 naming the tenant's own host;
+/// - else (`"proxy"`): the healthy edges of its geography, to try in turn (503 when none).
+///
+/// `Ok(None)`: the request is this edge's to route.
+pub fn check_residency(
+    state: &GatewayState,
+    live: &Live,
+    found: &TenantMatch,
+    peer: Option<IpAddr>,
+    req: &RequestHeader,
+) -> Result<Option<ViaEdge>, Refusal> {
+    let config = &live.snapshot.config;
+    let Some(edge) = &config.edge else {
+        return Ok(None);
+    };
+    let TenantMatch::Found { id, source } = found else {
+        return Ok(None);
+    };
+    let Some(tenant) = config.tenants.by_id.get(id) else {
+        return Ok(None);
+    };
+    if tenant.geography == edge.geography {
+        return Ok(None);
+    }
+    let geography = &tenant.geography;
+    state
+        .metrics
+        .residency_foreign_terminations
+        .with_label_values(&[geography.as_str()])
+        .inc();
+    let from_peer = peer.is_some_and(|p| edge.trusted_peers.iter().any(|c| c.contains(p)));
+    if *source == SourceKind::Host || from_peer || edge.foreign_tenants == ForeignTenants::Refuse {
+        let host = tenant_host(&config.tenancy.sources, id);
+        return Err(Refusal::answer(EdgeError::misdirected(
+            id,
+            geography.as_str(),
+            host.as_deref(),
+        )));
+    }
+    let (Some(upstreams), Some(geo)) = (
+        live.snapshot.edge_upstreams.as_ref(),
+        live.snapshot.geography_id(geography),
+    ) else {
+        return Ok(None);
+    };
+    let sni = request_host(req).map_or("", tenancy::strip_port);
+    let all = upstreams.of(geography);
+    let start = if all.is_empty() {
+        0
+    } else {
+        rand::random::<u32>() as usize % all.len()
+    };
+    let peers: Vec<(String, Box<pingora::upstreams::peer::HttpPeer>)> = all[start..]
+        .iter()
+        .chain(&all[..start])
+        .filter(|u| crate::edge::peer_is_healthy(&state.peers, u.addr))
+        .map(|u| {
+            let mut peer = u.peer.clone();
+            peer.sni = sni.to_owned();
+            (u.address.clone(), peer)
+        })
+        .collect();
+    if peers.is_empty() {
+        return Err(Refusal::answer(EdgeError::no_edge(
+            geography.as_str(),
+            config.health.interval,
+        )));
+    }
+    Ok(Some(ViaEdge {
+        geography: geography.clone(),
+        geo,
+        peers,
+    }))
+}
+
+/// The host a `host` tenant source gives `tenant` (the first such source), e.g.
+/// `3f0b…4a5b.app.example.com`.
+pub fn tenant_host(sources: &[TenantSource], tenant: &edge_config::TenantId) -> Option<String> {
+    sources.iter().find_map(|s| match s {
+        TenantSource::Host { prefix, suffix } => Some(format!("{prefix}{tenant}{suffix}")),
+        _ => None,
     })
 }
 

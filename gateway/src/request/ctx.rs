@@ -14,7 +14,22 @@ use super::retry::RetryPermit;
 use super::routing::Route;
 use crate::health::log_transition;
 use crate::state::Live;
-use crate::topology::OriginId;
+use crate::topology::{GeoId, OriginId};
+use edge_config::GeographyName;
+use pingora::upstreams::peer::HttpPeer;
+
+/// A foreign tenant's request proxied to edges of its geography (`[edge] foreign_tenants =
+/// "proxy"`), instead of a route to origins.
+#[derive(Debug)]
+pub struct ViaEdge {
+    /// The tenant's geography.
+    pub geography: GeographyName,
+    /// Its id in the request's snapshot (metrics).
+    pub geo: GeoId,
+    /// The healthy peer edges to try, in order: (address for the log, peer with the
+    /// request's host as SNI).
+    pub peers: Vec<(String, Box<HttpPeer>)>,
+}
 
 /// Per-request state carried across phases.
 pub struct RequestCtx {
@@ -44,6 +59,8 @@ pub struct RequestCtx {
     pub(crate) ratelimit_headers: Vec<(&'static str, String)>,
     /// The gateway answered `Expect: 100-continue` itself (the origin is not asked again).
     pub(crate) continue_sent: bool,
+    /// With `[edge]`: the request goes to a peer edge instead of an origin (`route` is `None`).
+    pub(crate) via_edge: Option<ViaEdge>,
 }
 
 impl RequestCtx {
@@ -65,6 +82,7 @@ impl RequestCtx {
             limits: framing::Limits::default(),
             ratelimit_headers: Vec::new(),
             continue_sent: false,
+            via_edge: None,
         }
     }
 
@@ -77,16 +95,21 @@ impl RequestCtx {
 
     /// Whether the route has a candidate not tried yet.
     pub(crate) fn has_more_candidates(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| self.attempts < r.candidates.len())
+        self.candidates().is_some_and(|n| self.attempts < n)
+    }
+
+    /// How many upstreams the request may try: the route's origins, or the peer edges.
+    fn candidates(&self) -> Option<usize> {
+        match (&self.route, &self.via_edge) {
+            (Some(r), _) => Some(r.candidates.len()),
+            (None, Some(v)) => Some(v.peers.len()),
+            (None, None) => None,
+        }
     }
 
     /// Whether every candidate of the route has been tried.
     pub(crate) fn route_exhausted(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| self.attempts >= r.candidates.len())
+        self.candidates().is_some_and(|n| self.attempts >= n)
     }
 
     /// Feeds a failed attempt to passive health (outlier detection).
@@ -147,8 +170,18 @@ impl RequestCtx {
     /// The name of the route's geography.
     pub(crate) fn geography_name(&self) -> Option<&str> {
         let s = &self.live.snapshot;
-        self.route
-            .as_ref()
-            .map(|r| s.geography(r.geography).name.as_str())
+        match (&self.route, &self.via_edge) {
+            (Some(r), _) => Some(s.geography(r.geography).name.as_str()),
+            (None, Some(v)) => Some(v.geography.as_str()),
+            (None, None) => None,
+        }
+    }
+
+    /// The peer edge tried last, for a request proxied to its tenant's geography.
+    pub(crate) fn edge_tried(&self) -> Option<&str> {
+        let v = self.via_edge.as_ref()?;
+        v.peers
+            .get(self.attempts.checked_sub(1)?)
+            .map(|(a, _)| a.as_str())
     }
 }

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     ExpectationFailed,
     /// The request is malformed (or, on the plaintext listener, has no usable Host).
     BadRequest,
+    /// The tenant's home geography is not this edge's (`[edge]`): the request must be sent to
+    /// an edge of that geography, on a new connection (RFC 9110 §15.5.20).
+    MisdirectedRequest,
     /// A bug or an unexpected state inside the gateway.
     Internal,
 }
@@ -50,6 +53,7 @@ impl ErrorKind {
         match self {
             ErrorKind::UnknownTenant => 404,
             ErrorKind::MalformedTenant | ErrorKind::BadRequest => 400,
+            ErrorKind::MisdirectedRequest => 421,
             ErrorKind::NoOriginAvailable => 503,
             ErrorKind::RateLimited => 429,
             ErrorKind::UriTooLong => 414,
@@ -80,6 +84,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => "urn:edge-gateway:problem:bad-gateway",
             ErrorKind::GatewayTimeout => "urn:edge-gateway:problem:gateway-timeout",
             ErrorKind::BadRequest => "urn:edge-gateway:problem:bad-request",
+            ErrorKind::MisdirectedRequest => "urn:edge-gateway:problem:misdirected-request",
             ErrorKind::Internal => "urn:edge-gateway:problem:internal",
         }
     }
@@ -100,6 +105,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => "Origin unreachable or failed",
             ErrorKind::GatewayTimeout => "Origin timed out",
             ErrorKind::BadRequest => "Bad request",
+            ErrorKind::MisdirectedRequest => "The tenant is served in another geography",
             ErrorKind::Internal => "Internal gateway error",
         }
     }
@@ -120,6 +126,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => "bad_gateway",
             ErrorKind::GatewayTimeout => "gateway_timeout",
             ErrorKind::BadRequest => "bad_request",
+            ErrorKind::MisdirectedRequest => "misdirected_request",
             ErrorKind::Internal => "internal",
         }
     }
@@ -165,6 +172,39 @@ impl EdgeError {
             detail: Cow::Owned(format!(
                 "no origin in geography \"{geography}\" can serve this request right now; \
                  data residency forbids sending it to another geography"
+            )),
+            retry_after: Some(retry_after),
+            limit: None,
+        }
+    }
+
+    /// The tenant is served by the edges of `geography`, not this one: 421, naming the host
+    /// that reaches them when a `host` tenant source gives one.
+    pub fn misdirected(
+        tenant: &edge_config::TenantId,
+        geography: &str,
+        host: Option<&str>,
+    ) -> Self {
+        let go = match host {
+            Some(h) => format!("send its requests to https://{h}/"),
+            None => format!("send its requests to an edge in geography \"{geography}\""),
+        };
+        EdgeError::new(
+            ErrorKind::MisdirectedRequest,
+            format!(
+                "tenant {tenant} is served in geography \"{geography}\", and its requests are \
+                 decrypted only there: {go}"
+            ),
+        )
+    }
+
+    /// No edge of `geography` can take a foreign tenant's request: 503, never served here.
+    pub fn no_edge(geography: &str, retry_after: Duration) -> Self {
+        EdgeError {
+            kind: ErrorKind::NoOriginAvailable,
+            detail: Cow::Owned(format!(
+                "no edge in geography \"{geography}\" can take this request right now; data \
+                 residency forbids serving it from another geography"
             )),
             retry_after: Some(retry_after),
             limit: None,

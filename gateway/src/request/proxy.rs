@@ -59,6 +59,18 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        if let Some(via) = &ctx.via_edge {
+            let Some((_, peer)) = via.peers.get(ctx.attempts) else {
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(503),
+                    "every healthy edge of the tenant's geography has been tried",
+                );
+            };
+            let peer = peer.clone();
+            ctx.attempts += 1;
+            self.state.metrics.upstream_attempts.inc();
+            return Ok(peer);
+        }
         let next = ctx
             .route
             .as_ref()
@@ -212,6 +224,14 @@ impl ProxyHttp for EdgeProxy {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if ctx.via_edge.is_some() {
+            // The request goes on as the client sent it (the tenant's edge identifies the
+            // tenant again), with the client's address and the request id.
+            if let Some(ip) = ctx.client_ip {
+                upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+            }
+            return upstream_request.insert_header("x-request-id", ctx.request_id.as_str());
+        }
         let (Some(route), Some(origin)) = (ctx.route.as_ref(), ctx.current) else {
             return Error::e_explain(ErrorType::InternalError, "no route at upstream phase");
         };
@@ -254,10 +274,16 @@ impl ProxyHttp for EdgeProxy {
         if upstream_response.status.is_informational() && upstream_response.status != 101 {
             return Ok(());
         }
+        // A request proxied to its tenant's edge was served in the region that edge named.
+        let edge_region = ctx
+            .via_edge
+            .as_ref()
+            .and_then(|_| upstream_response.headers.get("x-edge-region"))
+            .cloned();
         headers::decorate_response(
             upstream_response,
             ctx.live.snapshot.hsts.as_ref(),
-            ctx.region_header(),
+            ctx.region_header().or(edge_region.as_ref()),
             &ctx.request_id,
         )?;
         for (name, value) in &ctx.ratelimit_headers {
@@ -393,11 +419,12 @@ impl EdgeProxy {
         let seconds = ctx.started.elapsed().as_secs_f64();
         let answered_by_origin = ctx.failure.is_none() && ctx.current.is_some();
         let live = &ctx.live;
-        let handles = match (&ctx.route, ctx.current) {
-            (Some(_), Some(origin)) if answered_by_origin => {
+        let handles = match (&ctx.route, ctx.current, &ctx.via_edge) {
+            (Some(_), Some(origin), _) if answered_by_origin => {
                 live.metrics.region(live.snapshot.origin(origin).region)
             }
-            (Some(route), _) => live.metrics.geography(route.geography),
+            (Some(route), _, _) => live.metrics.geography(route.geography),
+            (None, _, Some(via)) => live.metrics.geography(via.geo),
             _ => None,
         };
         handles
@@ -426,10 +453,11 @@ fn ctx_view(ctx: &RequestCtx) -> super::access_log::RequestSummary<'_> {
     let origin = ctx.current.map(|o| ctx.live.snapshot.origin(o));
     super::access_log::RequestSummary {
         request_id: &ctx.request_id,
+        client_ip: ctx.client_ip,
         tenant: ctx.route.as_ref().and_then(|r| r.tenant),
         geography: ctx.geography_name(),
         region: ctx.region_name(),
-        origin: origin.map(|o| o.address.as_str()),
+        origin: origin.map(|o| o.address.as_str()).or(ctx.edge_tried()),
         attempts: ctx.attempts,
         error: ctx.failure.as_ref().map(|f| f.kind.label()),
         duration: ctx.started.elapsed(),

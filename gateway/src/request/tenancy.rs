@@ -107,6 +107,33 @@ pub fn identify(sources: &[TenantSource], req: &RequestFacts<'_>) -> TenantMatch
     TenantMatch::Absent
 }
 
+/// The tenant `host` names through the `host` sources alone, tried in their configured order:
+/// what the server name (SNI) of a ClientHello says before anything is decrypted. The other
+/// kinds of source are only known after decryption and are skipped.
+pub fn identify_host(sources: &[TenantSource], host: &str) -> TenantMatch {
+    for source in sources {
+        let TenantSource::Host { prefix, suffix } = source else {
+            continue;
+        };
+        let parsed = match from_host(Some(host), prefix, suffix) {
+            Found::Nothing => continue,
+            Found::Value(v) => TenantId::parse(v),
+            Found::Owned(v) => TenantId::parse(&v),
+            Found::Ambiguous => Err(edge_config::InvalidTenantId),
+        };
+        return match parsed {
+            Ok(id) => TenantMatch::Found {
+                id,
+                source: SourceKind::Host,
+            },
+            Err(_) => TenantMatch::Malformed {
+                source: SourceKind::Host,
+            },
+        };
+    }
+    TenantMatch::Absent
+}
+
 /// `host` without a trailing `:port` (IPv6 literals keep their brackets).
 pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
@@ -372,6 +399,35 @@ mod tests {
             jwt_claim(&jwt(r#"{"tid":"x"}"#), "tid"),
             Some("x".to_string())
         );
+    }
+
+    #[test]
+    fn a_server_name_is_read_by_the_host_sources_only() {
+        let host = format!("{T1}.app.example.com");
+        assert_eq!(
+            identify_host(&sources(), &host),
+            found(T1, SourceKind::Host)
+        );
+        assert_eq!(
+            identify_host(&sources(), "www.app.example.com"),
+            TenantMatch::Malformed {
+                source: SourceKind::Host
+            }
+        );
+        assert_eq!(
+            identify_host(&sources(), "api.example.net"),
+            TenantMatch::Absent
+        );
+        // The same answer as full identification of a request carrying only that host.
+        let empty = HeaderMap::new();
+        for h in [host.as_str(), "x.app.example.com", "example.org"] {
+            let facts = RequestFacts {
+                host: Some(h),
+                path: "",
+                headers: &empty,
+            };
+            assert_eq!(identify_host(&sources(), h), identify(&sources(), &facts));
+        }
     }
 
     #[test]

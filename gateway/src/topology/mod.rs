@@ -1,9 +1,11 @@
 //! The read model, built once per configuration: dense ids, each geography's route table, the
-//! routing [`Snapshot`], and operators' [`Overrides`] as the value a snapshot is built with.
+//! routing [`Snapshot`], the peer edges as upstreams (`edges`, with `[edge]`), and
+//! operators' [`Overrides`] as the value a snapshot is built with.
 //!
 //! A leaf: it imports no other plane of the crate. Everything that changes while a snapshot
 //! is live (origin health, metric handles) is bound to its ids from outside.
 
+mod edges;
 mod ids;
 mod overrides;
 mod snapshot;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use edge_config::{Config, GeographyName, RegionName, TenantId};
 use pingora::upstreams::peer::HttpPeer;
 
+use super::edges::EdgeUpstreams;
 use super::ids::{GeoId, OriginId, RegionId};
 use super::overrides::Overrides;
 use super::table::{Member, RouteTable, Tier};
@@ -87,6 +88,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// The `Strict-Transport-Security` value, or `None` when disabled.
     pub hsts: Option<http::HeaderValue>,
+    /// The peer edges as TLS upstreams, with `[edge]`.
+    pub edge_upstreams: Option<EdgeUpstreams>,
     geographies: Vec<GeoEntry>,
     regions: Vec<RegionEntry>,
     origins: Vec<OriginEntry>,
@@ -195,10 +198,15 @@ impl Snapshot {
         }
         let hsts = hsts_value(&config.tls);
         let dns_drained = overrides.dns_drained();
+        let edge_upstreams = config
+            .edge
+            .as_ref()
+            .map(|e| EdgeUpstreams::build(e, &config.routing));
         Snapshot {
             config,
             generation,
             hsts,
+            edge_upstreams,
             geographies,
             regions,
             origins,

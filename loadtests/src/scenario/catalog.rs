@@ -38,11 +38,14 @@ pub enum Scenario {
     RateLimit,
     /// A new TLS connection (full handshake) per request.
     Churn,
+    /// Two edges (`[edge]`); half the clients connect to the wrong one, which must pass their
+    /// connections through still encrypted.
+    WrongEdge,
 }
 
 impl Scenario {
     /// Every scenario, in the order `run all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Steady,
         Scenario::RegionOutage,
         Scenario::Brownout,
@@ -50,6 +53,7 @@ impl Scenario {
         Scenario::ReloadStorm,
         Scenario::RateLimit,
         Scenario::Churn,
+        Scenario::WrongEdge,
     ];
 
     /// The command-line name.
@@ -62,6 +66,7 @@ impl Scenario {
             Scenario::ReloadStorm => "reload-storm",
             Scenario::RateLimit => "rate-limit",
             Scenario::Churn => "churn",
+            Scenario::WrongEdge => "wrong-edge",
         }
     }
 
@@ -84,6 +89,10 @@ impl Scenario {
                 "one tenant floods from 30 % to 80 % of the run; the others must not suffer"
             }
             Scenario::Churn => "a new TLS connection with a full handshake per request",
+            Scenario::WrongEdge => {
+                "two edges (eu, na); half the clients reach the wrong edge, which passes them \
+                 through encrypted: 0 foreign terminations, and what passthrough costs"
+            }
         }
     }
 
@@ -113,6 +122,7 @@ impl Scenario {
             Scenario::Brownout => 800.0,
             Scenario::RateLimit => 300.0,
             Scenario::Churn => 200.0,
+            Scenario::WrongEdge => 400.0,
         };
         if short {
             rps * 0.4
@@ -125,7 +135,7 @@ impl Scenario {
     pub fn needs_own_origins(self) -> bool {
         matches!(
             self,
-            Scenario::RegionOutage | Scenario::Brownout | Scenario::RateLimit
+            Scenario::RegionOutage | Scenario::Brownout | Scenario::RateLimit | Scenario::WrongEdge
         )
     }
 

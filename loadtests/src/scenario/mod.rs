@@ -2,13 +2,15 @@
 //!
 //! [`run`] goes through one scenario in order: `plan` it, start its `world`, drive the load
 //! while the `actions` break and repair things, then analyse the records into a report and
-//! write its files.
+//! write its files. `wrong-edge` is the exception: it runs two edges of its own
+//! (`wrong_edge`) and writes its own report.
 
 mod actions;
 pub(crate) mod catalog;
 mod options;
 mod plan;
 mod world;
+pub(crate) mod wrong_edge;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;

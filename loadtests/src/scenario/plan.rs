@@ -200,6 +200,8 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         }
         Scenario::RateLimit => rate_limit(&mix, topology, &mut plan),
         Scenario::Churn => plan.streams = vec![mix.stream("churn", Proto::Churn, 1.0)],
+        // Runs its own two-edge world (`wrong_edge`), not a plan.
+        Scenario::WrongEdge => {}
     }
     plan
 }

@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod proxy_faults;
 mod ratelimit;
+mod residency_edge;
 mod scale;
 mod spine;
 mod tls_grade;
