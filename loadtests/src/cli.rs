@@ -161,7 +161,8 @@ pub struct ProfileArgs {
     /// (two targets: `gateway` and `gateway+log`).
     #[arg(long, default_value = "both")]
     pub access_log: String,
-    /// Protocols, comma-separated: h1 (TLS HTTP/1.1 keep-alive), h2.
+    /// Protocols, comma-separated: h1 (TLS HTTP/1.1 keep-alive), h2, h1-plain (plain
+    /// HTTP/1.1; the bare pass-through only, the gateway is TLS-only).
     #[arg(long, default_value = "h1,h2")]
     pub protocols: String,
     /// Requests of the longer run per protocol (N2; the shorter run sends a fifth).

@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use super::{Bench, Entry, Instructions, Target};
 
-/// Inclusive entries above this share of a request's instructions are the threads' and the
-/// event loop's frames, which contain everything: left out of the list.
+/// Entries above this share of a request's instructions are the threads' and the event
+/// loop's frames, which contain everything: left out of the lists.
 const SCAFFOLDING: f64 = 0.95;
 
-/// Runs `target` under callgrind; one result per protocol of the options, in order.
+/// The crate name in the gateway's own functions (and in the filters Pingora calls).
+const OURS: &str = "edge_gateway::";
+
+/// Runs `target` under callgrind; one result per protocol it serves
+/// ([`Bench::protocols`]), in order.
 pub(super) fn measure(bench: &Bench<'_>, target: &Target) -> Result<Vec<Instructions>, String> {
     let opts = bench.opts;
     let base = opts.out.join(format!("callgrind.{}.out", target.name));
@@ -23,15 +27,18 @@ pub(super) fn measure(bench: &Bench<'_>, target: &Target) -> Result<Vec<Instruct
     ];
     let running = bench.spawn(target, &args, &format!("callgrind-{}", target.name))?;
     let pid = running.proc.pid();
-    bench.warm_up(running.listen)?;
+    bench.warm_up(&running)?;
     control(pid, "-z")?;
     let counts = [opts.short_requests(), opts.requests];
     let mut dumps = 0;
     let mut files = Vec::new();
-    for &proto in &opts.protocols {
+    for proto in bench.protocols(target.kind) {
+        let addr = running
+            .addr(proto)
+            .ok_or_else(|| format!("{} does not serve {}", target.name, proto.name()))?;
         let mut pair = Vec::new();
         for n in counts {
-            bench.load(proto, running.listen, n, opts.connections)?;
+            bench.load(proto, addr, n, opts.connections)?;
             control(pid, "-d")?;
             dumps += 1;
             pair.push(dump_file(&base, dumps)?);
@@ -51,19 +58,29 @@ pub(super) fn measure(bench: &Bench<'_>, target: &Target) -> Result<Vec<Instruct
             let per_request = (t2 as f64 - t1 as f64) / dn;
             let per_connection = (t1 as f64 - per_request * counts[0] as f64)
                 / opts.connections.clamp(1, counts[0] as usize) as f64;
-            let inclusive = per_function(&short, &long, true, dn)?
+            let all_inclusive: Vec<Entry> = per_function(&short, &long, true, dn)?
                 .into_iter()
                 .filter(|e| e.per_request < SCAFFOLDING * per_request)
-                .take(opts.top)
                 .collect();
+            let ours = all_inclusive
+                .iter()
+                .filter(|e| e.name.contains(OURS))
+                .take(opts.top)
+                .cloned()
+                .collect();
+            let inclusive = all_inclusive.into_iter().take(opts.top).collect();
+            // callgrind_annotate charges a dump's whole cost to the frames that were active
+            // when the counters were zeroed (the threads' roots) as their own cost too.
             let exclusive = per_function(&short, &long, false, dn)?
                 .into_iter()
+                .filter(|e| e.per_request < SCAFFOLDING * per_request)
                 .take(opts.top)
                 .collect();
             Ok(Instructions {
                 per_request,
                 per_connection,
                 inclusive,
+                ours,
                 exclusive,
                 files: [short, long],
             })
@@ -150,8 +167,13 @@ fn per_function(short: &Path, long: &Path, inclusive: bool, dn: f64) -> Result<V
     Ok(entries)
 }
 
-/// `callgrind_annotate` of a dump: instructions per function (summed over the source files
-/// its code, inlined code included, comes from).
+/// `callgrind_annotate` of a dump: instructions per function.
+///
+/// A function is listed once per source file its code comes from (inlined code included).
+/// Its own (exclusive) cost is split between those lines, so they add up; its inclusive cost
+/// is not: the line of the file that defines it includes every call, those of inlined files
+/// only the calls made from their code. So exclusive costs are summed, inclusive ones take
+/// the largest.
 fn annotate(path: &Path, inclusive: bool) -> Result<HashMap<String, i64>, String> {
     let out = Command::new("callgrind_annotate")
         .arg(format!(
@@ -169,11 +191,15 @@ fn annotate(path: &Path, inclusive: bool) -> Result<HashMap<String, i64>, String
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(parse_annotate(&String::from_utf8_lossy(&out.stdout)))
+    Ok(parse_annotate(
+        &String::from_utf8_lossy(&out.stdout),
+        inclusive,
+    ))
 }
 
-/// Parses the function table of `callgrind_annotate`: `1,234 (5.6%)  file:function [object]`.
-fn parse_annotate(text: &str) -> HashMap<String, i64> {
+/// Parses the function table of `callgrind_annotate`: `1,234 (5.6%)  file:function [object]`;
+/// a function's lines are summed (exclusive) or the largest kept (inclusive).
+fn parse_annotate(text: &str, inclusive: bool) -> HashMap<String, i64> {
     let mut map = HashMap::new();
     let mut in_table = false;
     for line in text.lines() {
@@ -201,7 +227,12 @@ fn parse_annotate(text: &str) -> HashMap<String, i64> {
         if rest.starts_with('(') {
             rest = rest.split_once(')').map_or(rest, |(_, r)| r.trim_start());
         }
-        *map.entry(function_name(rest).to_owned()).or_insert(0) += count;
+        let e = map.entry(function_name(rest).to_owned()).or_insert(0);
+        *e = if inclusive {
+            (*e).max(count)
+        } else {
+            *e + count
+        };
     }
     map
 }
@@ -241,11 +272,13 @@ Ir                file:function
 --------------------------------------------------------------------------------
 -- Auto-annotated source: whatever
 ";
-        let m = parse_annotate(text);
+        let m = parse_annotate(text, false);
         assert_eq!(m["start_thread"], 2000);
         assert_eq!(m["pingora_proxy::HttpProxy<SV>::process_request"], 1500);
         assert_eq!(m["mi_free"], 10);
         assert_eq!(m.len(), 3);
+        let m = parse_annotate(text, true);
+        assert_eq!(m["pingora_proxy::HttpProxy<SV>::process_request"], 1200);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::{Allocations, Bench, Entry, Proto, Target};
 
-/// Frames of a DHAT stack that are the allocator, not the code that asked for memory.
-const PLUMBING: &[&str] = &[
+/// Functions that are the allocator, not the code that asked for memory.
+const ALLOCATOR: &[&str] = &[
     "malloc",
     "calloc",
     "realloc",
@@ -20,11 +20,11 @@ const PLUMBING: &[&str] = &[
     "__rust_",
     "__rdl_",
     "__rg_",
-    "alloc::alloc::",
-    "alloc::raw_vec",
-    "<alloc::raw_vec",
-    "finish_grow",
 ];
+
+/// Where the Rust standard library's code is (allocation, `Box`, `Vec`, `poll` glue): a
+/// location, not a reason to allocate.
+const STD: &str = "library/";
 
 /// Frames kept per allocation site in the report.
 const SITE_FRAMES: usize = 3;
@@ -64,12 +64,15 @@ pub(super) fn measure(
         let args = vec![
             "--tool=dhat".to_owned(),
             format!("--dhat-out-file={}", file.display()),
-            "--num-callers=24".to_owned(),
+            "--num-callers=40".to_owned(),
         ];
         let tag = format!("dhat-{}-{}-{n}", target.name, proto.name());
         let running = bench.spawn(&t, &args, &tag)?;
-        bench.load(proto, running.listen, opts.warmup, opts.connections)?;
-        bench.load(proto, running.listen, n, opts.connections)?;
+        let addr = running
+            .addr(proto)
+            .ok_or_else(|| format!("{} does not serve {}", target.name, proto.name()))?;
+        bench.load(proto, addr, opts.warmup, opts.connections)?;
+        bench.load(proto, addr, n, opts.connections)?;
         running.finish()?;
         heaps.push(read(&file)?);
         files.push(file);
@@ -130,9 +133,9 @@ fn parse(json: &Value) -> Option<Heap> {
             .iter()
             .filter_map(|i| ftbl.get(usize::try_from(i.as_u64()?).ok()?).copied())
             .map(frame)
-            .filter(|f| !f.is_empty() && !PLUMBING.iter().any(|p| f.starts_with(p)))
-            .take(SITE_FRAMES)
+            .filter(|f| !f.is_empty())
             .collect();
+        let frames = site_frames(&frames);
         let site = if frames.is_empty() {
             "(allocator only)".to_owned()
         } else {
@@ -145,9 +148,38 @@ fn parse(json: &Value) -> Option<Heap> {
     Some(heap)
 }
 
-/// `0x4A3B2C: bytes::BytesMut::reserve_inner (bytes_mut.rs:650)` →
-/// `bytes::BytesMut::reserve_inner (bytes_mut.rs:650)`; `[root]` → empty. Directories are
-/// dropped from the location.
+/// The frames that say why memory was asked for: past the allocator (the allocation
+/// functions, then everything down to the last standard-library frame of the allocation
+/// path: `alloc`, `RawVec`, `Box::new`, …), at most [`SITE_FRAMES`] of them, standard-library
+/// glue left out.
+fn site_frames(frames: &[String]) -> Vec<String> {
+    let is_std = |f: &String| location(f).starts_with(STD);
+    let is_allocator = |f: &String| ALLOCATOR.iter().any(|a| f.starts_with(a));
+    // The allocation path: allocator frames and frames inlined into them, up to and through
+    // the first run of standard-library frames.
+    let start = match frames.iter().position(is_std) {
+        Some(first_std) => first_std + frames[first_std..].iter().take_while(|f| is_std(f)).count(),
+        None => frames.iter().take_while(|f| is_allocator(f)).count(),
+    };
+    frames[start..]
+        .iter()
+        .filter(|f| !is_std(f))
+        .take(SITE_FRAMES)
+        .cloned()
+        .collect()
+}
+
+/// The `file:line` of a frame, `""` if it has none.
+fn location(f: &str) -> &str {
+    match f.rfind(" (") {
+        Some(i) if f.ends_with(')') => &f[i + 2..f.len() - 1],
+        _ => "",
+    }
+}
+
+/// `0x4A3B2C: bytes::BytesMut::reserve_inner (src/bytes_mut.rs:650)` →
+/// `bytes::BytesMut::reserve_inner (src/bytes_mut.rs:650)`; `[root]` → empty. Relative
+/// source paths stay as they are; of an object file (`in /usr/lib/…`) only its name is kept.
 fn frame(f: &str) -> String {
     if f == "[root]" {
         return String::new();
@@ -159,9 +191,12 @@ fn frame(f: &str) -> String {
     match f.rfind(" (") {
         Some(i) if f.ends_with(')') => {
             let loc = &f[i + 2..f.len() - 1];
-            let loc = loc.strip_prefix("in ").unwrap_or(loc);
-            let short = loc.rsplit('/').next().unwrap_or(loc);
-            format!("{} ({short})", &f[..i])
+            let loc = match loc.strip_prefix("in ") {
+                Some(object) => object.rsplit('/').next().unwrap_or(object),
+                None if loc.starts_with('/') => loc.rsplit('/').next().unwrap_or(loc),
+                None => loc,
+            };
+            format!("{} ({loc})", &f[..i])
         }
         _ => f.to_owned(),
     }
@@ -176,25 +211,33 @@ mod tests {
     fn a_dhat_file_sums_per_site_outside_the_allocator() {
         let json: Value = serde_json::from_str(
             r#"{"dhatFileVersion":2,"mode":"heap","pps":[
-                {"tb":100,"tbk":2,"fs":[1,2,3,4]},
-                {"tb":50,"tbk":1,"fs":[1,2,3,5]},
-                {"tb":7,"tbk":7,"fs":[1,6]}],
+                {"tb":100,"tbk":2,"fs":[1,2,3,4,5,6,7]},
+                {"tb":50,"tbk":1,"fs":[1,2,3,4,5,6,8]},
+                {"tb":7,"tbk":7,"fs":[9,10]}],
               "ftbl":["[root]",
-                "0x48407B4: malloc (in /usr/libexec/valgrind/vgpreload_dhat-amd64-linux.so)",
-                "0x10: alloc::raw_vec::finish_grow (/rustc/x/library/alloc/src/raw_vec.rs:1)",
-                "0x20: bytes::bytes_mut::BytesMut::reserve_inner (/h/bytes-1/src/bytes_mut.rs:650:9)",
-                "0x30: edge_gateway::request::admit::admit (gateway/src/request/admit.rs:87:5)",
-                "0x40: pingora_proxy::proxy_h1 (proxy_h1.rs:3)",
-                "0x50: edge_gateway::metrics::x (metrics.rs:9)"]}"#,
+                "0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_dhat-amd64-linux.so)",
+                "0x10: UnknownInlinedFun (src/lib.rs:51)",
+                "0x10: alloc (library/alloc/src/alloc.rs:95)",
+                "0x10: box_new_uninit (library/alloc/src/boxed.rs:248)",
+                "0x10: timeout (fast_timeout.rs:93)",
+                "0x10: poll<X> (library/core/src/future/future.rs:133)",
+                "0x20: pingora_core::a::read (src/protocols/http/v1/client.rs:392)",
+                "0x30: pingora_core::b::write (src/protocols/http/v1/server.rs:9)",
+                "0x40: malloc (in /usr/libexec/valgrind/vgpreload_dhat-amd64-linux.so)",
+                "0x50: ring_core_x (/home/ring/crypto/x.c:9)"]}"#,
         )
         .unwrap();
         let h = parse(&json).unwrap();
         assert_eq!((h.blocks, h.bytes), (10, 157));
         assert_eq!(
-            h.sites["bytes::bytes_mut::BytesMut::reserve_inner (bytes_mut.rs:650:9) ← edge_gateway::request::admit::admit (admit.rs:87:5)"],
+            h.sites["timeout (fast_timeout.rs:93) ← pingora_core::a::read (src/protocols/http/v1/client.rs:392)"],
             (2, 100)
         );
-        assert_eq!(h.sites["edge_gateway::metrics::x (metrics.rs:9)"], (7, 7));
+        assert_eq!(
+            h.sites["timeout (fast_timeout.rs:93) ← pingora_core::b::write (src/protocols/http/v1/server.rs:9)"],
+            (1, 50)
+        );
+        assert_eq!(h.sites["ring_core_x (x.c:9)"], (7, 7));
         assert_eq!(h.sites.len(), 3);
     }
 }

@@ -18,17 +18,20 @@ pub enum Proto {
     H1,
     /// h2 over TLS.
     H2,
+    /// HTTP/1.1 keep-alive without TLS (bare pass-through only: the gateway is TLS-only).
+    H1Plain,
 }
 
 impl Proto {
     /// Every protocol.
-    pub const ALL: [Proto; 2] = [Proto::H1, Proto::H2];
+    pub const ALL: [Proto; 3] = [Proto::H1, Proto::H2, Proto::H1Plain];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
             Proto::H1 => "h1",
             Proto::H2 => "h2",
+            Proto::H1Plain => "h1-plain",
         }
     }
 
@@ -37,6 +40,7 @@ impl Proto {
         match self {
             Proto::H1 => "TLS HTTP/1.1 keep-alive",
             Proto::H2 => "TLS h2",
+            Proto::H1Plain => "plain HTTP/1.1 keep-alive (bare pass-through only)",
         }
     }
 
@@ -49,7 +53,7 @@ impl Proto {
                 Proto::ALL
                     .into_iter()
                     .find(|p| p.name() == x)
-                    .ok_or_else(|| format!("unknown protocol {x:?}; use h1, h2"))
+                    .ok_or_else(|| format!("unknown protocol {x:?}; use h1, h2, h1-plain"))
             })
             .collect()
     }
@@ -71,15 +75,18 @@ pub(super) struct Request<'a> {
 pub(super) fn fixed(r: &Request<'_>) -> Result<(), String> {
     let conns = r.connections.clamp(1, r.requests.max(1) as usize);
     let streams = match r.proto {
-        Proto::H1 => 1,
+        Proto::H1 | Proto::H1Plain => 1,
         Proto::H2 => r.h2_streams.max(1),
     };
-    let url = format!("https://{}:{}/", r.host, r.addr.port());
+    let url = match r.proto {
+        Proto::H1Plain => format!("http://{}/", r.addr),
+        _ => format!("https://{}:{}/", r.host, r.addr.port()),
+    };
     let mut cmd = Command::new(r.h2load);
     cmd.args(["-t", "1", "-n", &r.requests.to_string()])
         .args(["-c", &conns.to_string(), "-m", &streams.to_string()])
         .args(["-H", &format!("x-tenant-id: {TENANT}")]);
-    if r.proto == Proto::H1 {
+    if r.proto != Proto::H2 {
         cmd.arg("--h1");
     }
     cmd.arg(&url);

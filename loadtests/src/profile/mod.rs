@@ -122,7 +122,10 @@ pub struct Instructions {
     pub per_connection: f64,
     /// Functions by inclusive cost per request (scaffolding above 95 % of the total left out).
     pub inclusive: Vec<Entry>,
-    /// Functions by their own (exclusive) cost per request.
+    /// The gateway's own functions (`edge_gateway::`, including the Pingora phase filters it
+    /// implements) by inclusive cost per request: what our code costs, callees included.
+    pub ours: Vec<Entry>,
+    /// Functions by their own (exclusive) cost per request (the threads' roots left out).
     pub exclusive: Vec<Entry>,
     /// The two dumps.
     pub files: [PathBuf; 2],
@@ -194,6 +197,7 @@ impl Bench<'_> {
     /// answers a request. `tag` names its log.
     fn spawn(&self, target: &Target, tool_args: &[String], tag: &str) -> Result<Running, String> {
         let listen = util::free_port().map_err(|e| format!("no free port: {e}"))?;
+        let plain = util::free_port().map_err(|e| format!("no free port: {e}"))?;
         let mut cmd = Command::new("valgrind");
         cmd.args(tool_args).arg(&target.bin);
         match target.kind {
@@ -217,7 +221,9 @@ impl Bench<'_> {
                     .env("RUST_LOG", target.access_log.rust_log());
             }
             Kind::Bare => {
-                cmd.arg("--upstream")
+                cmd.arg("--listen")
+                    .arg(plain.to_string())
+                    .arg("--upstream")
                     .arg(self.backend.to_string())
                     .arg("--tls-listen")
                     .arg(listen.to_string())
@@ -233,7 +239,12 @@ impl Bench<'_> {
         let mut proc = Proc::spawn(&target.name, &mut cmd, &log)?;
         // valgrind translates the whole binary's start-up path first: tens of seconds.
         wait_port_within(listen, &mut proc, &log, Duration::from_secs(300))?;
-        let running = Running { proc, listen, log };
+        let running = Running {
+            proc,
+            listen,
+            plain: (target.kind == Kind::Bare).then_some(plain),
+            log,
+        };
         self.until_ready(&running)?;
         Ok(running)
     }
@@ -269,23 +280,46 @@ impl Bench<'_> {
         })
     }
 
-    /// The warm-up of every protocol.
-    fn warm_up(&self, addr: SocketAddr) -> Result<(), String> {
+    /// The warm-up of every protocol `r` serves.
+    fn warm_up(&self, r: &Running) -> Result<(), String> {
         for &p in &self.opts.protocols {
-            self.load(p, addr, self.opts.warmup, self.opts.connections)?;
+            if let Some(addr) = r.addr(p) {
+                self.load(p, addr, self.opts.warmup, self.opts.connections)?;
+            }
         }
         Ok(())
+    }
+
+    /// The protocols of the options `kind` serves.
+    fn protocols(&self, kind: Kind) -> Vec<Proto> {
+        self.opts
+            .protocols
+            .iter()
+            .copied()
+            .filter(|&p| kind == Kind::Bare || p != Proto::H1Plain)
+            .collect()
     }
 }
 
 /// A proxy running under valgrind.
 struct Running {
     proc: Proc,
+    /// The TLS listener.
     listen: SocketAddr,
+    /// The plain HTTP listener (the bare pass-through's).
+    plain: Option<SocketAddr>,
     log: PathBuf,
 }
 
 impl Running {
+    /// Where `proto`'s requests go; `None`: this proxy does not serve it.
+    fn addr(&self, proto: Proto) -> Option<SocketAddr> {
+        match proto {
+            Proto::H1Plain => self.plain,
+            _ => Some(self.listen),
+        }
+    }
+
     /// Stops it and waits (at most 3 minutes) for valgrind to write its profile.
     fn finish(mut self) -> Result<(), String> {
         if self.proc.stop_within(Duration::from_secs(180)) {
@@ -344,10 +378,10 @@ pub fn run(opts: &ProfileOptions) -> Result<Profile, String> {
     let mut results = Vec::new();
     let mut notes = Vec::new();
     for target in &opts.targets {
-        let mut per_proto: Vec<Measured> = opts
-            .protocols
-            .iter()
-            .map(|&proto| Measured {
+        let mut per_proto: Vec<Measured> = bench
+            .protocols(target.kind)
+            .into_iter()
+            .map(|proto| Measured {
                 target: target.name.clone(),
                 kind: target.kind,
                 proto,

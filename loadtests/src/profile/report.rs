@@ -162,6 +162,14 @@ fn details(s: &mut String, m: &Measured, top: usize) {
         );
         entries(
             s,
+            "The gateway's own functions, inclusive (`edge_gateway::`, with the Pingora phase \
+             filters it implements and everything they call):",
+            "instructions / request",
+            &i.ours,
+            top,
+        );
+        entries(
+            s,
             "Instructions by function, exclusive (the function's own code):",
             "instructions / request",
             &i.exclusive,
