@@ -3,6 +3,7 @@
 # edge-gateway container image.
 #
 #   docker build -t edge-gateway:0.1.0 .
+#   docker build --build-arg PGO=1 -t edge-gateway:0.1.0-pgo .    # profile-guided (slower build)
 #   docker run --rm --read-only --tmpfs /tmp \
 #     -p 8443:8443 -p 8080:8080 -p 127.0.0.1:9901:9901 \
 #     -v "$PWD/edge.toml:/etc/edge-gateway/edge.toml:ro" -v "$PWD/tls:/etc/edge-gateway/tls:ro" \
@@ -52,6 +53,25 @@ WORKDIR /src
 # Cargo.lock to resolve the workspace with --locked, even when building one package.
 COPY . .
 
+# PGO=1: a profile-guided build, `cargo xtask pgo` (see docs/performance.md): the gateway is
+# built instrumented (-Cprofile-generate), trained inside this stage by the load-test harness
+# (simulated origins; an nginx backend, wrk and h2load for the benchmark workloads; all on the
+# build container's loopback, nothing leaves it), the counts are merged with llvm-profdata-19
+# (rustc 1.95 writes LLVM 22 profiles; Debian 12's llvm-profdata-14 cannot read them) and the
+# gateway is rebuilt with -Cprofile-use. Two fat-LTO builds, the harness's build and about a
+# minute of training: expect three to four times the plain build's time. The tools are
+# installed in this stage only; the runtime image is the same either way.
+# PGO=0 (the default): the plain release build.
+ARG PGO=0
+# hadolint ignore=DL3008
+RUN if [ "${PGO}" = "1" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends llvm-19 nginx wrk nghttp2-client \
+      && rm -rf /var/lib/apt/lists/*; \
+    elif [ "${PGO}" != "0" ]; then \
+      echo "PGO must be 0 or 1, not '${PGO}'" >&2; exit 1; \
+    fi
+
 # Parallel jobs; lower it on small builders if fat LTO runs out of memory.
 ARG CARGO_BUILD_JOBS=
 ARG TARGETARCH
@@ -62,8 +82,13 @@ RUN --mount=type=cache,id=edge-cargo-registry,target=/usr/local/cargo/registry,s
     --mount=type=cache,id=edge-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,id=edge-target-${TARGETARCH},target=/src/target,sharing=locked \
     if [ -n "${CARGO_BUILD_JOBS}" ]; then export CARGO_BUILD_JOBS; else unset CARGO_BUILD_JOBS; fi \
- && cargo build --release --locked --no-default-features -p edge-gateway --bin edge-gateway \
- && install -D -m 0755 target/release/edge-gateway /out/edge-gateway \
+ && if [ "${PGO}" = "1" ]; then \
+      cargo xtask pgo --no-default-features --locked \
+      && install -D -m 0755 target/pgo/edge-gateway /out/edge-gateway; \
+    else \
+      cargo build --release --locked --no-default-features -p edge-gateway --bin edge-gateway \
+      && install -D -m 0755 target/release/edge-gateway /out/edge-gateway; \
+    fi \
  && /out/edge-gateway --version
 
 # ---------------------------------------------------------------------------------------------

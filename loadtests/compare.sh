@@ -27,7 +27,8 @@ fi
 
 cargo build --release -p edge-gateway --bin edge-gateway --example bare_passthrough
 cargo build -p edge-loadtest
-exec target/debug/edge-loadtest compare \
-    --gateway-bin target/release/edge-gateway \
-    --bare-bin target/release/examples/bare_passthrough \
+tgt="${CARGO_TARGET_DIR:-target}"
+exec "$tgt/debug/edge-loadtest" compare \
+    --gateway-bin "$tgt/release/edge-gateway" \
+    --bare-bin "$tgt/release/examples/bare_passthrough" \
     "$@"

@@ -87,6 +87,11 @@ fn run(args: Args) -> std::result::Result<(), String> {
         threads: args.threads.max(1),
         work_stealing: false,
         upstream_keepalive_pool_size: UPSTREAM_POOL_SIZE,
+        // As the benchmarked gateway (`grace_period = "1s"`): SIGTERM stops within seconds,
+        // not Pingora's default 5 minutes, so a run under valgrind ends and writes its
+        // profile (`edge-loadtest profile`).
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);

@@ -1,11 +1,13 @@
-//! Command line: `run <scenario>`, `list`, `compare`.
+//! Command line: `run <scenario>`, `list`, `compare`, `profile`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::compare::{self, CompareOptions, Mode};
+use crate::bench::AccessLog;
+use crate::compare::{self, CompareOptions, Mode, Proxy};
+use crate::profile::{self, Kind, ProfileOptions, Proto, Target};
 use crate::scenario::{self, GatewayChoice, Options, Scenario};
 use crate::util;
 
@@ -28,6 +30,9 @@ pub enum Command {
     List,
     /// Benchmark edge-gateway against nginx, HAProxy and a bare Pingora pass-through.
     Compare(CompareArgs),
+    /// Count instructions (callgrind) and heap allocations (DHAT) per request, gateway vs
+    /// the bare pass-through; `cargo xtask profile` builds the binaries and runs this.
+    Profile(ProfileArgs),
 }
 
 /// `run` arguments.
@@ -92,12 +97,29 @@ pub struct CompareArgs {
     /// Seconds per run.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
-    /// Concurrent connections.
+    /// Concurrent connections (wrk).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// h2load connections (default: a quarter of --connections).
+    #[arg(long)]
+    pub h2_connections: Option<usize>,
+    /// Streams in flight per h2 connection, comma-separated: one h2 workload each, e.g.
+    /// `1,4,16,64`.
+    #[arg(long, default_value = "4")]
+    pub h2_streams: String,
     /// Modes, comma-separated: plain, tls, h2, churn.
     #[arg(long, default_value = "plain,tls,h2,churn")]
     pub modes: String,
+    /// Targets, comma-separated: gateway, candidate, nginx, haproxy, bare, direct.
+    #[arg(long, default_value = "gateway,candidate,nginx,haproxy,bare,direct")]
+    pub targets: String,
+    /// A second gateway build run on the same config in the same rounds (a PGO build, or the
+    /// gateway before a change).
+    #[arg(long)]
+    pub candidate_bin: Option<PathBuf>,
+    /// What the candidate is, for the tables.
+    #[arg(long, default_value = "candidate")]
+    pub candidate_label: String,
     /// The edge-gateway binary (default: $EDGE_GATEWAY_BIN, then target/release/edge-gateway).
     #[arg(long)]
     pub gateway_bin: Option<PathBuf>,
@@ -112,6 +134,60 @@ pub struct CompareArgs {
     /// Also write the Markdown table to this file.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+}
+
+/// `profile` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// The edge-gateway release binary (default: $EDGE_GATEWAY_BIN, then
+    /// target/release/edge-gateway).
+    #[arg(long)]
+    pub gateway_bin: Option<PathBuf>,
+    /// The bare pass-through release binary (default: $EDGE_BARE_BIN, then
+    /// target/release/examples/bare_passthrough).
+    #[arg(long)]
+    pub bare_bin: Option<PathBuf>,
+    /// The gateway built with the C library's allocator, for DHAT (without it: no
+    /// allocation counts for the gateway).
+    #[arg(long)]
+    pub gateway_dhat_bin: Option<PathBuf>,
+    /// The bare pass-through built with the C library's allocator, for DHAT.
+    #[arg(long)]
+    pub bare_dhat_bin: Option<PathBuf>,
+    /// Another gateway build to count instructions of, `NAME=PATH` (e.g. `pgo=...`);
+    /// repeatable; access log off; callgrind only.
+    #[arg(long = "extra-gateway", value_name = "NAME=PATH")]
+    pub extra_gateways: Vec<String>,
+    /// The gateway's access log: off, json (one JSON line per request to a file), or both
+    /// (two targets: `gateway` and `gateway+log`).
+    #[arg(long, default_value = "both")]
+    pub access_log: String,
+    /// Protocols, comma-separated: h1 (TLS HTTP/1.1 keep-alive), h2, h1-plain (plain
+    /// HTTP/1.1; the bare pass-through only, the gateway is TLS-only).
+    #[arg(long, default_value = "h1,h2")]
+    pub protocols: String,
+    /// Requests of the longer run per protocol (N2; the shorter run sends a fifth).
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: u64,
+    /// Requests per protocol before counting.
+    #[arg(long, default_value_t = 500)]
+    pub warmup: u64,
+    /// Client connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Streams in flight per h2 connection.
+    #[arg(long, default_value_t = 4)]
+    pub h2_streams: usize,
+    /// Tools, comma-separated: callgrind, dhat.
+    #[arg(long, default_value = "callgrind,dhat")]
+    pub tools: String,
+    /// Functions and allocation sites listed per target and protocol.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+    /// Directory for the profiles, profile.md and profile.json (default:
+    /// `loadtests/out/profile/` of the workspace).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Parses the command line and runs it; returns the exit code.
@@ -150,34 +226,170 @@ pub fn main() -> i32 {
                 2
             }
         },
+        Command::Profile(args) => match profile_opts(args) {
+            Ok(opts) => {
+                let code = match profile::run(&opts) {
+                    Ok(_) => 0,
+                    Err(e) => {
+                        eprintln!("edge-loadtest profile: {e}");
+                        2
+                    }
+                };
+                eprintln!("edge-loadtest profile: output in {}", opts.out.display());
+                code
+            }
+            Err(e) => {
+                eprintln!("edge-loadtest profile: {e}");
+                2
+            }
+        },
     }
 }
 
-fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
-    let gateway_bin = crate::gateway::locate(args.gateway_bin.as_deref())?;
-    let bare_bin = util::locate_binary(
-        args.bare_bin.as_deref(),
+fn bare_bin(explicit: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    util::locate_binary(
+        explicit,
         "EDGE_BARE_BIN",
         &[util::target_dir()
             .join("release")
             .join("examples")
             .join("bare_passthrough")],
         "cargo build --release -p edge-gateway --example bare_passthrough",
-    )?;
+    )
+}
+
+fn existing(p: Option<PathBuf>) -> Result<Option<PathBuf>, String> {
+    match p {
+        Some(p) if !p.is_file() => Err(format!("{} does not exist", p.display())),
+        p => Ok(p),
+    }
+}
+
+fn profile_opts(args: ProfileArgs) -> Result<ProfileOptions, String> {
+    let gateway_bin = crate::gateway::locate(args.gateway_bin.as_deref())?;
+    let bare_bin = bare_bin(args.bare_bin.as_deref())?;
+    let gateway_dhat = existing(args.gateway_dhat_bin)?;
+    let bare_dhat = existing(args.bare_dhat_bin)?;
+    let logs = match args.access_log.as_str() {
+        "off" => vec![AccessLog::Off],
+        "json" => vec![AccessLog::Json],
+        "both" => vec![AccessLog::Off, AccessLog::Json],
+        x => return Err(format!("--access-log {x:?}: use off, json or both")),
+    };
+    let mut targets: Vec<Target> = logs
+        .into_iter()
+        .map(|log| Target {
+            name: match log {
+                AccessLog::Off => "gateway".to_owned(),
+                AccessLog::Json => "gateway+log".to_owned(),
+            },
+            kind: Kind::Gateway,
+            bin: gateway_bin.clone(),
+            dhat_bin: gateway_dhat.clone(),
+            access_log: log,
+        })
+        .collect();
+    for extra in &args.extra_gateways {
+        let Some((name, path)) = extra.split_once('=') else {
+            return Err(format!("--extra-gateway {extra:?}: use NAME=PATH"));
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!(
+                "--extra-gateway {extra:?}: NAME is letters, digits, '-'"
+            ));
+        }
+        let bin = PathBuf::from(path);
+        if !bin.is_file() {
+            return Err(format!("--extra-gateway {name}: {path} does not exist"));
+        }
+        targets.push(Target {
+            name: name.to_owned(),
+            kind: Kind::Gateway,
+            bin,
+            dhat_bin: None,
+            access_log: AccessLog::Off,
+        });
+    }
+    targets.push(Target {
+        name: "bare".to_owned(),
+        kind: Kind::Bare,
+        bin: bare_bin,
+        dhat_bin: bare_dhat,
+        access_log: AccessLog::Off,
+    });
+    let tools: Vec<&str> = args.tools.split(',').map(str::trim).collect();
+    if let Some(t) = tools.iter().find(|t| !["callgrind", "dhat"].contains(t)) {
+        return Err(format!("--tools: unknown tool {t:?}; use callgrind, dhat"));
+    }
+    if !(10..=10_000_000).contains(&args.requests) {
+        return Err("--requests must be 10 to 10,000,000".to_owned());
+    }
+    Ok(ProfileOptions {
+        targets,
+        protocols: Proto::parse_list(&args.protocols)?,
+        requests: args.requests,
+        warmup: args.warmup.max(1),
+        connections: args.connections.max(1),
+        h2_streams: args.h2_streams.max(1),
+        callgrind: tools.contains(&"callgrind"),
+        dhat: tools.contains(&"dhat"),
+        top: args.top,
+        out: args
+            .out
+            .unwrap_or_else(|| util::default_out().join("profile")),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
+    let targets = Proxy::parse_list(&args.targets)?;
+    // A binary that is not run need not exist (e.g. `--targets gateway` for PGO training).
+    let gateway_bin = if targets.contains(&Proxy::Gateway) {
+        crate::gateway::locate(args.gateway_bin.as_deref())?
+    } else {
+        args.gateway_bin.clone().unwrap_or_default()
+    };
+    let bare_bin = if targets.contains(&Proxy::Bare) {
+        bare_bin(args.bare_bin.as_deref())?
+    } else {
+        args.bare_bin.clone().unwrap_or_default()
+    };
     if args.rounds == 0 || args.rounds > 50 {
         return Err("--rounds must be 1 to 50".to_owned());
     }
     if args.seconds == 0 || args.seconds > 600 {
         return Err("--seconds must be 1 to 600".to_owned());
     }
+    let h2_streams = args
+        .h2_streams
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| match x.parse::<usize>() {
+            Ok(m) if (1..=1000).contains(&m) => Ok(m),
+            _ => Err(format!("--h2-streams: {x:?} is not 1 to 1000")),
+        })
+        .collect::<Result<Vec<usize>, String>>()?;
+    if h2_streams.is_empty() {
+        return Err("--h2-streams: give at least one value".to_owned());
+    }
+    let candidate = match args.candidate_bin {
+        Some(p) if !p.is_file() => return Err(format!("{} does not exist", p.display())),
+        Some(p) => Some((p, args.candidate_label)),
+        None => None,
+    };
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     Ok(CompareOptions {
         rounds: args.rounds,
         seconds: args.seconds,
         connections: args.connections,
+        h2_connections: args.h2_connections.unwrap_or((args.connections / 4).max(1)),
+        h2_streams,
         modes: Mode::parse_list(&args.modes)?,
+        targets,
         gateway_bin,
         bare_bin,
+        candidate,
         out: args.out.unwrap_or_else(util::default_out),
         markdown: args.markdown,
         command,

@@ -38,7 +38,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, String> {
     )
 }
 
-/// A gateway child process; killed (by its PID) when dropped.
+/// A gateway child process; stopped by its PID when dropped (SIGINT, then SIGKILL after 5 s).
 #[derive(Debug)]
 pub struct GatewayProcess {
     child: Child,
@@ -131,9 +131,25 @@ impl GatewayProcess {
     }
 }
 
+/// How long a stopped gateway may take to exit before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
-        // SIGKILL to our own child, by PID; then reap it.
+        // SIGINT to our own child, by PID: the gateway exits at once, but through exit(3), so
+        // an instrumented build (`cargo xtask pgo`) writes its profile. SIGKILL if it lingers.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(self.child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + STOP_GRACE;
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

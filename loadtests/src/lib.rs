@@ -11,12 +11,14 @@
 //! `edge-loadtest compare` runs the same workload through the gateway, nginx, HAProxy and a
 //! bare Pingora pass-through, interleaved, and prints medians and ratios.
 
+pub mod bench;
 pub mod chart;
 pub mod cli;
 pub mod compare;
 pub mod gateway;
 pub mod load;
 pub mod pki;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod run;

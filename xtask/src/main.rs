@@ -10,8 +10,15 @@
 //!   module map in docs/architecture.md, doc links), fmt, clippy, unit + integration tests.
 //! - `cargo xtask lint`         only the repository lints.
 //! - `cargo xtask deps`         only installs missing prerequisites.
+//! - `cargo xtask profile [ARGS]` instructions and allocations per request under valgrind,
+//!   the gateway against the bare Pingora pass-through (`profile.rs`).
+//! - `cargo xtask pgo`          a profile-guided build of the gateway in `target/pgo/`
+//!   (`pgo.rs`).
 
+mod build;
 mod lint;
+mod pgo;
+mod profile;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -86,12 +93,18 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("lint") => lints(),
         Some("deps") => ensure(BUILD).and_then(|()| ensure(TEST)),
+        Some("profile") => profile::profile(&args[1..]),
+        Some("pgo") => pgo::pgo(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [ARGS] | test [CARGO TEST ARGS] | deps>\n\
-                 \n  demo   run the gateway on its embedded demo\
-                 \n  test   run every check and test CI runs\
-                 \n  deps   install missing build/test prerequisites (Debian: apt-get)"
+                "usage: cargo xtask <demo [ARGS] | test [CARGO TEST ARGS] | deps | profile [ARGS] | pgo>\n\
+                 \n  demo     run the gateway on its embedded demo\
+                 \n  test     run every check and test CI runs\
+                 \n  deps     install missing build/test prerequisites (Debian: apt-get)\
+                 \n  profile  instructions and allocations per request, gateway vs bare Pingora\
+                 \n           (valgrind; ARGS: see `edge-loadtest profile --help`)\
+                 \n  pgo      profile-guided build of the gateway into target/pgo/\
+                 \n           ([--no-default-features] [--locked])"
             );
             Err("unknown command".into())
         }

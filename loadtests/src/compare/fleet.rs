@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::bench::AccessLog;
 use crate::pki::Pki;
 
 use super::confs::{self, ConfFiles, Ports};
@@ -24,10 +25,12 @@ pub(super) struct Fleet {
     proxies: BTreeMap<Proxy, Proc>,
 }
 
-/// The two binaries of this workspace a comparison runs.
+/// The binaries of this workspace a comparison runs.
 pub(super) struct Bins<'a> {
     pub(super) gateway: &'a Path,
     pub(super) bare: &'a Path,
+    /// A second gateway build, on the same config.
+    pub(super) candidate: Option<&'a Path>,
 }
 
 /// How one proxy is started: its command, its log's name and the port that says it is up.
@@ -39,25 +42,33 @@ struct Launch {
     cmd: Command,
 }
 
-/// The proxies in start order, each on its config.
+/// `bin run --config conf`, access log off.
+fn gateway_cmd(bin: &Path, conf: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    let log = AccessLog::Off;
+    cmd.args(log.global_args())
+        .arg("run")
+        .arg("--config")
+        .arg(conf)
+        .env("RUST_LOG", log.rust_log());
+    cmd
+}
+
+/// The proxies in `targets`, in start order, each on its config.
 fn launches(
     tools: &Tools,
     bins: &Bins<'_>,
     confs: &ConfFiles,
     pki: &Pki,
     ports: &Ports,
-) -> [Launch; 4] {
+    targets: &[Proxy],
+) -> Vec<Launch> {
     let mut nginx = Command::new(&tools.nginx);
     nginx.arg("-c").arg(&confs.nginx);
     let mut haproxy = Command::new(&tools.haproxy);
     haproxy.arg("-db").arg("-f").arg(&confs.haproxy);
-    let mut gateway = Command::new(bins.gateway);
-    gateway
-        .arg("run")
-        .arg("--config")
-        .arg(&confs.gateway)
-        // Health transitions (info) are kept to detect an ejected origin; no access log.
-        .env("RUST_LOG", "info,access=warn");
+    let gateway = gateway_cmd(bins.gateway, &confs.gateway);
+    let candidate = bins.candidate.map(|b| gateway_cmd(b, &confs.candidate));
     let mut bare = Command::new(bins.bare);
     bare.arg("--upstream")
         .arg(ports.backend.to_string())
@@ -78,7 +89,7 @@ fn launches(
         port,
         cmd,
     };
-    [
+    let mut all = vec![
         launch(Proxy::Nginx, "nginx", "nginx", ports.nginx_tls, nginx),
         launch(
             Proxy::Haproxy,
@@ -95,7 +106,18 @@ fn launches(
             gateway,
         ),
         launch(Proxy::Bare, "bare Pingora", "bare", ports.bare_tls, bare),
-    ]
+    ];
+    if let Some(cmd) = candidate {
+        all.push(launch(
+            Proxy::Candidate,
+            "edge-gateway (candidate)",
+            "candidate",
+            ports.candidate_tls,
+            cmd,
+        ));
+    }
+    all.retain(|l| targets.contains(&l.proxy));
+    all
 }
 
 /// Spawns `cmd` logging into `log` and waits until it listens on `port`.
@@ -106,8 +128,8 @@ fn start(name: &str, cmd: &mut Command, log: &Path, port: SocketAddr) -> Result<
 }
 
 impl Fleet {
-    /// Writes the configs into `dir` and starts every process in turn, each once the one
-    /// before listens.
+    /// Writes the configs into `dir` and starts the backend and every proxy of `targets` in
+    /// turn, each once the one before listens.
     pub(super) fn start(
         tools: &Tools,
         bins: &Bins<'_>,
@@ -115,9 +137,15 @@ impl Fleet {
         pki: &Pki,
         ports: &Ports,
         out: &Path,
+        targets: &[Proxy],
     ) -> Result<Fleet, String> {
         let confs = confs::write(dir, pki, ports)?;
-        eprintln!("compare: starting the backend, nginx, HAProxy, edge-gateway and bare Pingora");
+        let names: Vec<&str> = targets
+            .iter()
+            .filter(|&&p| p != Proxy::Direct)
+            .map(|p| p.label())
+            .collect();
+        eprintln!("compare: starting the backend and {}", names.join(", "));
         let backend = start(
             "backend nginx",
             Command::new(&tools.nginx).arg("-c").arg(&confs.backend),
@@ -125,7 +153,7 @@ impl Fleet {
             ports.backend_status,
         )?;
         let mut proxies = BTreeMap::new();
-        for mut l in launches(tools, bins, &confs, pki, ports) {
+        for mut l in launches(tools, bins, &confs, pki, ports, targets) {
             let proc = start(l.name, &mut l.cmd, &log_path(out, l.log), l.port)?;
             proxies.insert(l.proxy, proc);
         }
@@ -133,11 +161,16 @@ impl Fleet {
     }
 
     /// The process whose CPU time is `proxy`'s: the backend's for [`Proxy::Direct`].
-    pub(super) fn pid(&self, proxy: Proxy) -> u32 {
+    pub(super) fn pid(&self, proxy: Proxy) -> Option<u32> {
         match proxy {
-            Proxy::Direct => self.backend.pid(),
-            p => self.proxies.get(&p).map_or(0, Proc::pid),
+            Proxy::Direct => Some(self.backend.pid()),
+            p => self.proxies.get(&p).map(Proc::pid),
         }
+    }
+
+    /// The backend's PID.
+    pub(super) fn backend_pid(&self) -> u32 {
+        self.backend.pid()
     }
 
     /// Stops the proxies, then the backend.

@@ -13,13 +13,13 @@
 //! the configs (`confs`) and starts every process (`procs`), `rounds` measures, and
 //! [`markdown`](fn@markdown) prints the medians of the `model`.
 
-mod confs;
+pub(crate) mod confs;
 mod fleet;
 mod markdown;
 mod model;
-mod procs;
+pub(crate) mod procs;
 mod rounds;
-mod tools;
+pub(crate) mod tools;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,9 +27,9 @@ use std::path::PathBuf;
 use crate::pki::Pki;
 use crate::util;
 
-pub use confs::OUTLIER_FAILURES;
+pub use crate::bench::OUTLIER_FAILURES;
 pub use markdown::markdown;
-pub use model::{Cell, Comparison, Mode, Proxy, Sample};
+pub use model::{Cell, Comparison, Mode, Proxy, Sample, Workload};
 pub use procs::machine;
 pub use tools::{parse_h2load, parse_wrk};
 
@@ -45,14 +45,22 @@ pub struct CompareOptions {
     pub rounds: usize,
     /// Length of each run.
     pub seconds: u64,
-    /// Concurrent connections (wrk), or streams in flight (h2load: connections × streams).
+    /// Concurrent connections (wrk).
     pub connections: usize,
+    /// h2load connections.
+    pub h2_connections: usize,
+    /// h2 streams in flight per connection: one h2 workload per value.
+    pub h2_streams: Vec<usize>,
     /// Modes to run.
     pub modes: Vec<Mode>,
+    /// Targets to run.
+    pub targets: Vec<Proxy>,
     /// The gateway binary.
     pub gateway_bin: PathBuf,
     /// The bare pass-through binary.
     pub bare_bin: PathBuf,
+    /// A second gateway build and its label (e.g. `PGO`).
+    pub candidate: Option<(PathBuf, String)>,
     /// Where the JSON (and the proxies' logs) go.
     pub out: PathBuf,
     /// Also write the Markdown to this file.
@@ -63,7 +71,7 @@ pub struct CompareOptions {
 
 /// Runs the comparison and prints the table; returns the results.
 pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
-    let tools = tools::tools()?;
+    let tools = tools::tools(&opts.targets)?;
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| format!("cannot create {}: {e}", opts.out.display()))?;
     let dir = tempfile::Builder::new()
@@ -76,11 +84,18 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
     let bins = Bins {
         gateway: &opts.gateway_bin,
         bare: &opts.bare_bin,
+        candidate: opts.candidate.as_ref().map(|(p, _)| p.as_path()),
     };
-    let fleet = Fleet::start(&tools, &bins, dir.path(), &pki, &ports, &opts.out)?;
-    let driver = Driver::new(&tools, opts.connections);
+    let mut targets = opts.targets.clone();
+    if opts.candidate.is_none() {
+        targets.retain(|&p| p != Proxy::Candidate);
+    }
+    let fleet = Fleet::start(&tools, &bins, dir.path(), &pki, &ports, &opts.out, &targets)?;
+    let driver = Driver::new(&tools, opts.connections, opts.h2_connections);
+    let workloads = workloads(&opts.modes, &opts.h2_streams);
     let schedule = Schedule {
-        modes: &opts.modes,
+        workloads: &workloads,
+        targets: &targets,
         rounds: opts.rounds,
         seconds: opts.seconds,
     };
@@ -99,15 +114,37 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         rounds: opts.rounds,
         seconds: opts.seconds,
         connections: driver.conns,
+        h2_connections: driver.h2_conns,
+        candidate: opts
+            .candidate
+            .as_ref()
+            .map(|(p, label)| format!("{label} ({})", p.display())),
         cells: samples
             .into_iter()
-            .map(|((mode, proxy), samples)| model::cell(mode, proxy, samples))
+            .map(|((w, proxy), samples)| model::cell(w, proxy, samples))
             .collect(),
         notes: notes(opts),
     };
     fleet.stop();
     publish(&cmp, opts)?;
     Ok(cmp)
+}
+
+/// The workloads of `modes`: one per h2 stream count for h2, one for every other mode.
+pub fn workloads(modes: &[Mode], h2_streams: &[usize]) -> Vec<Workload> {
+    modes
+        .iter()
+        .flat_map(|&mode| {
+            let streams: Vec<usize> = if mode == Mode::H2 {
+                h2_streams.iter().map(|&m| m.max(1)).collect()
+            } else {
+                vec![1]
+            };
+            streams
+                .into_iter()
+                .map(move |streams| Workload { mode, streams })
+        })
+        .collect()
 }
 
 /// The version line of every program in the comparison.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::confs::Ports;
 use super::fleet::Fleet;
-use super::model::{round1, Mode, Proxy, Sample};
-use super::procs::tree_ticks;
+use super::model::{round1, Proxy, Sample, Workload};
+use super::procs::{reaped_children_ticks, tree_usage};
 use super::tools::Driver;
 
 /// The backend's accepted-connections counter (nginx `stub_status`).
@@ -28,7 +28,10 @@ fn backend_accepts(status: SocketAddr) -> Option<u64> {
 
 /// What the rounds run.
 pub(super) struct Schedule<'a> {
-    pub(super) modes: &'a [Mode],
+    /// Workloads, in table order.
+    pub(super) workloads: &'a [Workload],
+    /// The targets.
+    pub(super) targets: &'a [Proxy],
     pub(super) rounds: usize,
     pub(super) seconds: u64,
 }
@@ -47,89 +50,115 @@ impl Meter<'_> {
     /// connections per 1,000 requests.
     fn measure(
         &self,
-        mode: Mode,
+        w: Workload,
         proxy: Proxy,
         addr: SocketAddr,
         secs: u64,
     ) -> Result<Sample, String> {
-        let pid = self.fleet.pid(proxy);
+        let pid = self
+            .fleet
+            .pid(proxy)
+            .ok_or_else(|| format!("{} is not running", proxy.label()))?;
+        let backend = self.fleet.backend_pid();
         let status = self.ports.backend_status;
         let accepts0 = backend_accepts(status);
-        let ticks0 = tree_ticks(pid);
-        let result = self.driver.run(mode, addr, secs);
-        let ticks1 = tree_ticks(pid);
+        let (proxy0, backend0, client0) = (
+            tree_usage(pid),
+            tree_usage(backend),
+            reaped_children_ticks(),
+        );
+        let result = self.driver.run(w, addr, secs);
+        let (proxy1, backend1, client1) = (
+            tree_usage(pid),
+            tree_usage(backend),
+            reaped_children_ticks(),
+        );
         let accepts1 = backend_accepts(status);
         let mut s = result?;
         if s.requests > 0 {
-            let cpu_s = ticks1.saturating_sub(ticks0) as f64 / self.ticks_per_s;
-            s.cpu_us_per_req = Some(round1(cpu_s * 1e6 / s.requests as f64));
+            let n = s.requests as f64;
+            let us = |ticks: u64| Some(round1(ticks as f64 / self.ticks_per_s * 1e6 / n));
+            let p = proxy1.since(proxy0);
+            s.cpu_us_per_req = us(p.user + p.system);
+            s.cpu_user_us_per_req = us(p.user);
+            s.cpu_system_us_per_req = us(p.system);
+            s.switches_per_req = Some((p.switches as f64 / n * 100.0).round() / 100.0);
+            let b = backend1.since(backend0);
+            s.backend_cpu_us_per_req = us(b.user + b.system);
+            s.client_cpu_us_per_req = us(client1.saturating_sub(client0));
+            s.is_direct = proxy == Proxy::Direct;
             if let (Some(a0), Some(a1)) = (accepts0, accepts1) {
                 // The status request itself is one accepted connection.
                 let opened = a1.saturating_sub(a0).saturating_sub(1);
-                s.upstream_conns_per_1k = Some(round1(opened as f64 * 1000.0 / s.requests as f64));
+                s.upstream_conns_per_1k = Some(round1(opened as f64 * 1000.0 / n));
             }
         }
         Ok(s)
     }
 }
 
-/// Every (mode, target) pair to run; the gateway has no plain listener.
-fn pairs(modes: &[Mode], ports: &Ports) -> Vec<(Mode, Proxy)> {
-    modes
+/// Every (workload, target) pair to run; the gateway has no plain listener.
+fn pairs(schedule: &Schedule<'_>, ports: &Ports) -> Vec<(Workload, Proxy)> {
+    schedule
+        .workloads
         .iter()
-        .flat_map(|&m| Proxy::ALL.into_iter().map(move |p| (m, p)))
-        .filter(|&(m, p)| ports.of(p, m).is_some())
+        .flat_map(|&w| {
+            Proxy::ALL
+                .into_iter()
+                .filter(|p| schedule.targets.contains(p))
+                .map(move |p| (w, p))
+        })
+        .filter(|&(w, p)| ports.of(p, w.mode).is_some())
         .collect()
 }
 
-/// Runs the warm-up and the rounds; returns every sample by (mode, target). A target whose
-/// runs all failed has an empty list.
+/// Runs the warm-up and the rounds; returns every sample by (workload, target). A target
+/// whose runs all failed has an empty list.
 pub(super) fn run(
     schedule: &Schedule<'_>,
     meter: &Meter<'_>,
-) -> BTreeMap<(Mode, Proxy), Vec<Sample>> {
+) -> BTreeMap<(Workload, Proxy), Vec<Sample>> {
     let ports = meter.ports;
-    let plan = pairs(schedule.modes, ports);
+    let plan = pairs(schedule, ports);
 
     // Warm-up: one short run each (connection pools, caches), not recorded.
     eprintln!("compare: warm-up ({} runs of 1 s)", plan.len());
-    for &(mode, proxy) in &plan {
-        if let Some(addr) = ports.of(proxy, mode) {
-            let _ = meter.driver.run(mode, addr, 1);
+    for &(w, proxy) in &plan {
+        if let Some(addr) = ports.of(proxy, w.mode) {
+            let _ = meter.driver.run(w, addr, 1);
         }
     }
 
-    let mut samples: BTreeMap<(Mode, Proxy), Vec<Sample>> = BTreeMap::new();
+    let mut samples: BTreeMap<(Workload, Proxy), Vec<Sample>> = BTreeMap::new();
     let total = plan.len() * schedule.rounds;
     let mut n = 0;
     for round in 1..=schedule.rounds {
-        for &mode in schedule.modes {
-            // A B C A B C …: every target once per mode per round, in the same order.
-            for &(m, proxy) in plan.iter().filter(|(m, _)| *m == mode) {
-                let Some(addr) = ports.of(proxy, m) else {
-                    continue;
-                };
-                n += 1;
-                match meter.measure(m, proxy, addr, schedule.seconds) {
-                    Ok(s) => {
-                        eprintln!(
-                            "compare [{n}/{total}] round {round} {:<6} {:<18} {:>9.0} req/s  cpu {:>6} µs/req  upstream conns/1k {:>6}  errors {}",
-                            m.name(),
-                            proxy.label(),
-                            s.rps,
-                            s.cpu_us_per_req.map_or("-".into(), |x| format!("{x:.1}")),
-                            s.upstream_conns_per_1k.map_or("-".into(), |x| format!("{x:.1}")),
-                            s.errors
-                        );
-                        samples.entry((m, proxy)).or_default().push(s);
-                    }
-                    Err(e) => {
-                        eprintln!("compare [{n}/{total}] {} {}: {e}", m.name(), proxy.label());
-                        samples.entry((m, proxy)).or_default();
-                    }
+        // A B C A B C …: every target once per workload per round, in the same order.
+        for &(w, proxy) in &plan {
+            let Some(addr) = ports.of(proxy, w.mode) else {
+                continue;
+            };
+            n += 1;
+            match meter.measure(w, proxy, addr, schedule.seconds) {
+                Ok(s) => {
+                    eprintln!(
+                        "compare [{n}/{total}] round {round} {:<8} {:<24} {:>9.0} req/s  cpu {:>6} µs/req (all {:>6})  upstream conns/1k {:>6}  errors {}",
+                        w.name(),
+                        proxy.label(),
+                        s.rps,
+                        s.cpu_us_per_req.map_or("-".into(), |x| format!("{x:.1}")),
+                        s.total_cpu_us_per_req().map_or("-".into(), |x| format!("{x:.1}")),
+                        s.upstream_conns_per_1k.map_or("-".into(), |x| format!("{x:.1}")),
+                        s.errors
+                    );
+                    samples.entry((w, proxy)).or_default().push(s);
                 }
-                std::thread::sleep(Duration::from_millis(300));
+                Err(e) => {
+                    eprintln!("compare [{n}/{total}] {} {}: {e}", w.name(), proxy.label());
+                    samples.entry((w, proxy)).or_default();
+                }
             }
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
     samples

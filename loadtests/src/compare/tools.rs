@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::confs::TENANT;
-use super::model::{Mode, Sample};
+use super::model::{Mode, Proxy, Sample, Workload};
+use crate::bench::TENANT;
 
-fn which(tool: &str) -> Option<PathBuf> {
+/// `tool` on the `PATH` (or in the sbin directories, where Debian puts nginx and HAProxy).
+pub(crate) fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/bin", "/sbin"].iter().map(PathBuf::from))
@@ -17,7 +18,8 @@ fn which(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-pub(super) fn version(bin: &Path, arg: &str) -> String {
+/// The first line of `bin ARG` (stdout, else stderr).
+pub(crate) fn version(bin: &Path, arg: &str) -> String {
     Command::new(bin)
         .arg(arg)
         .output()
@@ -35,7 +37,7 @@ pub(super) fn version(bin: &Path, arg: &str) -> String {
 
 /// The host name for TLS URLs: `localhost` when it resolves to 127.0.0.1 (so SNI is a name),
 /// else the address.
-fn tls_host() -> String {
+pub(crate) fn tls_host() -> String {
     let v4 = ("localhost", 0)
         .to_socket_addrs()
         .ok()
@@ -143,7 +145,7 @@ pub fn parse_h2load(text: &str) -> Option<Sample> {
 }
 
 /// Runs a tool to completion, at most `limit`; returns its stdout.
-fn run_tool(cmd: &mut Command, limit: Duration) -> Result<String, String> {
+pub(crate) fn run_tool(cmd: &mut Command, limit: Duration) -> Result<String, String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -180,10 +182,16 @@ pub(super) struct Tools {
     pub(super) h2load: PathBuf,
 }
 
-/// Finds every tool, or names all the missing ones.
-pub(super) fn tools() -> Result<Tools, String> {
+/// Finds every tool `targets` need (HAProxy only when it is a target; nginx is always the
+/// backend), or names all the missing ones.
+pub(super) fn tools(targets: &[Proxy]) -> Result<Tools, String> {
     let find = |t: &str| which(t).ok_or_else(|| t.to_owned());
-    let found = [find("nginx"), find("haproxy"), find("wrk"), find("h2load")];
+    let haproxy = if targets.contains(&Proxy::Haproxy) {
+        find("haproxy")
+    } else {
+        Ok(which("haproxy").unwrap_or_else(|| PathBuf::from("haproxy")))
+    };
+    let found = [find("nginx"), haproxy, find("wrk"), find("h2load")];
     let missing: Vec<String> = found
         .iter()
         .filter_map(|r| r.as_ref().err().cloned())
@@ -211,22 +219,26 @@ pub(super) struct Driver<'a> {
     tools: &'a Tools,
     /// The host name of TLS URLs.
     host: String,
-    /// Connections (wrk), or streams in flight (h2load).
+    /// Connections (wrk).
     pub(super) conns: usize,
+    /// Connections (h2load); each has the workload's streams in flight.
+    pub(super) h2_conns: usize,
 }
 
 impl<'a> Driver<'a> {
-    pub(super) fn new(tools: &'a Tools, connections: usize) -> Driver<'a> {
+    pub(super) fn new(tools: &'a Tools, connections: usize, h2_connections: usize) -> Driver<'a> {
         Driver {
             tools,
             host: tls_host(),
             conns: connections.max(1),
+            h2_conns: h2_connections.max(1),
         }
     }
 
-    /// Sends `mode`'s load to `addr` for `secs` seconds; the sample has no CPU or upstream
+    /// Sends `w`'s load to `addr` for `secs` seconds; the sample has no CPU or upstream
     /// numbers yet.
-    pub(super) fn run(&self, mode: Mode, addr: SocketAddr, secs: u64) -> Result<Sample, String> {
+    pub(super) fn run(&self, w: Workload, addr: SocketAddr, secs: u64) -> Result<Sample, String> {
+        let mode = w.mode;
         let url = match mode {
             Mode::Plain => format!("http://{addr}/"),
             _ => format!("https://{}:{}/", self.host, addr.port()),
@@ -234,17 +246,14 @@ impl<'a> Driver<'a> {
         let limit = Duration::from_secs(secs + 30);
         let tenant = format!("x-tenant-id: {TENANT}");
         let text = match mode {
-            Mode::H2 => {
-                // Streams in flight = connections × streams per connection, as for wrk.
-                let c = (self.conns / 4).max(1);
-                run_tool(
-                    Command::new(&self.tools.h2load)
-                        .args(["-t", "1", "-c", &c.to_string(), "-m", "4"])
-                        .args(["-D", &secs.to_string(), "-H", &tenant])
-                        .arg(&url),
-                    limit,
-                )?
-            }
+            Mode::H2 => run_tool(
+                Command::new(&self.tools.h2load)
+                    .args(["-t", "1", "-c", &self.h2_conns.to_string()])
+                    .args(["-m", &w.streams.max(1).to_string()])
+                    .args(["-D", &secs.to_string(), "-H", &tenant])
+                    .arg(&url),
+                limit,
+            )?,
             _ => {
                 let mut cmd = Command::new(&self.tools.wrk);
                 cmd.args(["-t", "1", "-c", &self.conns.to_string()]).args([
