@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    ClientIp, Config, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
-    OutlierDetection, Quota, RateLimits, Region, Routing, Server, Tenancy, TenantDirectory,
-    TenantSource, Tls, UnknownTenant,
+    ClientIp, Config, Fleet, GeoSettings, Geography, GeographyName, Health, Limits, Listeners,
+    OutlierDetection, Quota, RateLimits, Region, Routing, SecretSource, Server, Tenancy,
+    TenantDirectory, TenantSource, Tls, UnknownTenant, WhenUnreachable,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -47,7 +47,34 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     client_ip(out, &config.client_ip)?;
     writeln!(out, "limits: {}", fmt_limits(&config.limits))?;
     geo(out, config.geo.as_ref())?;
-    rate_limits(out, config.rate_limits.as_ref())
+    rate_limits(out, config.rate_limits.as_ref())?;
+    fleet(out, config.fleet.as_ref())
+}
+
+/// One line, only with `[fleet]` (without it, the summary is what it always was).
+fn fleet(out: &mut String, fleet: Option<&Fleet>) -> fmt::Result {
+    let Some(f) = fleet else {
+        return Ok(());
+    };
+    let password = match &f.password {
+        None => "no password".to_owned(),
+        Some(SecretSource::Env(name)) => format!("password from ${name}"),
+        Some(SecretSource::File(path)) => format!("password from {}", path.display()),
+    };
+    let unreachable = match f.when_unreachable {
+        WhenUnreachable::FullQuota => "full quota per replica",
+        WhenUnreachable::DivideQuota => "quota divided by the replicas last seen",
+    };
+    writeln!(
+        out,
+        "fleet: {} ({password}), keys {:?}, node {}, sync every {}, timeout {}; while \
+         unreachable: {unreachable}",
+        f.redis_url,
+        f.key_prefix,
+        f.node_id.as_deref().unwrap_or("<host>-<pid>"),
+        fmt_duration(f.sync_interval),
+        fmt_duration(f.timeout)
+    )
 }
 
 fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {

@@ -187,6 +187,7 @@ fn build_config(plan: &Plan) -> Config {
         limits: Limits::default(),
         rate_limits: None,
         geo: None,
+        fleet: None,
     }
 }
 

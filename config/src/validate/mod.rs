@@ -32,6 +32,7 @@
 //! - `health`: `[health]`, `[outlier_detection]` and `[routing]`.
 //! - `limits`: `[limits]` and `[rate_limits]`.
 //! - `client`: `[client_ip]` and `[geo]`: the client's address, then its location.
+//! - `fleet`: `[fleet]`: the Redis the replicas share and how they use it.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -44,6 +45,7 @@
 //! defined geographies, for messages).
 
 mod client;
+mod fleet;
 mod health;
 mod limits;
 mod listeners;
@@ -70,6 +72,7 @@ use validator::Validator;
 pub use crate::defaults::*;
 pub use crate::names::{is_valid_name, NAME_RULE};
 pub use client::MMDB_METADATA_MARKER;
+pub use fleet::check_redis_url;
 pub use syntax::{is_header_name, parse_host_pattern, parse_path_prefix, split_host_port};
 
 /// Reads, parses and validates the configuration file at `path`; relative paths inside it
@@ -163,6 +166,7 @@ impl<'a> Validator<'a> {
         let client_ip = self.client_ip(raw.client_ip.parsed());
         let limits = self.limits(raw.limits.parsed(), &raw.body_limits);
         let admin = self.admin(raw.admin.parsed());
+        let fleet = self.fleet(raw.fleet.parsed());
         Config {
             admin,
             server,
@@ -179,6 +183,7 @@ impl<'a> Validator<'a> {
             limits,
             rate_limits,
             geo,
+            fleet,
         }
     }
 }

@@ -13,10 +13,10 @@ use toml::Spanned;
 use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
-    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, GeoFile, GeographyFile,
-    HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile,
-    RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile, TenantFile,
-    TenantOverrideFile, TenantSourceFile, TlsFile,
+    AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, FleetFile, GeoFile,
+    GeographyFile, HealthFile, LimitsFile, ListenersFile, OriginFile, OutlierDetectionFile,
+    QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile, RoutingFile, ServerFile, TenancyFile,
+    TenantFile, TenantOverrideFile, TenantSourceFile, TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -96,9 +96,10 @@ pub(super) struct Raw {
     pub(super) tenant_overrides: Elements<TenantOverrideFile>,
     pub(super) route_limits: Elements<RouteLimitFile>,
     pub(super) geo: Piece<GeoFile>,
+    pub(super) fleet: Piece<FleetFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 15] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "admin",
     "server",
     "listeners",
@@ -114,6 +115,7 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "limits",
     "rate_limits",
     "geo",
+    "fleet",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -260,6 +262,7 @@ impl<'a> Validator<'a> {
             "[[rate_limits.routes]]",
         );
         let geo = self.table(top("geo"), &path("geo"), "[geo]");
+        let fleet = self.table(top("fleet"), &path("fleet"), "[fleet]");
 
         Raw {
             server,
@@ -284,6 +287,7 @@ impl<'a> Validator<'a> {
             tenant_overrides,
             route_limits,
             geo,
+            fleet,
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `values`: durations and integer ranges, over several sections.
 //! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`: the keys of those
 //!   sections, their defaults and their errors.
+//! - `fleet`: `[fleet]`, the Redis the replicas share.
 //! - `summary`: the summary `edge-gateway check` prints.
 //! - `arbitrary_input`: no text makes parsing panic.
 //!
@@ -23,6 +24,7 @@
 mod arbitrary_input;
 mod client;
 mod examples;
+mod fleet;
 mod health;
 mod limits;
 mod listeners;
