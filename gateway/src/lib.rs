@@ -10,6 +10,7 @@
 //! | `topology/` | once per config (a leaf) | ids, route tables, the routing snapshot, operators' overrides as a value |
 //! | `health/` | read per request, written by probes | origin health state, one probe |
 //! | `control/` | in the background and on admin calls | reload, overrides and their state file, the prober service, the admin API |
+//! | `fleet/` | in the background, and one lookup per request | fleet mode: rate limits and overrides shared through Redis, heartbeats |
 //! | `app/` | once per process | the command line, launch, logging, `ctl`, the demo |
 //!
 //! `state.rs` is the hub the planes share (the live generation, metrics, rate limiter);
@@ -25,6 +26,7 @@
 mod app;
 mod control;
 mod edge;
+mod fleet;
 mod health;
 mod metrics;
 mod request;

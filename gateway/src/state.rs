@@ -4,12 +4,13 @@
 //!
 //! Written by the control plane (`control::Control`), read by the edge and request planes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use edge_config::RateLimits;
 
 use crate::edge::tls::CertResolver;
+use crate::fleet::quota::FleetQuotas;
 use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
 use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
 use crate::request::ratelimit::RateLimiter;
@@ -66,6 +67,8 @@ pub struct GatewayState {
     pub ratelimiter: RateLimiter,
     /// The client-location database, when `[geo]` is configured.
     pub geo: ArcSwapOption<edge_geo::mmdb::GeoDb>,
+    /// Fleet-wide tenant and route limits, when `[fleet]` is configured (set once at start).
+    pub fleet: OnceLock<Arc<FleetQuotas>>,
 }
 
 impl GatewayState {
@@ -97,6 +100,7 @@ impl GatewayState {
             unrouted,
             ratelimiter,
             geo: ArcSwapOption::empty(),
+            fleet: OnceLock::new(),
         }
     }
 

@@ -9,7 +9,8 @@
 //! 3. [`locate_client`]: the client's address (behind trusted proxies) and location;
 //! 4. [`decide_route`]: the global deny list, the route in the tenant's home geography, the
 //!    tenant's geo-fence;
-//! 5. [`rate_limit`]: per tenant, client and route;
+//! 5. [`rate_limit`]: per tenant, client and route; in fleet mode then [`fleet_limit`]: the
+//!    tenant's and route's fleet-wide allowance;
 //! 6. [`prebuffer_body`]: a chunked HTTP/1 body is read (bounded) so bad framing is refused
 //!    before an origin sees any of it.
 
@@ -25,9 +26,10 @@ use super::framing::{self, Limits};
 use super::geofence;
 use super::headers;
 use super::problem::{EdgeError, ErrorKind};
-use super::ratelimit::{Decision, RateLimiter};
+use super::ratelimit::{Decision, RateLimitHeaders, RateLimiter, RETRY_AFTER};
 use super::routing::{self, Route};
 use super::tenancy::{self, RequestFacts, TenantMatch};
+use crate::fleet::quota::FleetQuotas;
 use crate::state::{GatewayState, Live};
 
 /// Why a request is not admitted: the error to answer, and whether the connection must close
@@ -93,6 +95,15 @@ pub async fn admit(
         let limited = rate_limit(&state.ratelimiter, config, ip, tenant, session.req_header());
         ctx.ratelimit_headers = limited.headers;
         limited.outcome?;
+        if let Some(fleet) = state.fleet.get() {
+            let req = session.req_header();
+            fleet_limit(fleet, &state.ratelimiter, config, tenant, req).map_err(
+                |(headers, r)| {
+                    ctx.ratelimit_headers = headers;
+                    r
+                },
+            )?;
+        }
     }
     prebuffer_body(session, ctx).await?;
     state.retry_budget.record_request();
@@ -253,6 +264,34 @@ pub fn rate_limit(
         ))),
     };
     RateLimited { headers, outcome }
+}
+
+/// Step 5, fleet mode: after the local limits allowed the request, the tenant's and the
+/// route's fleet-wide allowance (`fleet/quota.rs`; never waits on Redis). A refusal comes
+/// with its own `RateLimit-Policy`, `RateLimit` and `Retry-After`.
+pub fn fleet_limit(
+    fleet: &FleetQuotas,
+    limiter: &RateLimiter,
+    config: &Config,
+    tenant: edge_config::TenantId,
+    req: &RequestHeader,
+) -> Result<(), (Vec<(&'static str, String)>, Refusal)> {
+    let Some(t) = config.tenants.by_id.get(&tenant) else {
+        return Ok(());
+    };
+    let scopes = limiter.shared_scopes(t, &req.method, req.uri.path());
+    fleet.check(tenant, &scopes).map_err(|refused| {
+        let headers = RateLimitHeaders {
+            scope: refused.scope,
+            quota: refused.quota,
+            remaining: 0,
+            reset_secs: refused.retry_after.as_secs(),
+        };
+        let mut pairs = headers.pairs().to_vec();
+        pairs.push((RETRY_AFTER, refused.retry_after.as_secs().to_string()));
+        let error = EdgeError::rate_limited(refused.scope.label(), refused.retry_after);
+        (pairs, Refusal::answer(error))
+    })
 }
 
 /// Step 6: reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin

@@ -45,6 +45,12 @@ impl AdminApi {
 /// A response under construction.
 type Reply = Response<Vec<u8>>;
 
+/// Who called, and the overrides version they expect (`If-Match`).
+struct Call<'a> {
+    who: &'a str,
+    if_match: Option<u64>,
+}
+
 fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
     let body = serde_json::to_vec_pretty(value).unwrap_or_default();
     Response::builder()
@@ -89,7 +95,49 @@ fn override_error(e: OverrideError) -> Reply {
             "State file not writable; nothing changed",
             &e.to_string(),
         ),
+        OverrideError::VersionMismatch { current } => with_etag(
+            problem(
+                StatusCode::PRECONDITION_FAILED,
+                "Overrides changed",
+                &format!(
+                    "the overrides are at version {current}, not the one in If-Match; read them \
+                     again (GET /api/v1/overrides, its ETag) and retry; nothing changed"
+                ),
+            ),
+            current,
+        ),
+        OverrideError::Unavailable(m) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Fleet store unreachable; nothing changed",
+            &m,
+        ),
     }
+}
+
+/// `reply` with `ETag: "<version>"` (the overrides version).
+fn with_etag(mut reply: Reply, version: u64) -> Reply {
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{version}\"")) {
+        reply.headers_mut().insert(http::header::ETAG, v);
+    }
+    reply
+}
+
+/// The overrides version an `If-Match` header names: `None` without one or for `*`; `Err`
+/// when it is not a version (`"7"`, or `7`).
+fn if_match(value: Option<&http::HeaderValue>) -> Result<Option<u64>, Box<Reply>> {
+    let Some(v) = value else { return Ok(None) };
+    let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_matches('"').parse().map(Some).map_err(|_| {
+        Box::new(problem(
+            StatusCode::PRECONDITION_FAILED,
+            "Invalid If-Match",
+            "If-Match names an overrides version as its ETag gives it, e.g. \"7\"; nothing \
+             changed",
+        ))
+    })
 }
 
 async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
@@ -135,6 +183,16 @@ fn parse_weight(body: &[u8]) -> Result<u32, Box<Reply>> {
     Ok(w.weight)
 }
 
+/// The answer of the fleet endpoints without `[fleet]`.
+fn fleet_off() -> Reply {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Fleet mode is off",
+        "this gateway has no [fleet] section: it shares nothing with other replicas (see \
+         docs/fleet.md)",
+    )
+}
+
 #[async_trait]
 impl ServeHttp for AdminApi {
     async fn response(&self, session: &mut ServerSession) -> Reply {
@@ -175,7 +233,15 @@ impl ServeHttp for AdminApi {
             },
             _ => Vec::new(),
         };
-        self.route(&method, &segments, &body, &who).await
+        let expected = match if_match(session.req_header().headers.get(http::header::IF_MATCH)) {
+            Ok(v) => v,
+            Err(reply) => return *reply,
+        };
+        let call = Call {
+            who: &who,
+            if_match: expected,
+        };
+        self.route(&method, &segments, &body, &call).await
     }
 }
 
@@ -195,7 +261,13 @@ impl AdminApi {
             .unwrap_or_default()
     }
 
-    async fn route(&self, method: &Method, segments: &[&str], body: &[u8], who: &str) -> Reply {
+    async fn route(
+        &self,
+        method: &Method,
+        segments: &[&str],
+        body: &[u8],
+        who: &Call<'_>,
+    ) -> Reply {
         let c = &self.control;
         match (method, segments) {
             (&Method::GET, ["metrics"]) => self.metrics(),
@@ -220,9 +292,21 @@ impl AdminApi {
                     &e.to_string(),
                 ),
             },
-            (&Method::GET, ["api", "v1", "overrides"]) => {
-                json_reply(StatusCode::OK, &json!(c.overrides()))
-            }
+            (&Method::GET, ["api", "v1", "overrides"]) => with_etag(
+                json_reply(StatusCode::OK, &json!(c.overrides())),
+                c.overrides_version(),
+            ),
+            (&Method::GET, ["api", "v1", "overrides", "history"]) => match c.shared_overrides() {
+                None => fleet_off(),
+                Some(s) => match s.history(100).await {
+                    Ok(entries) => json_reply(StatusCode::OK, &json!({"entries": entries})),
+                    Err(e) => override_error(e),
+                },
+            },
+            (&Method::GET, ["api", "v1", "fleet"]) => match c.fleet() {
+                None => fleet_off(),
+                Some(f) => json_reply(StatusCode::OK, &f.view().await),
+            },
             (&Method::DELETE, ["api", "v1", "overrides"]) => {
                 self.change(who, "clear all overrides", |_, o| {
                     *o = Default::default();
@@ -301,18 +385,26 @@ impl AdminApi {
         }
     }
 
-    async fn change<F>(&self, who: &str, what: &str, f: F) -> Reply
+    async fn change<F>(&self, call: &Call<'_>, what: &str, f: F) -> Reply
     where
         F: FnOnce(&edge_config::Config, &mut Overrides) -> Result<(), OverrideError>,
     {
-        match self.control.update_overrides(who, what, f).await {
-            Ok(o) => json_reply(
-                StatusCode::OK,
-                &json!({
-                    "applied": what,
-                    "generation": self.control.state.live().snapshot.generation,
-                    "overrides": o,
-                }),
+        let changed = self
+            .control
+            .update_overrides_if(call.who, what, call.if_match, f)
+            .await;
+        match changed {
+            Ok((o, version)) => with_etag(
+                json_reply(
+                    StatusCode::OK,
+                    &json!({
+                        "applied": what,
+                        "generation": self.control.state.live().snapshot.generation,
+                        "version": version,
+                        "overrides": o,
+                    }),
+                ),
+                version,
             ),
             Err(e) => override_error(e),
         }
