@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod client;
+pub mod fleet;
 pub mod gateway;
 pub mod load;
 pub mod metrics;

@@ -53,6 +53,12 @@ const TEST: &[Prerequisite] = &[
         package: "python3-venv",
         why: "the TLS grade test runs sslyze from a private virtualenv",
     },
+    Prerequisite {
+        program: "redis-server",
+        version_arg: "--version",
+        package: "redis-server",
+        why: "the fleet tests share rate limits and overrides through a real Redis",
+    },
 ];
 
 fn main() -> ExitCode {

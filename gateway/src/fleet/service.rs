@@ -40,6 +40,8 @@ pub struct FleetService {
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for FleetService {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        // Start connecting now rather than at the first round.
+        let _ = self.store.query::<String>(&redis::cmd("PING")).await;
         tokio::select! {
             _ = shutdown.changed() => {}
             _ = self.rate_limits() => {}

@@ -96,13 +96,17 @@ pub async fn admit(
         ctx.ratelimit_headers = limited.headers;
         limited.outcome?;
         if let Some(fleet) = state.fleet.get() {
-            let req = session.req_header();
-            fleet_limit(fleet, &state.ratelimiter, config, tenant, req).map_err(
-                |(headers, r)| {
-                    ctx.ratelimit_headers = headers;
-                    r
-                },
-            )?;
+            let shared = fleet_limit(
+                fleet,
+                &state.ratelimiter,
+                config,
+                tenant,
+                session.req_header(),
+            );
+            if shared.outcome.is_err() {
+                ctx.ratelimit_headers = shared.headers;
+            }
+            shared.outcome?;
         }
     }
     prebuffer_body(session, ctx).await?;
@@ -268,30 +272,39 @@ pub fn rate_limit(
 
 /// Step 5, fleet mode: after the local limits allowed the request, the tenant's and the
 /// route's fleet-wide allowance (`fleet/quota.rs`; never waits on Redis). A refusal comes
-/// with its own `RateLimit-Policy`, `RateLimit` and `Retry-After`.
+/// with its own `RateLimit-Policy`, `RateLimit` and `Retry-After` (an admission brings no
+/// headers: the local decision's stand).
 pub fn fleet_limit(
     fleet: &FleetQuotas,
     limiter: &RateLimiter,
     config: &Config,
     tenant: edge_config::TenantId,
     req: &RequestHeader,
-) -> Result<(), (Vec<(&'static str, String)>, Refusal)> {
+) -> RateLimited {
+    let admitted = || RateLimited {
+        headers: Vec::new(),
+        outcome: Ok(()),
+    };
     let Some(t) = config.tenants.by_id.get(&tenant) else {
-        return Ok(());
+        return admitted();
     };
     let scopes = limiter.shared_scopes(t, &req.method, req.uri.path());
-    fleet.check(tenant, &scopes).map_err(|refused| {
-        let headers = RateLimitHeaders {
-            scope: refused.scope,
-            quota: refused.quota,
-            remaining: 0,
-            reset_secs: refused.retry_after.as_secs(),
-        };
-        let mut pairs = headers.pairs().to_vec();
-        pairs.push((RETRY_AFTER, refused.retry_after.as_secs().to_string()));
-        let error = EdgeError::rate_limited(refused.scope.label(), refused.retry_after);
-        (pairs, Refusal::answer(error))
-    })
+    let Err(refused) = fleet.check(tenant, &scopes) else {
+        return admitted();
+    };
+    let headers = RateLimitHeaders {
+        scope: refused.scope,
+        quota: refused.quota,
+        remaining: 0,
+        reset_secs: refused.retry_after.as_secs(),
+    };
+    let mut pairs = headers.pairs().to_vec();
+    pairs.push((RETRY_AFTER, refused.retry_after.as_secs().to_string()));
+    let error = EdgeError::rate_limited(refused.scope.label(), refused.retry_after);
+    RateLimited {
+        headers: pairs,
+        outcome: Err(Refusal::answer(error)),
+    }
 }
 
 /// Step 6: reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin
