@@ -465,7 +465,7 @@ async fn a_frozen_redis_adds_nothing_to_request_latency() {
     let (topo, replicas) = fleet(
         &redis,
         1,
-        "sync_interval = \"1s\"\ntimeout = \"500ms\"\n",
+        "sync_interval = \"2s\"\ntimeout = \"1s\"\n",
         limits,
     )
     .await;
