@@ -40,6 +40,7 @@ mod testing;
 pub use app::certs;
 pub use app::cli::main;
 pub use edge::HeadScanner;
+pub use fleet::quota::FleetQuotas;
 pub use request::framing;
 pub use request::problem::ErrorKind;
 pub use request::ratelimit;

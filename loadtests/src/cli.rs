@@ -111,6 +111,11 @@ pub struct CompareArgs {
     /// Also write the Markdown table to this file.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Targets, comma-separated: gateway, gateway-fleet, nginx, haproxy, bare, direct.
+    /// `gateway-fleet` is the gateway with `[fleet]` on a local redis-server (both gateways
+    /// then get the same rate limits, so `[fleet]` is the only difference).
+    #[arg(long, default_value = "gateway,nginx,haproxy,bare,direct")]
+    pub targets: String,
 }
 
 /// Parses the command line and runs it; returns the exit code.
@@ -154,15 +159,20 @@ pub fn main() -> i32 {
 
 fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
     let gateway_bin = crate::gateway::locate(args.gateway_bin.as_deref())?;
-    let bare_bin = util::locate_binary(
-        args.bare_bin.as_deref(),
-        "EDGE_BARE_BIN",
-        &[util::target_dir()
-            .join("release")
-            .join("examples")
-            .join("bare_passthrough")],
-        "cargo build --release -p edge-gateway --example bare_passthrough",
-    )?;
+    let targets = compare::Proxy::parse_list(&args.targets)?;
+    let bare_bin = if targets.contains(&compare::Proxy::Bare) {
+        Some(util::locate_binary(
+            args.bare_bin.as_deref(),
+            "EDGE_BARE_BIN",
+            &[util::target_dir()
+                .join("release")
+                .join("examples")
+                .join("bare_passthrough")],
+            "cargo build --release -p edge-gateway --example bare_passthrough",
+        )?)
+    } else {
+        None
+    };
     if args.rounds == 0 || args.rounds > 50 {
         return Err("--rounds must be 1 to 50".to_owned());
     }
@@ -177,6 +187,7 @@ fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
         modes: Mode::parse_list(&args.modes)?,
         gateway_bin,
         bare_bin,
+        targets,
         out: args.out.unwrap_or_else(util::default_out),
         markdown: args.markdown,
         command,
@@ -262,6 +273,17 @@ fn run_all(scenarios: &[Scenario], opts: &Options) -> i32 {
     };
     let mut code = 0;
     for &s in scenarios {
+        if s == Scenario::Fleet {
+            match runtime.block_on(scenario::run_fleet(opts)) {
+                Ok(true) => {}
+                Ok(false) => code = code.max(1),
+                Err(e) => {
+                    eprintln!("edge-loadtest {s}: {e}");
+                    code = 2;
+                }
+            }
+            continue;
+        }
         match runtime.block_on(scenario::run(s, opts)) {
             Ok(report) if report.passed => {}
             Ok(_) => code = code.max(1),

@@ -13,8 +13,9 @@
 //! on Redis's clock). A lease is *reserved*: it moves the global theoretical arrival time
 //! (TAT) forward as admitted requests would, so two replicas never hold the same token. At
 //! its next round a replica returns what it did not spend (a refund) and takes a new lease,
-//! sized by its recent use (twice what it spent since the last round, plus one) and by its
-//! share of what is free (free tokens ÷ replicas active on the key). The lease may look one
+//! sized by its recent use (four times what it spent since the last round, plus a cold key's
+//! allowance, so that a late round on a busy machine does not run it dry) and by its share of
+//! what is free (free tokens ÷ replicas active on the key). The lease may look one
 //! `sync_interval` ahead (the tokens that will accrue before the next round), so a busy key
 //! never starves between rounds. Rounds run every `sync_interval`, and sooner when a key has
 //! spent a quarter of its burst or a request found its allowance empty.
@@ -158,14 +159,14 @@ pub struct Refused {
 #[derive(Debug)]
 pub(crate) struct KeyState {
     /// Requests this replica may still admit; negative = admitted beyond the lease (owed).
+    /// The only value the request path writes: usage is read from it, not counted apart, so
+    /// that a hot key costs one contended compare-and-swap per request.
     allowance: AtomicI64,
-    /// Requests admitted, ever (for activity and the quarter-burst trigger).
-    uses: AtomicU64,
+    /// The allowance at which a quarter of the burst has been spent since the last round:
+    /// the request that takes it there wakes the reconciliation (written at each round).
+    wake_at: AtomicI64,
     /// A request found the allowance empty: sync this key soon.
     wanting: AtomicBool,
-    /// `uses` when the last round for this key was prepared (written by the sync task, read
-    /// by the quarter-burst trigger).
-    synced_uses: AtomicU64,
     /// `Retry-After` for a refusal, whole seconds (from the last round).
     retry_after_secs: AtomicU64,
     sync: Mutex<SyncMeta>,
@@ -175,6 +176,9 @@ pub(crate) struct KeyState {
 struct SyncMeta {
     /// The part of the allowance that is not reserved in Redis (cold or parked).
     unbacked: i64,
+    /// The allowance right after the last round (or creation): what was spent since is this
+    /// minus the allowance now.
+    base: i64,
     /// Holds a lease (reserved tokens) in Redis.
     leased: bool,
     /// Last round in which the key was used or wanted.
@@ -186,15 +190,15 @@ struct SyncMeta {
 }
 
 impl KeyState {
-    fn new(allowance: i64, unbacked: i64, now: Instant) -> Self {
+    fn new(allowance: i64, unbacked: i64, quota: Quota, now: Instant) -> Self {
         KeyState {
             allowance: AtomicI64::new(allowance),
-            uses: AtomicU64::new(0),
+            wake_at: AtomicI64::new(allowance - quarter(quota)),
             wanting: AtomicBool::new(false),
-            synced_uses: AtomicU64::new(0),
             retry_after_secs: AtomicU64::new(1),
             sync: Mutex::new(SyncMeta {
                 unbacked,
+                base: allowance,
                 leased: false,
                 last_active: now,
                 not_before: None,
@@ -210,7 +214,8 @@ impl KeyState {
 
 /// What spending a token found.
 enum Take {
-    Taken,
+    /// Taken; the allowance before.
+    Taken(i64),
     Empty,
     Retired,
 }
@@ -280,9 +285,17 @@ fn horizon_tokens(quota: Quota, interval: Duration) -> u64 {
     (f64::from(quota.rps.get()) * interval.as_secs_f64()).ceil() as u64
 }
 
+/// The lease to ask for after spending `used` since the last round: four times that (the
+/// next round can come late when the machine is busy) plus a cold key's allowance (one
+/// interval at the full rate), so a replica never runs dry while the fleet has tokens.
+fn want(used: u64, quota: Quota, interval: Duration) -> u64 {
+    let cold = u64::try_from(initial(quota, interval)).unwrap_or(1);
+    used.saturating_mul(4).saturating_add(cold)
+}
+
 /// A spent quarter of the burst (at least one request) triggers an early round.
-fn quarter(quota: Quota) -> u64 {
-    u64::from(quota.burst.get()).div_ceil(4).max(1)
+fn quarter(quota: Quota) -> i64 {
+    i64::from(quota.burst.get().div_ceil(4)).max(1)
 }
 
 impl FleetQuotas {
@@ -370,46 +383,56 @@ impl FleetQuotas {
     fn spend(&self, key: FleetKey) -> Result<(), Refused> {
         // A retired key is looked up again (it is gone from the map by then); twice at most.
         for _ in 0..2 {
-            let Some(state) = self.state(&key) else {
-                return Ok(());
+            // The common case, a known key: a shard read lock held for one compare-and-swap.
+            let taken = match self.keys.get(&key) {
+                Some(state) => self.take_from(&key, &state),
+                None => match self.insert(&key) {
+                    Some(state) => self.take_from(&key, &state),
+                    None => return Ok(()),
+                },
             };
-            match take(&state.allowance) {
-                Take::Taken => {
-                    let uses = state.uses.fetch_add(1, Ordering::Relaxed) + 1;
-                    let synced = state.synced_uses.load(Ordering::Relaxed);
-                    if uses.wrapping_sub(synced) == quarter(key.quota) {
-                        self.wake.notify_one();
-                    }
-                    return Ok(());
-                }
-                Take::Empty => {
-                    if !state.wanting.swap(true, Ordering::Relaxed) {
-                        self.wake.notify_one();
-                    }
-                    let counter = match key.scope {
-                        Scope::Route => &self.counters.refused_route,
-                        _ => &self.counters.refused_tenant,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    return Err(Refused {
-                        scope: key.scope,
-                        quota: key.quota,
-                        retry_after: Duration::from_secs(
-                            state.retry_after_secs.load(Ordering::Relaxed).max(1),
-                        ),
-                    });
-                }
-                Take::Retired => continue,
+            match taken {
+                Some(result) => return result,
+                None => continue,
             }
         }
         Ok(())
     }
 
-    /// The state of `key`, created cold when new; `None` past the cap.
-    fn state(&self, key: &FleetKey) -> Option<Arc<KeyState>> {
-        if let Some(s) = self.keys.get(key) {
-            return Some(Arc::clone(&s));
+    /// Spends one token of `state`; `None` when the key was retired meanwhile.
+    fn take_from(&self, key: &FleetKey, state: &KeyState) -> Option<Result<(), Refused>> {
+        match take(&state.allowance) {
+            Take::Taken(before) => {
+                if before - 1 == state.wake_at.load(Ordering::Relaxed) {
+                    self.wake.notify_one();
+                }
+                Some(Ok(()))
+            }
+            Take::Empty => {
+                if !state.wanting.load(Ordering::Relaxed)
+                    && !state.wanting.swap(true, Ordering::Relaxed)
+                {
+                    self.wake.notify_one();
+                }
+                let counter = match key.scope {
+                    Scope::Route => &self.counters.refused_route,
+                    _ => &self.counters.refused_tenant,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Some(Err(Refused {
+                    scope: key.scope,
+                    quota: key.quota,
+                    retry_after: Duration::from_secs(
+                        state.retry_after_secs.load(Ordering::Relaxed).max(1),
+                    ),
+                }))
+            }
+            Take::Retired => None,
         }
+    }
+
+    /// Creates `key` cold (or finds it, if another request just did); `None` past the cap.
+    fn insert(&self, key: &FleetKey) -> Option<Arc<KeyState>> {
         if self.tracked.load(Ordering::Relaxed) >= self.cap {
             self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -417,7 +440,12 @@ impl FleetQuotas {
         let entry = self.keys.entry(*key).or_insert_with(|| {
             self.tracked.fetch_add(1, Ordering::Relaxed);
             let (allowance, unbacked) = self.fresh(key.quota);
-            Arc::new(KeyState::new(allowance, unbacked, Instant::now()))
+            Arc::new(KeyState::new(
+                allowance,
+                unbacked,
+                key.quota,
+                Instant::now(),
+            ))
         });
         Some(Arc::clone(&entry))
     }
@@ -448,25 +476,26 @@ impl FleetQuotas {
         for entry in self.keys.iter() {
             let (key, state) = (*entry.key(), entry.value());
             let mut meta = state.meta();
-            let uses = state.uses.load(Ordering::Relaxed);
-            let used = uses.wrapping_sub(state.synced_uses.load(Ordering::Relaxed));
+            let a = state.allowance.load(Ordering::Relaxed);
+            if a <= RETIRED / 2 {
+                continue;
+            }
+            let used = u64::try_from(meta.base - a).unwrap_or(0);
             let wanting = state.wanting.load(Ordering::Relaxed);
             if used > 0 || wanting {
                 meta.last_active = now;
             }
             let wanted_now = wanting && meta.not_before.is_none_or(|t| now >= t);
-            let a = state.allowance.load(Ordering::Relaxed);
             if used > 0 || wanted_now {
                 let cap =
                     u64::from(key.quota.burst.get()) + horizon_tokens(key.quota, self.interval);
                 state.wanting.store(false, Ordering::Relaxed);
-                state.synced_uses.store(uses, Ordering::Relaxed);
                 due.push(Pending {
                     key,
                     state: Arc::clone(state),
                     sent: a,
                     refund: a - meta.unbacked,
-                    want: (2 * used + 1).clamp(1, cap),
+                    want: want(used, key.quota, self.interval).min(cap),
                 });
             } else if meta.leased && now.duration_since(meta.last_active) >= release {
                 due.push(Pending {
@@ -517,9 +546,12 @@ impl FleetQuotas {
                 .then(|| now + Duration::from_micros(grant.wait_us.max(0) as u64));
             grant.lease
         };
+        let delta = target - p.sent;
+        let after = p.state.allowance.fetch_add(delta, Ordering::Relaxed) + delta;
+        meta.base = after;
         p.state
-            .allowance
-            .fetch_add(target - p.sent, Ordering::Relaxed);
+            .wake_at
+            .store(after - quarter(p.key.quota), Ordering::Relaxed);
         let secs = (grant.wait_us.max(0) as u64).div_ceil(1_000_000).max(1);
         p.state.retry_after_secs.store(secs, Ordering::Relaxed);
     }
@@ -539,8 +571,10 @@ impl FleetQuotas {
                 Mode::Shared => {
                     let i = initial(key.quota, self.interval);
                     meta.unbacked = i;
-                    let uses = state.uses.load(Ordering::Relaxed);
-                    state.synced_uses.store(uses, Ordering::Relaxed);
+                    meta.base = i;
+                    state
+                        .wake_at
+                        .store(i - quarter(key.quota), Ordering::Relaxed);
                     meta.leased = false;
                     meta.not_before = None;
                     meta.last_active = now;
@@ -588,7 +622,7 @@ fn take(allowance: &AtomicI64) -> Take {
     match allowance.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
         (a > 0).then(|| a - 1)
     }) {
-        Ok(_) => Take::Taken,
+        Ok(before) => Take::Taken(before),
         Err(a) if a <= RETIRED / 2 => Take::Retired,
         Err(_) => Take::Empty,
     }

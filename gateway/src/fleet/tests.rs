@@ -142,17 +142,18 @@ async fn a_round_turns_a_cold_key_into_a_lease_and_wakes_early() {
         .await
         .unwrap();
     assert_eq!(stats.keys, 1);
-    // 1 charged; want = 2 × 1 + 1 = 3 of the 8 free (with look-ahead).
+    // 1 charged; want = 4 × 1 + 1 (a cold allowance) = 5 of the 8 free (with look-ahead).
     let admitted = (0..20)
         .take_while(|_| fleet.check(tenant(), &scopes(q)).is_ok())
         .count();
-    assert_eq!(admitted, 3);
+    assert_eq!(admitted, 5);
     // Spending a quarter of the burst (2) since the round wakes the loop too.
     let _ = woken(&fleet).await;
     reconcile::round(&fleet, &s, "a", Some(at(Duration::from_millis(10))), base)
         .await
         .unwrap();
     assert!(fleet.check(tenant(), &scopes(q)).is_ok());
+    assert!(!woken(&fleet).await, "1 of a burst of 8 spent");
     assert!(fleet.check(tenant(), &scopes(q)).is_ok());
     assert!(woken(&fleet).await, "2 of a burst of 8 spent");
     // Nothing used or wanted: nothing to send.

@@ -18,16 +18,18 @@ pub(super) fn log_path(out: &Path, name: &str) -> PathBuf {
     out.join(format!("compare-{name}.log"))
 }
 
-/// The backend and the proxies in front of it.
+/// The backend and the proxies in front of it (and the Redis of `compare --fleet`).
 pub(super) struct Fleet {
     backend: Proc,
     proxies: BTreeMap<Proxy, Proc>,
+    redis: Option<Proc>,
 }
 
-/// The two binaries of this workspace a comparison runs.
+/// The two binaries of this workspace a comparison runs (the bare pass-through only when it
+/// is a target).
 pub(super) struct Bins<'a> {
     pub(super) gateway: &'a Path,
-    pub(super) bare: &'a Path,
+    pub(super) bare: Option<&'a Path>,
 }
 
 /// How one proxy is started: its command, its log's name and the port that says it is up.
@@ -46,7 +48,7 @@ fn launches(
     confs: &ConfFiles,
     pki: &Pki,
     ports: &Ports,
-) -> [Launch; 4] {
+) -> Vec<Launch> {
     let mut nginx = Command::new(&tools.nginx);
     nginx.arg("-c").arg(&confs.nginx);
     let mut haproxy = Command::new(&tools.haproxy);
@@ -58,7 +60,7 @@ fn launches(
         .arg(&confs.gateway)
         // Health transitions (info) are kept to detect an ejected origin; no access log.
         .env("RUST_LOG", "info,access=warn");
-    let mut bare = Command::new(bins.bare);
+    let mut bare = Command::new(bins.bare.unwrap_or(Path::new("bare_passthrough")));
     bare.arg("--upstream")
         .arg(ports.backend.to_string())
         .arg("--listen")
@@ -78,7 +80,38 @@ fn launches(
         port,
         cmd,
     };
-    [
+    let mut fleet = Vec::new();
+    if let (Some(redis), Some(listen), Some(conf)) = (
+        ports.redis,
+        ports.gateway_fleet_tls,
+        confs.gateway_fleet.as_ref(),
+    ) {
+        // `Proxy::Direct` marks the Redis here: it is no proxy, and `Fleet::start` keeps it
+        // apart.
+        let mut server = Command::new("redis-server");
+        server.args(["--port", &redis.port().to_string(), "--bind", "127.0.0.1"]);
+        server.args(["--save", "", "--appendonly", "no"]);
+        fleet.push(launch(
+            Proxy::Direct,
+            "redis-server",
+            "redis",
+            redis,
+            server,
+        ));
+        let mut gw = Command::new(bins.gateway);
+        gw.arg("run")
+            .arg("--config")
+            .arg(conf)
+            .env("RUST_LOG", "info,access=warn");
+        fleet.push(launch(
+            Proxy::GatewayFleet,
+            "edge-gateway [fleet]",
+            "gateway-fleet",
+            listen,
+            gw,
+        ));
+    }
+    let mut all = vec![
         launch(Proxy::Nginx, "nginx", "nginx", ports.nginx_tls, nginx),
         launch(
             Proxy::Haproxy,
@@ -95,7 +128,9 @@ fn launches(
             gateway,
         ),
         launch(Proxy::Bare, "bare Pingora", "bare", ports.bare_tls, bare),
-    ]
+    ];
+    all.extend(fleet);
+    all
 }
 
 /// Spawns `cmd` logging into `log` and waits until it listens on `port`.
@@ -115,9 +150,11 @@ impl Fleet {
         pki: &Pki,
         ports: &Ports,
         out: &Path,
+        targets: &[Proxy],
     ) -> Result<Fleet, String> {
         let confs = confs::write(dir, pki, ports)?;
-        eprintln!("compare: starting the backend, nginx, HAProxy, edge-gateway and bare Pingora");
+        let names: Vec<&str> = targets.iter().map(|p| p.label()).collect();
+        eprintln!("compare: starting the backend and {}", names.join(", "));
         let backend = start(
             "backend nginx",
             Command::new(&tools.nginx).arg("-c").arg(&confs.backend),
@@ -125,11 +162,26 @@ impl Fleet {
             ports.backend_status,
         )?;
         let mut proxies = BTreeMap::new();
+        let mut redis = None;
         for mut l in launches(tools, bins, &confs, pki, ports) {
+            // The Redis goes with the [fleet] gateway, started right before it.
+            let wanted = targets.contains(&l.proxy)
+                || (l.proxy == Proxy::Direct && targets.contains(&Proxy::GatewayFleet));
+            if !wanted {
+                continue;
+            }
             let proc = start(l.name, &mut l.cmd, &log_path(out, l.log), l.port)?;
-            proxies.insert(l.proxy, proc);
+            if l.proxy == Proxy::Direct {
+                redis = Some(proc);
+            } else {
+                proxies.insert(l.proxy, proc);
+            }
         }
-        Ok(Fleet { backend, proxies })
+        Ok(Fleet {
+            backend,
+            proxies,
+            redis,
+        })
     }
 
     /// The process whose CPU time is `proxy`'s: the backend's for [`Proxy::Direct`].
@@ -145,9 +197,13 @@ impl Fleet {
         let Fleet {
             mut backend,
             proxies,
+            redis,
         } = self;
         for (_, mut p) in proxies {
             p.stop();
+        }
+        if let Some(mut r) = redis {
+            r.stop();
         }
         backend.stop();
     }

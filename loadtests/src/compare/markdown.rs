@@ -27,6 +27,7 @@ pub fn markdown(c: &Comparison) -> String {
     for mode in modes {
         mode_table(&mut s, c, mode);
     }
+    fleet_cost(&mut s, c);
     for n in &c.notes {
         let _ = writeln!(s, "**Note:** {n}.\n");
     }
@@ -99,6 +100,38 @@ fn mode_table(s: &mut String, c: &Comparison, mode: Mode) {
                 .map_or("—".to_owned(), |v| format!("{v:.1}")),
             x.errors
         );
+    }
+    s.push('\n');
+}
+
+/// With `--targets gateway,gateway-fleet`: what `[fleet]` costs per request, per mode.
+fn fleet_cost(s: &mut String, c: &Comparison) {
+    let cpu = |mode: Mode, p: Proxy| {
+        c.cells
+            .iter()
+            .find(|x| x.mode == mode && x.proxy == p)
+            .and_then(|x| x.cpu_us_per_req)
+    };
+    let mut lines = Vec::new();
+    for mode in Mode::ALL {
+        if let (Some(a), Some(b)) = (cpu(mode, Proxy::Gateway), cpu(mode, Proxy::GatewayFleet)) {
+            lines.push(format!(
+                "| {} | {a:.1} µs | {b:.1} µs | {:+.1} % |",
+                mode.name(),
+                (b - a) / a * 100.0
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "**What `[fleet]` costs per request** (gateway CPU; Redis's own CPU not included)\n\n\
+         | mode | without `[fleet]` | with `[fleet]` | difference |\n|---|---:|---:|---:|"
+    );
+    for l in lines {
+        let _ = writeln!(s, "{l}");
     }
     s.push('\n');
 }

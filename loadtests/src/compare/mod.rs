@@ -51,8 +51,11 @@ pub struct CompareOptions {
     pub modes: Vec<Mode>,
     /// The gateway binary.
     pub gateway_bin: PathBuf,
-    /// The bare pass-through binary.
-    pub bare_bin: PathBuf,
+    /// The bare pass-through binary (needed when it is a target).
+    pub bare_bin: Option<PathBuf>,
+    /// What is measured (`direct` = the backend alone); `gateway-fleet` also starts a
+    /// `redis-server` and gives both gateways the same rate limits.
+    pub targets: Vec<Proxy>,
     /// Where the JSON (and the proxies' logs) go.
     pub out: PathBuf,
     /// Also write the Markdown to this file.
@@ -71,13 +74,21 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let pki = Pki::generate(dir.path())?;
-    let ports = Ports::pick()?;
+    let ports = Ports::pick(opts.targets.contains(&Proxy::GatewayFleet))?;
     let ticks_per_s = procs::clock_ticks();
     let bins = Bins {
         gateway: &opts.gateway_bin,
-        bare: &opts.bare_bin,
+        bare: opts.bare_bin.as_deref(),
     };
-    let fleet = Fleet::start(&tools, &bins, dir.path(), &pki, &ports, &opts.out)?;
+    let fleet = Fleet::start(
+        &tools,
+        &bins,
+        dir.path(),
+        &pki,
+        &ports,
+        &opts.out,
+        &opts.targets,
+    )?;
     let driver = Driver::new(&tools, opts.connections);
     let schedule = Schedule {
         modes: &opts.modes,
@@ -90,7 +101,7 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         ports: &ports,
         ticks_per_s,
     };
-    let samples = rounds::run(&schedule, &meter);
+    let samples = rounds::run(&schedule, &meter, &opts.targets);
     let cmp = Comparison {
         date: util::now_utc().1,
         machine: machine(),

@@ -64,6 +64,8 @@ impl Mode {
 pub enum Proxy {
     /// edge-gateway (TLS only by design).
     Gateway,
+    /// edge-gateway with `[fleet]` on a local `redis-server` (`compare --fleet`).
+    GatewayFleet,
     /// nginx.
     Nginx,
     /// HAProxy.
@@ -75,9 +77,37 @@ pub enum Proxy {
 }
 
 impl Proxy {
+    /// The command-line name (`--targets`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Proxy::Gateway => "gateway",
+            Proxy::GatewayFleet => "gateway-fleet",
+            Proxy::Nginx => "nginx",
+            Proxy::Haproxy => "haproxy",
+            Proxy::Bare => "bare",
+            Proxy::Direct => "direct",
+        }
+    }
+
+    /// Parses a comma-separated list of targets.
+    pub fn parse_list(s: &str) -> Result<Vec<Proxy>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| {
+                Proxy::ALL.into_iter().find(|p| p.name() == x).ok_or_else(|| {
+                    format!(
+                        "unknown target {x:?}; use gateway, gateway-fleet, nginx, haproxy, bare, direct"
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Every target, in run order.
-    pub const ALL: [Proxy; 5] = [
+    pub const ALL: [Proxy; 6] = [
         Proxy::Gateway,
+        Proxy::GatewayFleet,
         Proxy::Nginx,
         Proxy::Haproxy,
         Proxy::Bare,
@@ -88,6 +118,7 @@ impl Proxy {
     pub fn label(self) -> &'static str {
         match self {
             Proxy::Gateway => "edge-gateway",
+            Proxy::GatewayFleet => "edge-gateway [fleet]",
             Proxy::Nginx => "nginx",
             Proxy::Haproxy => "HAProxy",
             Proxy::Bare => "bare Pingora",

@@ -74,11 +74,11 @@ impl Meter<'_> {
 }
 
 /// Every (mode, target) pair to run; the gateway has no plain listener.
-fn pairs(modes: &[Mode], ports: &Ports) -> Vec<(Mode, Proxy)> {
+fn pairs(modes: &[Mode], ports: &Ports, targets: &[Proxy]) -> Vec<(Mode, Proxy)> {
     modes
         .iter()
         .flat_map(|&m| Proxy::ALL.into_iter().map(move |p| (m, p)))
-        .filter(|&(m, p)| ports.of(p, m).is_some())
+        .filter(|&(m, p)| targets.contains(&p) && ports.of(p, m).is_some())
         .collect()
 }
 
@@ -87,9 +87,10 @@ fn pairs(modes: &[Mode], ports: &Ports) -> Vec<(Mode, Proxy)> {
 pub(super) fn run(
     schedule: &Schedule<'_>,
     meter: &Meter<'_>,
+    targets: &[Proxy],
 ) -> BTreeMap<(Mode, Proxy), Vec<Sample>> {
     let ports = meter.ports;
-    let plan = pairs(schedule.modes, ports);
+    let plan = pairs(schedule.modes, ports, targets);
 
     // Warm-up: one short run each (connection pools, caches), not recorded.
     eprintln!("compare: warm-up ({} runs of 1 s)", plan.len());

@@ -38,11 +38,14 @@ pub enum Scenario {
     RateLimit,
     /// A new TLS connection (full handshake) per request.
     Churn,
+    /// Three replicas on one Redis: a flood, a drain through one replica, Redis killed and
+    /// restarted.
+    Fleet,
 }
 
 impl Scenario {
     /// Every scenario, in the order `run all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Steady,
         Scenario::RegionOutage,
         Scenario::Brownout,
@@ -50,6 +53,7 @@ impl Scenario {
         Scenario::ReloadStorm,
         Scenario::RateLimit,
         Scenario::Churn,
+        Scenario::Fleet,
     ];
 
     /// The command-line name.
@@ -62,6 +66,7 @@ impl Scenario {
             Scenario::ReloadStorm => "reload-storm",
             Scenario::RateLimit => "rate-limit",
             Scenario::Churn => "churn",
+            Scenario::Fleet => "fleet",
         }
     }
 
@@ -83,6 +88,10 @@ impl Scenario {
                 "one tenant floods from 30 % to 80 % of the run; the others must not suffer"
             }
             Scenario::Churn => "a new TLS connection with a full handshake per request",
+            Scenario::Fleet => {
+                "3 replicas on one Redis: a tenant floods, a drain through one replica at 25 %, \
+                 Redis killed at 50 % and restarted at 70 %"
+            }
         }
     }
 
@@ -91,6 +100,7 @@ impl Scenario {
         let secs = if short {
             match self {
                 Scenario::RegionOutage => 8,
+                Scenario::Fleet => 12,
                 _ => 6,
             }
         } else {
@@ -98,6 +108,7 @@ impl Scenario {
                 Scenario::RegionOutage => 27,
                 Scenario::Brownout => 30,
                 Scenario::Churn => 15,
+                Scenario::Fleet => 30,
                 _ => 20,
             }
         };
@@ -112,6 +123,8 @@ impl Scenario {
             Scenario::Brownout => 800.0,
             Scenario::RateLimit => 300.0,
             Scenario::Churn => 200.0,
+            // Closed loops: as fast as three replicas answer.
+            Scenario::Fleet => 0.0,
         };
         if short {
             rps * 0.4
@@ -124,7 +137,7 @@ impl Scenario {
     pub fn needs_own_origins(self) -> bool {
         matches!(
             self,
-            Scenario::RegionOutage | Scenario::Brownout | Scenario::RateLimit
+            Scenario::RegionOutage | Scenario::Brownout | Scenario::RateLimit | Scenario::Fleet
         )
     }
 

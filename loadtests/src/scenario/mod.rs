@@ -6,6 +6,7 @@
 
 mod actions;
 pub(crate) mod catalog;
+mod fleet;
 mod options;
 mod plan;
 mod world;
@@ -25,6 +26,7 @@ use crate::topology::Topology;
 pub use catalog::{
     Scenario, BROWNOUT_ERROR_RATE, BROWNOUT_JITTER, BROWNOUT_LATENCY, FLOOD_LIMIT_RPS, RELOAD_EVERY,
 };
+pub use fleet::{run as run_fleet, FleetReport};
 pub use options::{GatewayChoice, Options};
 
 use actions::ActionCtx;

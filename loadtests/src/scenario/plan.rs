@@ -182,6 +182,8 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         }
         Scenario::RateLimit => rate_limit(&mix, topology, &mut plan),
         Scenario::Churn => plan.streams = vec![mix.stream("churn", Proto::Churn, 1.0)],
+        // Runs on its own (`scenario/fleet.rs`): several replicas and a Redis.
+        Scenario::Fleet => {}
     }
     plan
 }
