@@ -74,6 +74,18 @@ pub const DEFAULT_RETRY_MIN_CONCURRENT: u32 = 3;
 pub const DEFAULT_MAX_TRACKED_CLIENTS: usize = 1_000_000;
 /// Default `rate_limits.idle_eviction`.
 pub const DEFAULT_IDLE_EVICTION: Duration = Duration::from_secs(60);
+/// Default `fleet.key_prefix`.
+pub const DEFAULT_FLEET_KEY_PREFIX: &str = "edge:";
+/// Default `fleet.sync_interval`.
+pub const DEFAULT_FLEET_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// Bounds of `fleet.sync_interval`.
+pub const MIN_FLEET_SYNC_INTERVAL: Duration = Duration::from_millis(10);
+/// Upper bound of `fleet.sync_interval`.
+pub const MAX_FLEET_SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// Default `fleet.timeout`.
+pub const DEFAULT_FLEET_TIMEOUT: Duration = Duration::from_millis(25);
+/// Lower bound of `fleet.timeout`.
+pub const MIN_FLEET_TIMEOUT: Duration = Duration::from_millis(1);
 /// Default `limits.max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
 /// Upper bound of `limits.max_connections`.

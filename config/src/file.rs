@@ -156,6 +156,8 @@ pub struct ConfigFile {
     pub geo: Option<GeoFile>,
     /// `[admin]`
     pub admin: Option<AdminFile>,
+    /// `[fleet]`
+    pub fleet: Option<FleetFile>,
     /// `[edge]`
     pub edge: Option<EdgeFile>,
     /// `[dns]`
@@ -692,4 +694,27 @@ pub struct PeerHealthFile {
     pub rise: Option<i64>,
     /// Failing probes to become unhealthy; default 2.
     pub fall: Option<i64>,
+}
+
+/// `[fleet]`: replicas sharing rate limits and overrides through Redis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// `redis://`, `rediss://` or `redis+unix://` URL, without a password; required in
+    /// `[fleet]` (optional here so validation can say so in its own words).
+    pub redis_url: Option<String>,
+    /// Environment variable holding the Redis password.
+    pub password_env: Option<String>,
+    /// File holding the Redis password (its first line).
+    pub password_file: Option<String>,
+    /// This replica's name in the fleet; default: host name and process id.
+    pub node_id: Option<String>,
+    /// Prefix of every Redis key; default `edge:`.
+    pub key_prefix: Option<String>,
+    /// How often rate limits and overrides are reconciled; default `100ms`.
+    pub sync_interval: Option<HumanDuration>,
+    /// Bound on every Redis call; default `25ms`.
+    pub timeout: Option<HumanDuration>,
+    /// `"full-quota"` (default) or `"divide-quota"`.
+    pub when_unreachable: Option<String>,
 }

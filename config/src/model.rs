@@ -149,6 +149,9 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     /// Client location (a MaxMind database); `None` when `[geo]` is absent.
     pub geo: Option<GeoSettings>,
+    /// Fleet mode (rate limits and overrides shared through Redis); `None` when `[fleet]` is
+    /// absent: every replica is on its own.
+    pub fleet: Option<Fleet>,
     /// Residency at the edge: where this gateway stands and the edges of the other
     /// geographies; `None` when `[edge]` is absent (one gateway serves every geography).
     pub edge: Option<Edge>,
@@ -1394,4 +1397,45 @@ pub struct PeerHealth {
     pub rise: u32,
     /// Consecutive failing probes to become unhealthy (1 to 100).
     pub fall: u32,
+}
+
+/// `[fleet]`: the replicas of one deployment share their tenant and route rate limits and the
+/// operators' overrides through one Redis (see `docs/fleet.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// The Redis to share through: `redis://host[:port][/db]`, `rediss://` (TLS, certificate
+    /// checked against the system roots) or `redis+unix:///path`. Never holds a password.
+    pub redis_url: String,
+    /// Where the password comes from, if Redis needs one.
+    pub password: Option<SecretSource>,
+    /// This replica's name in the fleet; `None`: host name and process id, chosen at start.
+    pub node_id: Option<String>,
+    /// Prefix of every key the gateway writes (several fleets can share one Redis).
+    pub key_prefix: String,
+    /// How often rate limits are reconciled and overrides looked up (10 ms to 10 s).
+    pub sync_interval: Duration,
+    /// Bound on every Redis call (1 ms to `sync_interval`).
+    pub timeout: Duration,
+    /// What the rate limits do while Redis is unreachable.
+    pub when_unreachable: WhenUnreachable,
+}
+
+/// Where a secret is read from at start. Secrets are never written in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable (name).
+    Env(String),
+    /// A file (its first line, trimmed), resolved against the config file's directory.
+    File(PathBuf),
+}
+
+/// How tenant and route limits behave while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnreachable {
+    /// Every replica enforces the full quota on its own (the fleet may admit up to replicas ×
+    /// quota); never refuses a request because Redis is down.
+    FullQuota,
+    /// Every replica enforces the quota divided by the replicas last seen alive (at least one
+    /// request of burst per replica).
+    DivideQuota,
 }

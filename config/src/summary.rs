@@ -5,10 +5,10 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLog, AccessLogFormat, ClientIp, Config, Dns, Edge, ForeignTenants, GeoSettings,
+    AccessLog, AccessLogFormat, ClientIp, Config, Dns, Edge, Fleet, ForeignTenants, GeoSettings,
     Geography, GeographyName, Health, Limits, Listeners, LogSink, OutlierDetection, Quota,
-    RateLimits, Region, Routing, Server, Tenancy, TenantDirectory, TenantSource, Tls,
-    UnknownTenant,
+    RateLimits, Region, Routing, SecretSource, Server, Tenancy, TenantDirectory, TenantSource, Tls,
+    UnknownTenant, WhenUnreachable,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -51,7 +51,8 @@ fn write_summary(out: &mut String, config: &Config) -> fmt::Result {
     rate_limits(out, config.rate_limits.as_ref())?;
     access_log(out, &config.access_log)?;
     dns(out, config.dns.as_ref())?;
-    edge(out, config.edge.as_ref())
+    edge(out, config.edge.as_ref())?;
+    fleet(out, config.fleet.as_ref())
 }
 
 fn access_log(out: &mut String, a: &AccessLog) -> fmt::Result {
@@ -136,6 +137,32 @@ fn edge(out: &mut String, edge: Option<&Edge>) -> fmt::Result {
         writeln!(out, "  peers in {}: {}", p.geography, addrs.join(", "))?;
     }
     Ok(())
+}
+
+/// One line, only with `[fleet]` (without it, the summary is what it always was).
+fn fleet(out: &mut String, fleet: Option<&Fleet>) -> fmt::Result {
+    let Some(f) = fleet else {
+        return Ok(());
+    };
+    let password = match &f.password {
+        None => "no password".to_owned(),
+        Some(SecretSource::Env(name)) => format!("password from ${name}"),
+        Some(SecretSource::File(path)) => format!("password from {}", path.display()),
+    };
+    let unreachable = match f.when_unreachable {
+        WhenUnreachable::FullQuota => "full quota per replica",
+        WhenUnreachable::DivideQuota => "quota divided by the replicas last seen",
+    };
+    writeln!(
+        out,
+        "fleet: {} ({password}), keys {:?}, node {}, sync every {}, timeout {}; while \
+         unreachable: {unreachable}",
+        f.redis_url,
+        f.key_prefix,
+        f.node_id.as_deref().unwrap_or("<host>-<pid>"),
+        fmt_duration(f.sync_interval),
+        fmt_duration(f.timeout)
+    )
 }
 
 fn listeners(out: &mut String, l: &Listeners) -> fmt::Result {

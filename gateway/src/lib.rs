@@ -11,6 +11,7 @@
 //! | `health/` | read per request, written by probes | origin health state, one probe |
 //! | `control/` | in the background and on admin calls | reload, overrides and their state file, the prober service, the admin API |
 //! | `dns/` | per DNS query, and in the background | the authoritative responder for tenant host names, its edge prober, the zone export |
+//! | `fleet/` | in the background, and one lookup per request | fleet mode: rate limits and overrides shared through Redis, heartbeats |
 //! | `app/` | once per process | the command line, launch, logging, `ctl`, the demo |
 //!
 //! `state.rs` is the hub the planes share (the live generation, metrics, rate limiter);
@@ -27,6 +28,7 @@ mod app;
 mod control;
 mod dns;
 mod edge;
+mod fleet;
 mod health;
 mod metrics;
 mod request;
@@ -43,6 +45,7 @@ pub use dns::{
     answer as dns_answer, Outcome as DnsOutcome, Transport as DnsTransport, Zone as DnsZone,
 };
 pub use edge::{wire, HeadScanner};
+pub use fleet::quota::FleetQuotas;
 pub use request::framing;
 pub use request::problem::ErrorKind;
 pub use request::ratelimit;

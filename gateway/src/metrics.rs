@@ -333,6 +333,11 @@ impl Metrics {
         self.by_continent[i].inc();
     }
 
+    /// The registry `/metrics` renders, for metrics defined elsewhere (`fleet/metrics.rs`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The request counter and duration histogram for one (geography, region) pair.
     pub fn request_handles(&self, geography: &str, region: &str) -> RequestHandles {
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]

@@ -4,13 +4,14 @@
 //!
 //! Written by the control plane (`control::Control`), read by the edge and request planes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use edge_config::RateLimits;
 
 use crate::edge::peers::PeerHealth;
 use crate::edge::tls::CertResolver;
+use crate::fleet::quota::FleetQuotas;
 use crate::health::{HealthRegistry, LiveHealth, OriginHealth, OriginStates};
 use crate::metrics::{Metrics, RequestHandles, SnapshotMetrics};
 use crate::request::access_log::AccessLog;
@@ -72,6 +73,8 @@ pub struct GatewayState {
     pub access_log: AccessLog,
     /// The health of peer edges (`[edge]`), kept across reloads by address.
     pub peers: Arc<PeerHealth>,
+    /// Fleet-wide tenant and route limits, when `[fleet]` is configured (set once at start).
+    pub fleet: OnceLock<Arc<FleetQuotas>>,
 }
 
 impl GatewayState {
@@ -109,6 +112,7 @@ impl GatewayState {
             geo: ArcSwapOption::empty(),
             access_log,
             peers: Arc::new(PeerHealth::default()),
+            fleet: OnceLock::new(),
         }
     }
 

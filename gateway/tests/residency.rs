@@ -190,6 +190,7 @@ fn build_config(plan: &Plan) -> Config {
         access_log: AccessLog::default(),
         dns: None,
         edge: None,
+        fleet: None,
     }
 }
 

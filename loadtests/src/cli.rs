@@ -110,7 +110,10 @@ pub struct CompareArgs {
     /// Modes, comma-separated: plain, tls, h2, churn.
     #[arg(long, default_value = "plain,tls,h2,churn")]
     pub modes: String,
-    /// Targets, comma-separated: gateway, candidate, nginx, haproxy, bare, direct.
+    /// Targets, comma-separated: gateway, candidate, gateway-fleet, nginx, haproxy, bare,
+    /// direct. `candidate` runs only with `--candidate-bin`; `gateway-fleet` is the gateway
+    /// with `[fleet]` on a local redis-server (the same config otherwise, so `[fleet]` is the
+    /// only difference).
     #[arg(long, default_value = "gateway,candidate,nginx,haproxy,bare,direct")]
     pub targets: String,
     /// A second gateway build run on the same config in the same rounds (a PGO build, or the
@@ -344,7 +347,8 @@ fn profile_opts(args: ProfileArgs) -> Result<ProfileOptions, String> {
 fn compare_opts(args: CompareArgs) -> Result<CompareOptions, String> {
     let targets = Proxy::parse_list(&args.targets)?;
     // A binary that is not run need not exist (e.g. `--targets gateway` for PGO training).
-    let gateway_bin = if targets.contains(&Proxy::Gateway) {
+    let gateway_bin = if targets.contains(&Proxy::Gateway) || targets.contains(&Proxy::GatewayFleet)
+    {
         crate::gateway::locate(args.gateway_bin.as_deref())?
     } else {
         args.gateway_bin.clone().unwrap_or_default()
@@ -477,6 +481,7 @@ fn run_all(scenarios: &[Scenario], opts: &Options) -> i32 {
     for &s in scenarios {
         let outcome = match s {
             Scenario::WrongEdge => runtime.block_on(scenario::wrong_edge::run(opts)),
+            Scenario::Fleet => runtime.block_on(scenario::run_fleet(opts)),
             _ => runtime
                 .block_on(scenario::run(s, opts))
                 .map(|report| report.passed),

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod dns;
 pub mod edges;
+pub mod fleet;
 pub mod gateway;
 pub mod load;
 pub mod machine;

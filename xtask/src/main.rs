@@ -84,6 +84,12 @@ const TEST: &[Prerequisite] = &[
         package: "bind9-utils",
         why: "the DNS tests check `edge-gateway dns export` with BIND's zone checker",
     },
+    Prerequisite {
+        program: "redis-server",
+        version_arg: "--version",
+        package: "redis-server",
+        why: "the fleet tests share rate limits and overrides through a real Redis",
+    },
 ];
 
 fn main() -> ExitCode {

@@ -37,6 +37,7 @@
 //!   edges.
 //! - `edge`: `[edge]` and `[[edge.peers]]`: where this gateway stands and the edges of the
 //!   other geographies.
+//! - `fleet`: `[fleet]`: the Redis the replicas share and how they use it.
 //! - `syntax`: pure parsers for host patterns, path prefixes, header names and `host:port`.
 //!
 //! The defaults every section falls back to are in `crate::defaults`, re-exported here.
@@ -53,6 +54,7 @@ mod access_log;
 mod client;
 mod dns;
 mod edge;
+mod fleet;
 mod health;
 mod limits;
 mod listeners;
@@ -80,6 +82,7 @@ pub use crate::defaults::*;
 pub use crate::names::{is_valid_name, NAME_RULE};
 pub use client::MMDB_METADATA_MARKER;
 pub use dns::MAX_ZONE_NAME;
+pub use fleet::check_redis_url;
 pub use syntax::{is_header_name, parse_host_pattern, parse_path_prefix, split_host_port};
 
 /// Reads, parses and validates the configuration file at `path`; relative paths inside it
@@ -188,6 +191,7 @@ impl<'a> Validator<'a> {
             raw.geographies.complete(),
             &listeners.https,
         );
+        let fleet = self.fleet(raw.fleet.parsed());
         Config {
             admin,
             server,
@@ -207,6 +211,7 @@ impl<'a> Validator<'a> {
             access_log,
             dns,
             edge,
+            fleet,
         }
     }
 }

@@ -14,10 +14,10 @@ use super::spans::{locate, remove_key, table_at, KeyPath, Seg};
 use super::validator::Validator;
 use crate::file::{
     AccessLogFile, AdminFile, BodyLimitRouteFile, CertificateFile, ClientIpFile, DnsEdgesFile,
-    DnsFile, EdgeFile, EdgePeerFile, GeoFile, GeographyFile, HealthFile, LimitsFile, ListenersFile,
-    OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile, RouteLimitFile,
-    RoutingFile, ServerFile, TenancyFile, TenantFile, TenantOverrideFile, TenantSourceFile,
-    TlsFile,
+    DnsFile, EdgeFile, EdgePeerFile, FleetFile, GeoFile, GeographyFile, HealthFile, LimitsFile,
+    ListenersFile, OriginFile, OutlierDetectionFile, QuotaFile, RateLimitsFile, RegionFile,
+    RouteLimitFile, RoutingFile, ServerFile, TenancyFile, TenantFile, TenantOverrideFile,
+    TenantSourceFile, TlsFile,
 };
 
 /// A top-level table after the schema stage.
@@ -102,9 +102,10 @@ pub(super) struct Raw {
     pub(super) dns_edges: Elements<DnsEdgesFile>,
     pub(super) edge: Piece<EdgeFile>,
     pub(super) edge_peers: Elements<EdgePeerFile>,
+    pub(super) fleet: Piece<FleetFile>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 18] = [
+const TOP_LEVEL_KEYS: [&str; 19] = [
     "admin",
     "server",
     "listeners",
@@ -123,6 +124,7 @@ const TOP_LEVEL_KEYS: [&str; 18] = [
     "access_log",
     "dns",
     "edge",
+    "fleet",
 ];
 
 pub(super) const SOURCE_EXAMPLE: &str =
@@ -285,6 +287,8 @@ impl<'a> Validator<'a> {
             "[[edge.peers]]",
         );
 
+        let fleet = self.table(top("fleet"), &path("fleet"), "[fleet]");
+
         Raw {
             server,
             listeners,
@@ -313,6 +317,7 @@ impl<'a> Validator<'a> {
             dns_edges,
             edge,
             edge_peers,
+            fleet,
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `values`: durations and integer ranges, over several sections.
 //! - `listeners`, `tenancy`, `topology`, `health`, `limits`, `client`, `dns`, `edge`: the keys
 //!   of those sections, their defaults and their errors.
+//! - `fleet`: `[fleet]`, the Redis the replicas share.
 //! - `summary`: the summary `edge-gateway check` prints.
 //! - `arbitrary_input`: no text makes parsing panic.
 //!
@@ -26,6 +27,7 @@ mod client;
 mod dns;
 mod edge;
 mod examples;
+mod fleet;
 mod health;
 mod limits;
 mod listeners;

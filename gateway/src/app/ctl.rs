@@ -1,7 +1,8 @@
 //! `edge-gateway ctl`: the operator's command line over the admin API.
 //!
 //! Exit codes scripts can trust: 0 done, 1 the gateway refused (4xx/5xx, e.g. unknown region,
-//! invalid config), 2 usage or connection problem, 3 unauthorized.
+//! invalid config), 2 usage or connection problem, 3 unauthorized, 4 (`ctl fleet` only) the
+//! fleet does not agree: configuration drift, stale overrides, or Redis unreachable.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -56,6 +57,9 @@ pub enum CtlCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// List the fleet's live replicas (fleet mode): configuration hash and drift, overrides
+    /// version and staleness. Exits 4 when they do not all agree.
+    Fleet,
     /// The DNS responder's edges: list, drain, undrain.
     #[command(subcommand)]
     Dns(DnsCtl),
@@ -78,6 +82,9 @@ pub enum DnsCtl {
         address: String,
     },
 }
+
+/// `ctl fleet`'s exit code when the fleet does not agree.
+pub const EXIT_FLEET_DISAGREES: i32 = 4;
 
 /// Connection settings for `ctl`.
 #[derive(Debug, Clone)]
@@ -339,6 +346,63 @@ fn render(cmd: &CtlCommand, v: &Value) -> String {
                 ]
             }),
         ),
+        CtlCommand::Fleet => {
+            let flag = |m: &Value| {
+                let mut f = Vec::new();
+                if m["config_drift"] == Value::Bool(true) {
+                    f.push("config-drift");
+                }
+                if m["stale_overrides"] == Value::Bool(true) {
+                    f.push("stale-overrides");
+                }
+                if f.is_empty() {
+                    "-".to_owned()
+                } else {
+                    f.join(",")
+                }
+            };
+            let mut s = table(
+                &[
+                    "NODE",
+                    "VERSION",
+                    "GENERATION",
+                    "CONFIG_HASH",
+                    "OVERRIDES",
+                    "UPTIME_S",
+                    "SEEN_MS_AGO",
+                    "FLAGS",
+                ],
+                rows(&v["members"], |m| {
+                    let node = if m["self"] == Value::Bool(true) {
+                        format!("{}*", cell(&m["node"]))
+                    } else {
+                        cell(&m["node"])
+                    };
+                    vec![
+                        node,
+                        cell(&m["version"]),
+                        cell(&m["generation"]),
+                        cell(&m["config_hash"]),
+                        cell(&m["overrides_version"]),
+                        cell(&m["uptime_s"]),
+                        cell(&m["last_seen_ms"]),
+                        flag(m),
+                    ]
+                }),
+            );
+            let members = v["members"].as_array().map_or(0, Vec::len);
+            s.push_str(&format!(
+                "\n{members} replica(s); redis {}; {} with config drift, {} with stale overrides",
+                if v["redis_up"] == Value::Bool(true) {
+                    "up"
+                } else {
+                    "UNREACHABLE (last roster shown)"
+                },
+                cell(&v["config_drift"]),
+                cell(&v["stale_overrides"]),
+            ));
+            s
+        }
         _ => serde_json::to_string_pretty(v).unwrap_or_default(),
     }
 }
@@ -384,6 +448,7 @@ pub fn run(target: &CtlTarget, cmd: &CtlCommand) -> i32 {
         CtlCommand::Dns(DnsCtl::Undrain { address }) => {
             ("POST", format!("/api/v1/dns/edges/{address}/undrain"), None)
         }
+        CtlCommand::Fleet => ("GET", "/api/v1/fleet".to_string(), None),
     };
     let reply = match request(target, method, &path, body.as_deref()) {
         Ok(r) => r,
@@ -396,6 +461,9 @@ pub fn run(target: &CtlTarget, cmd: &CtlCommand) -> i32 {
     match reply.status {
         200..=299 => {
             println!("{}", render(cmd, &value));
+            if matches!(cmd, CtlCommand::Fleet) && value["agree"] != Value::Bool(true) {
+                return EXIT_FLEET_DISAGREES;
+            }
             0
         }
         401 => {

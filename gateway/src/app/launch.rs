@@ -70,6 +70,9 @@ pub enum StartError {
     /// The start-up runtime could not be created.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// Fleet mode could not start (password, URL).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     /// A listener could not be configured.
     #[error("listener {addr}: {message}")]
     Listener {
@@ -146,7 +149,15 @@ pub fn serve(
         cleanup();
     });
     let log = state.access_log.clone();
-    let srv = build_server(&config, state, control, launch)?;
+    // Fleet mode needs the control plane (overrides are applied through it).
+    let fleet = match (&config.fleet, &control) {
+        (Some(f), Some(c)) => Some(crate::fleet::Fleet::start(f, &state, Arc::clone(c))?),
+        _ => None,
+    };
+    let mut srv = build_server(&config, state, control, launch)?;
+    if let Some(fleet) = fleet {
+        srv.add_service(background_service("fleet", fleet.service));
+    }
     tracing::info!(
         https = ?config.listeners.https,
         http = ?config.listeners.http,

@@ -19,11 +19,13 @@ pub(crate) mod maintenance;
 pub(crate) mod peer_prober;
 pub(crate) mod prober;
 pub(crate) mod reload;
+pub(crate) mod shared;
 pub(crate) mod state_file;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use edge_config::{Config, ConfigErrors};
@@ -32,6 +34,7 @@ use serde::Serialize;
 use crate::control::audit::{AuditLog, Outcome};
 use crate::control::history::History;
 use crate::control::prober::probe_all_once;
+use crate::control::shared::{FleetStatus, OverrideWrite, SharedOverrides};
 use crate::control::state_file::StateFileError;
 use crate::edge::tls::{CertStore, TlsError};
 use crate::state::{GatewayState, Live};
@@ -78,6 +81,15 @@ pub enum OverrideError {
     /// get `503`), and was not forced; nothing was changed.
     #[error("{0}")]
     WouldStrand(String),
+    /// `If-Match` named another version than the current one; nothing was changed.
+    #[error("the overrides are at version {current}, not the version given in If-Match")]
+    VersionMismatch {
+        /// The current version.
+        current: u64,
+    },
+    /// The fleet's shared store cannot be reached; nothing was changed.
+    #[error("the fleet's Redis cannot be reached ({0}); nothing was changed")]
+    Unavailable(String),
 }
 
 /// What a successful reload did.
@@ -156,6 +168,12 @@ pub struct Control {
     config_path: PathBuf,
     state_file: Option<PathBuf>,
     overrides: Mutex<Overrides>,
+    /// Version of `overrides`: the fleet's in fleet mode, else counted from 0 at start.
+    overrides_version: AtomicU64,
+    /// The fleet's shared overrides, in fleet mode.
+    shared: OnceLock<Arc<dyn SharedOverrides>>,
+    /// The fleet's membership view, in fleet mode.
+    fleet: OnceLock<Arc<dyn FleetStatus>>,
     status: Mutex<Status>,
     /// One change at a time; readers never wait on it.
     writer: tokio::sync::Mutex<()>,
@@ -195,6 +213,9 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.server.grace_period != new.server.grace_period {
         v.push("server.grace_period".to_string());
+    }
+    if old.fleet != new.fleet {
+        v.push("fleet".to_string());
     }
     // Pingora reads these from the proxy service once; the other limits apply to new
     // connections (and requests) as soon as a reload is swapped in.
@@ -248,6 +269,9 @@ impl Control {
             config_path,
             state_file,
             overrides: Mutex::new(overrides),
+            overrides_version: AtomicU64::new(0),
+            shared: OnceLock::new(),
+            fleet: OnceLock::new(),
             status: Mutex::new(Status {
                 hash: hash_text(source),
                 source: source.to_string(),
@@ -285,6 +309,66 @@ impl Control {
     /// The current overrides.
     pub fn overrides(&self) -> Overrides {
         lock(&self.overrides).clone()
+    }
+
+    /// The version of the current overrides (the fleet's in fleet mode; else changes since
+    /// start).
+    pub fn overrides_version(&self) -> u64 {
+        self.overrides_version.load(Ordering::Relaxed)
+    }
+
+    /// Fleet mode: overrides are written to `shared` and applied from it. Set once, at start.
+    pub fn share_overrides(&self, shared: Arc<dyn SharedOverrides>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// Fleet mode: what `GET /api/v1/fleet` shows. Set once, at start.
+    pub fn show_fleet(&self, status: Arc<dyn FleetStatus>) {
+        let _ = self.fleet.set(status);
+    }
+
+    /// The fleet's membership view, in fleet mode.
+    pub fn fleet(&self) -> Option<&Arc<dyn FleetStatus>> {
+        self.fleet.get()
+    }
+
+    /// The fleet's shared overrides, in fleet mode.
+    pub fn shared_overrides(&self) -> Option<&Arc<dyn SharedOverrides>> {
+        self.shared.get()
+    }
+
+    /// Applies overrides another replica wrote (fleet mode): persists them as the
+    /// last-known-good copy and swaps in a snapshot that uses them. Returns false when
+    /// `version` and `overrides` are what is applied already.
+    pub async fn apply_shared(&self, version: u64, overrides: Overrides) -> bool {
+        let _one_at_a_time = self.writer.lock().await;
+        if version == self.overrides_version() && overrides == self.overrides() {
+            return false;
+        }
+        if let Some(path) = &self.state_file {
+            // The state file is the copy a replica starts from while Redis is down; failing to
+            // write it must not keep this replica on stale overrides.
+            if let Err(e) = overrides.save(path) {
+                tracing::error!(error = %e, "cannot save the fleet's overrides to the state file");
+            }
+        }
+        *lock(&self.overrides) = overrides.clone();
+        self.overrides_version.store(version, Ordering::Relaxed);
+        let old = self.state.live();
+        let live = self
+            .build_and_warm(
+                old.snapshot.config.clone(),
+                old.snapshot.generation + 1,
+                &overrides,
+            )
+            .await;
+        self.state.store(live);
+        tracing::info!(
+            version,
+            overrides = %serde_json::to_string(&overrides).unwrap_or_default(),
+            "fleet overrides applied"
+        );
+        true
     }
 
     /// Re-reads, validates, builds, warms and swaps in the config file. `trigger` names what
@@ -438,34 +522,45 @@ impl Control {
     }
 
     /// Applies `change` to the overrides, persists them, and swaps in a snapshot that uses
-    /// them. Nothing changes if the state file cannot be written. Not checked for stranded
-    /// geographies (see [`Control::update_overrides_guarded`]).
-    pub async fn update_overrides<F>(
+    /// them. Nothing changes if the state file cannot be written (outside fleet mode). Not
+    /// checked for stranded geographies (see [`Control::update_overrides_guarded`]).
+    ///
+    /// With `if_match`, nothing changes unless the overrides are at that version
+    /// ([`OverrideError::VersionMismatch`]). In fleet mode the change is computed from the
+    /// fleet's current overrides and written to the fleet first. Returns the overrides and
+    /// their new version.
+    pub async fn update_overrides_if<F>(
         &self,
         who: &str,
         what: &str,
+        if_match: Option<u64>,
         change: F,
-    ) -> Result<Overrides, OverrideError>
+    ) -> Result<(Overrides, u64), OverrideError>
     where
         F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
     {
-        self.apply_overrides(who, what, None, change).await
+        self.apply_overrides(who, what, None, if_match, change)
+            .await
     }
 
-    /// Like [`Control::update_overrides`], and with [`Strand::Refuse`] nothing changes when
+    /// Like [`Control::update_overrides_if`], and with [`Strand::Refuse`] nothing changes when
     /// the change would leave a geography that it touches without an origin that is in
-    /// rotation and usable now ([`OverrideError::WouldStrand`]).
+    /// rotation and usable now ([`OverrideError::WouldStrand`]). In fleet mode the check is
+    /// made against the fleet's overrides as read just before the write; a change another
+    /// replica makes between that read and the write is not checked with this one.
     pub async fn update_overrides_guarded<F>(
         &self,
         who: &str,
         what: &str,
         strand: Strand,
+        if_match: Option<u64>,
         change: F,
-    ) -> Result<Overrides, OverrideError>
+    ) -> Result<(Overrides, u64), OverrideError>
     where
         F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
     {
-        self.apply_overrides(who, what, Some(strand), change).await
+        self.apply_overrides(who, what, Some(strand), if_match, change)
+            .await
     }
 
     async fn apply_overrides<F>(
@@ -473,8 +568,9 @@ impl Control {
         who: &str,
         what: &str,
         strand: Option<Strand>,
+        if_match: Option<u64>,
         change: F,
-    ) -> Result<Overrides, OverrideError>
+    ) -> Result<(Overrides, u64), OverrideError>
     where
         F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
     {
@@ -482,7 +578,9 @@ impl Control {
             Some(Strand::Force) => format!("{what} (forced)"),
             _ => what.to_string(),
         };
-        let result = self.apply_overrides_inner(who, &what, strand, change).await;
+        let result = self
+            .apply_overrides_inner(who, &what, strand, if_match, change)
+            .await;
         match &result {
             Ok(_) => self.audit.record(
                 who,
@@ -502,19 +600,27 @@ impl Control {
         who: &str,
         what: &str,
         strand: Option<Strand>,
+        if_match: Option<u64>,
         change: F,
-    ) -> Result<Overrides, OverrideError>
+    ) -> Result<(Overrides, u64), OverrideError>
     where
         F: FnOnce(&Config, &mut Overrides) -> Result<(), OverrideError>,
     {
         let _one_at_a_time = self.writer.lock().await;
         let old_live = self.state.live();
         let old = &old_live.snapshot;
-        let before = self.overrides();
+        let shared = self.shared.get();
+        let (base, before) = match shared {
+            Some(s) => s.read().await?,
+            None => (self.overrides_version(), self.overrides()),
+        };
+        if if_match.is_some_and(|v| v != base) {
+            return Err(OverrideError::VersionMismatch { current: base });
+        }
         let mut after = before.clone();
         change(&old.config, &mut after)?;
         after.compact();
-        let live = self.state.bind(Snapshot::build_with_overrides(
+        let mut live = self.state.bind(Snapshot::build_with_overrides(
             old.config.clone(),
             old.generation + 1,
             &after,
@@ -525,10 +631,43 @@ impl Control {
                 return Err(OverrideError::WouldStrand(guard::explain(what, &stranded)));
             }
         }
+        let (version, stored) = match shared {
+            Some(s) => {
+                s.write(&OverrideWrite {
+                    who,
+                    what,
+                    if_match,
+                    before: &before,
+                    after: &after,
+                })
+                .await?
+            }
+            None => (base + 1, after.clone()),
+        };
+        if stored != after {
+            // Another replica changed other overrides since the read: the fleet's state is
+            // the union of both changes.
+            live = self.state.bind(Snapshot::build_with_overrides(
+                old.config.clone(),
+                old.generation + 1,
+                &stored,
+            ));
+        }
+        let after = stored;
         if let Some(path) = &self.state_file {
-            after.save(path)?;
+            // In fleet mode the change is already the fleet's: a full disk must not keep this
+            // replica on the old overrides.
+            match after.save(path) {
+                Err(e) if shared.is_none() => return Err(e.into()),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot save the overrides to the state file")
+                }
+                Ok(()) => {}
+            }
         }
         *lock(&self.overrides) = after.clone();
+        self.overrides_version.store(version, Ordering::Relaxed);
+        // Origins new to this snapshot are probed before it takes traffic.
         probe_all_once(&live).await;
         self.state.store(live);
         tracing::info!(
@@ -537,9 +676,10 @@ impl Control {
             what,
             before = %serde_json::to_string(&before).unwrap_or_default(),
             after = %serde_json::to_string(&after).unwrap_or_default(),
+            version,
             "operator override"
         );
-        Ok(after)
+        Ok((after, version))
     }
 }
 

@@ -12,7 +12,8 @@
 //!      below are then that edge's) or refused with 421;
 //! 4. [`decide_route`]: the global deny list, the route in the tenant's home geography, the
 //!    tenant's geo-fence;
-//! 5. [`rate_limit`]: per tenant, client and route;
+//! 5. [`rate_limit`]: per tenant, client and route; in fleet mode then [`fleet_limit`]: the
+//!    tenant's and route's fleet-wide allowance;
 //! 6. [`prebuffer_body`]: a chunked HTTP/1 body is read (bounded) so bad framing is refused
 //!    before an origin sees any of it.
 
@@ -28,9 +29,10 @@ use super::framing::{self, Limits};
 use super::geofence;
 use super::headers;
 use super::problem::{EdgeError, ErrorKind};
-use super::ratelimit::{Decision, RateLimiter};
+use super::ratelimit::{Decision, RateLimitHeaders, RateLimiter, RETRY_AFTER};
 use super::routing::{self, Route};
 use super::tenancy::{self, RequestFacts, SourceKind, TenantMatch};
+use crate::fleet::quota::FleetQuotas;
 use crate::state::{GatewayState, Live};
 use edge_config::{ForeignTenants, TenantSource};
 
@@ -106,6 +108,19 @@ pub async fn admit(
         let limited = rate_limit(&state.ratelimiter, config, ip, tenant, session.req_header());
         ctx.ratelimit_headers = limited.headers;
         limited.outcome?;
+        if let Some(fleet) = state.fleet.get() {
+            let shared = fleet_limit(
+                fleet,
+                &state.ratelimiter,
+                config,
+                tenant,
+                session.req_header(),
+            );
+            if shared.outcome.is_err() {
+                ctx.ratelimit_headers = shared.headers;
+            }
+            shared.outcome?;
+        }
     }
     prebuffer_body(session, ctx).await?;
     state.retry_budget.record_request();
@@ -394,6 +409,43 @@ pub fn rate_limit(
         ))),
     };
     RateLimited { headers, outcome }
+}
+
+/// Step 5, fleet mode: after the local limits allowed the request, the tenant's and the
+/// route's fleet-wide allowance (`fleet/quota.rs`; never waits on Redis). A refusal comes
+/// with its own `RateLimit-Policy`, `RateLimit` and `Retry-After` (an admission brings no
+/// headers: the local decision's stand).
+pub fn fleet_limit(
+    fleet: &FleetQuotas,
+    limiter: &RateLimiter,
+    config: &Config,
+    tenant: edge_config::TenantId,
+    req: &RequestHeader,
+) -> RateLimited {
+    let admitted = || RateLimited {
+        headers: Vec::new(),
+        outcome: Ok(()),
+    };
+    let Some(t) = config.tenants.by_id.get(&tenant) else {
+        return admitted();
+    };
+    let scopes = limiter.shared_scopes(t, &req.method, req.uri.path());
+    let Err(refused) = fleet.check(tenant, &scopes) else {
+        return admitted();
+    };
+    let headers = RateLimitHeaders {
+        scope: refused.scope,
+        quota: refused.quota,
+        remaining: 0,
+        reset_secs: refused.retry_after.as_secs(),
+    };
+    let mut pairs = headers.pairs().to_vec();
+    pairs.push((RETRY_AFTER, refused.retry_after.as_secs().to_string()));
+    let error = EdgeError::rate_limited(refused.scope.label(), refused.retry_after);
+    RateLimited {
+        headers: pairs,
+        outcome: Err(Refusal::answer(error)),
+    }
 }
 
 /// Step 6: reads a chunked HTTP/1 request body (up to [`PREBUFFER_BYTES`]) before any origin

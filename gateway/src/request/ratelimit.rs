@@ -166,6 +166,16 @@ impl RateLimitHeaders {
     }
 }
 
+/// The quotas of the scopes a fleet shares for one request (the per-client scope stays local:
+/// a flood of client addresses must not become Redis load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SharedScopes {
+    /// The tenant's quota, if it has one.
+    pub tenant: Option<Quota>,
+    /// The index in `rate_limits.routes` and quota of the route limit that applies, if any.
+    pub route: Option<(u32, Quota)>,
+}
+
 /// Decision counts since start, for metrics (no per-tenant breakdown: that would be unbounded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CounterSnapshot {
@@ -253,6 +263,23 @@ impl<C: Clock + Clone> RateLimiter<C> {
                 }
             }
             Err(limited) => self.count(limited),
+        }
+    }
+
+    /// The tenant and route quotas that apply to a request of `tenant` (`method`, `path`):
+    /// what fleet mode shares across replicas (`fleet/quota.rs`). Spends nothing.
+    pub fn shared_scopes(
+        &self,
+        tenant: &Tenant,
+        method: &http::Method,
+        path: &str,
+    ) -> SharedScopes {
+        let tables = self.tables.load();
+        SharedScopes {
+            tenant: tables.tenant_limit(tenant).map(|l| l.quota),
+            route: tables
+                .route(method, path)
+                .map(|(index, l)| (u32::try_from(index).unwrap_or(u32::MAX), l.quota)),
         }
     }
 

@@ -12,11 +12,9 @@ mod snapshot;
 mod table;
 
 pub use ids::{GeoId, OriginId, RegionId};
-pub use overrides::{origin_key, Overrides, MAX_WEIGHT};
+pub use overrides::{origin_key, Override, Overrides, MAX_WEIGHT};
 pub use snapshot::Snapshot;
 pub use table::{AllUsable, HealthView, RouteTable};
 
-#[cfg(test)]
-pub use overrides::Override;
 #[cfg(test)]
 pub use table::{Member, Tier};

@@ -29,10 +29,13 @@ pub(crate) struct Ports {
     pub(crate) bare_tls: SocketAddr,
     pub(crate) gateway_tls: SocketAddr,
     pub(crate) candidate_tls: SocketAddr,
+    /// The `[fleet]` gateway and its Redis (`--targets ...,gateway-fleet`).
+    pub(crate) gateway_fleet_tls: Option<SocketAddr>,
+    pub(crate) redis: Option<SocketAddr>,
 }
 
 impl Ports {
-    pub(crate) fn pick() -> Result<Ports, String> {
+    pub(crate) fn pick(fleet: bool) -> Result<Ports, String> {
         let p = || util::free_port().map_err(|e| format!("no free port: {e}"));
         Ok(Ports {
             backend: p()?,
@@ -46,6 +49,8 @@ impl Ports {
             bare_tls: p()?,
             gateway_tls: p()?,
             candidate_tls: p()?,
+            gateway_fleet_tls: if fleet { Some(p()?) } else { None },
+            redis: if fleet { Some(p()?) } else { None },
         })
     }
 
@@ -56,6 +61,8 @@ impl Ports {
             (Proxy::Gateway, true) => self.gateway_tls,
             (Proxy::Candidate, true) => self.candidate_tls,
             (Proxy::Gateway | Proxy::Candidate, false) => return None,
+            (Proxy::GatewayFleet, true) => self.gateway_fleet_tls?,
+            (Proxy::GatewayFleet, false) => return None,
             (Proxy::Nginx, false) => self.nginx,
             (Proxy::Nginx, true) => self.nginx_tls,
             (Proxy::Haproxy, false) => self.haproxy,
@@ -144,6 +151,7 @@ pub(super) struct ConfFiles {
     pub(super) haproxy: PathBuf,
     pub(super) gateway: PathBuf,
     pub(super) candidate: PathBuf,
+    pub(super) gateway_fleet: Option<PathBuf>,
 }
 
 /// Writes every config into `dir`, the comparison's temporary directory.
@@ -170,5 +178,16 @@ pub(super) fn write(dir: &Path, pki: &Pki, ports: &Ports) -> Result<ConfFiles, S
         haproxy: write("haproxy.cfg", haproxy_conf(pki, ports))?,
         gateway: write("edge.toml", gateway(ports.gateway_tls))?,
         candidate: write("edge-candidate.toml", gateway(ports.candidate_tls))?,
+        // The same gateway with `[fleet]`: they differ by `[fleet]` alone.
+        gateway_fleet: match (ports.gateway_fleet_tls, ports.redis) {
+            (Some(listen), Some(redis)) => Some(write(
+                "edge-fleet.toml",
+                format!(
+                    "{}\n[fleet]\nredis_url = \"redis://{redis}\"\nnode_id = \"compare\"\n",
+                    gateway(listen)
+                ),
+            )?),
+            _ => None,
+        },
     })
 }

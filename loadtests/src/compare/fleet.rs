@@ -19,13 +19,14 @@ pub(super) fn log_path(out: &Path, name: &str) -> PathBuf {
     out.join(format!("compare-{name}.log"))
 }
 
-/// The backend and the proxies in front of it.
+/// The backend and the proxies in front of it (and the Redis of `compare --fleet`).
 pub(super) struct Fleet {
     backend: Proc,
     proxies: BTreeMap<Proxy, Proc>,
+    redis: Option<Proc>,
 }
 
-/// The binaries of this workspace a comparison runs.
+/// The binaries of this workspace a comparison runs (each only when it is a target).
 pub(super) struct Bins<'a> {
     pub(super) gateway: &'a Path,
     pub(super) bare: &'a Path,
@@ -89,6 +90,32 @@ fn launches(
         port,
         cmd,
     };
+    let mut fleet = Vec::new();
+    if let (Some(redis), Some(listen), Some(conf)) = (
+        ports.redis,
+        ports.gateway_fleet_tls,
+        confs.gateway_fleet.as_ref(),
+    ) {
+        // `Proxy::Direct` marks the Redis here: it is no proxy, and `Fleet::start` keeps it
+        // apart.
+        let mut server = Command::new("redis-server");
+        server.args(["--port", &redis.port().to_string(), "--bind", "127.0.0.1"]);
+        server.args(["--save", "", "--appendonly", "no"]);
+        fleet.push(launch(
+            Proxy::Direct,
+            "redis-server",
+            "redis",
+            redis,
+            server,
+        ));
+        fleet.push(launch(
+            Proxy::GatewayFleet,
+            "edge-gateway [fleet]",
+            "gateway-fleet",
+            listen,
+            gateway_cmd(bins.gateway, conf),
+        ));
+    }
     let mut all = vec![
         launch(Proxy::Nginx, "nginx", "nginx", ports.nginx_tls, nginx),
         launch(
@@ -116,7 +143,12 @@ fn launches(
             cmd,
         ));
     }
-    all.retain(|l| targets.contains(&l.proxy));
+    all.extend(fleet);
+    // The Redis goes with the [fleet] gateway, started right before it.
+    all.retain(|l| {
+        targets.contains(&l.proxy)
+            || (l.proxy == Proxy::Direct && targets.contains(&Proxy::GatewayFleet))
+    });
     all
 }
 
@@ -153,11 +185,20 @@ impl Fleet {
             ports.backend_status,
         )?;
         let mut proxies = BTreeMap::new();
+        let mut redis = None;
         for mut l in launches(tools, bins, &confs, pki, ports, targets) {
             let proc = start(l.name, &mut l.cmd, &log_path(out, l.log), l.port)?;
-            proxies.insert(l.proxy, proc);
+            if l.proxy == Proxy::Direct {
+                redis = Some(proc);
+            } else {
+                proxies.insert(l.proxy, proc);
+            }
         }
-        Ok(Fleet { backend, proxies })
+        Ok(Fleet {
+            backend,
+            proxies,
+            redis,
+        })
     }
 
     /// The process whose CPU time is `proxy`'s: the backend's for [`Proxy::Direct`].
@@ -178,9 +219,13 @@ impl Fleet {
         let Fleet {
             mut backend,
             proxies,
+            redis,
         } = self;
         for (_, mut p) in proxies {
             p.stop();
+        }
+        if let Some(mut r) = redis {
+            r.stop();
         }
         backend.stop();
     }

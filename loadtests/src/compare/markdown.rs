@@ -52,6 +52,7 @@ pub fn markdown(c: &Comparison) -> String {
     if h2.len() > 1 {
         h2_summary(&mut s, c, &h2);
     }
+    fleet_cost(&mut s, c, &workloads);
     for n in &c.notes {
         let _ = writeln!(s, "**Note:** {n}.\n");
     }
@@ -221,6 +222,32 @@ fn h2_summary(s: &mut String, c: &Comparison, h2: &[Workload]) {
             g.map_or("—".to_owned(), |g| ratio(g, cpu(Proxy::Haproxy)))
         );
         let _ = writeln!(s, "{row}");
+    }
+}
+
+/// With `--targets gateway,gateway-fleet`: what `[fleet]` costs per request, per mode.
+fn fleet_cost(s: &mut String, c: &Comparison, workloads: &[Workload]) {
+    let cpu = |w: Workload, p: Proxy| find(c, w, p).and_then(|x| x.cpu_us_per_req);
+    let mut lines = Vec::new();
+    for &w in workloads {
+        if let (Some(a), Some(b)) = (cpu(w, Proxy::Gateway), cpu(w, Proxy::GatewayFleet)) {
+            lines.push(format!(
+                "| {} | {a:.1} µs | {b:.1} µs | {:+.1} % |",
+                w.name(),
+                (b - a) / a * 100.0
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "**What `[fleet]` costs per request** (gateway CPU; Redis's own CPU not included)\n\n\
+         | mode | without `[fleet]` | with `[fleet]` | difference |\n|---|---:|---:|---:|"
+    );
+    for l in lines {
+        let _ = writeln!(s, "{l}");
     }
     s.push('\n');
 }

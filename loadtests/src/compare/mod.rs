@@ -79,7 +79,7 @@ pub fn run(opts: &CompareOptions) -> Result<Comparison, String> {
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let pki = Pki::generate(dir.path())?;
-    let ports = Ports::pick()?;
+    let ports = Ports::pick(opts.targets.contains(&Proxy::GatewayFleet))?;
     let ticks_per_s = procs::clock_ticks();
     let bins = Bins {
         gateway: &opts.gateway_bin,

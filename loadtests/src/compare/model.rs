@@ -67,6 +67,8 @@ pub enum Proxy {
     /// A second edge-gateway build on the same config (`--candidate-bin`: a PGO build, or
     /// the gateway before/after a change), measured in the same rounds.
     Candidate,
+    /// edge-gateway with `[fleet]` on a local `redis-server` (`compare --fleet`).
+    GatewayFleet,
     /// nginx.
     Nginx,
     /// HAProxy.
@@ -79,9 +81,10 @@ pub enum Proxy {
 
 impl Proxy {
     /// Every target, in run order.
-    pub const ALL: [Proxy; 6] = [
+    pub const ALL: [Proxy; 7] = [
         Proxy::Gateway,
         Proxy::Candidate,
+        Proxy::GatewayFleet,
         Proxy::Nginx,
         Proxy::Haproxy,
         Proxy::Bare,
@@ -93,6 +96,7 @@ impl Proxy {
         match self {
             Proxy::Gateway => "edge-gateway",
             Proxy::Candidate => "edge-gateway (candidate)",
+            Proxy::GatewayFleet => "edge-gateway [fleet]",
             Proxy::Nginx => "nginx",
             Proxy::Haproxy => "HAProxy",
             Proxy::Bare => "bare Pingora",
@@ -105,6 +109,7 @@ impl Proxy {
         match self {
             Proxy::Gateway => "gateway",
             Proxy::Candidate => "candidate",
+            Proxy::GatewayFleet => "gateway-fleet",
             Proxy::Nginx => "nginx",
             Proxy::Haproxy => "haproxy",
             Proxy::Bare => "bare",
@@ -128,8 +133,9 @@ impl Proxy {
                     .find(|p| p.name() == x)
                     .ok_or_else(|| {
                         format!(
-                        "unknown target {x:?}; use gateway, candidate, nginx, haproxy, bare, direct"
-                    )
+                            "unknown target {x:?}; use gateway, candidate, gateway-fleet, nginx, \
+                         haproxy, bare, direct"
+                        )
                     })
             })
             .collect()

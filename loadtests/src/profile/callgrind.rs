@@ -152,7 +152,7 @@ fn per_function(short: &Path, long: &Path, inclusive: bool, dn: f64) -> Result<V
     let a = annotate(short, inclusive)?;
     let mut b = annotate(long, inclusive)?;
     for (name, v) in a {
-        *b.entry(name).or_insert(0) -= v as i64;
+        *b.entry(name).or_insert(0) -= v;
     }
     let mut entries: Vec<Entry> = b
         .into_iter()

@@ -364,7 +364,7 @@ pub fn run(opts: &ProfileOptions) -> Result<Profile, String> {
     let dir = tmp.path().to_path_buf();
     let pki = Pki::generate(&dir)?;
     bench::write_geo_db(&dir)?;
-    let ports = Ports::pick()?;
+    let ports = Ports::pick(false)?;
     let backend = start_backend(&dir, &pki, &ports, &opts.out)?;
     let bench = Bench {
         opts,

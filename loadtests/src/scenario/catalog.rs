@@ -41,11 +41,14 @@ pub enum Scenario {
     /// Two edges (`[edge]`); half the clients connect to the wrong one, which must pass their
     /// connections through still encrypted.
     WrongEdge,
+    /// Three replicas on one Redis: a flood, a drain through one replica, Redis killed and
+    /// restarted.
+    Fleet,
 }
 
 impl Scenario {
     /// Every scenario, in the order `run all` runs them.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Steady,
         Scenario::RegionOutage,
         Scenario::Brownout,
@@ -54,6 +57,7 @@ impl Scenario {
         Scenario::RateLimit,
         Scenario::Churn,
         Scenario::WrongEdge,
+        Scenario::Fleet,
     ];
 
     /// The command-line name.
@@ -67,6 +71,7 @@ impl Scenario {
             Scenario::RateLimit => "rate-limit",
             Scenario::Churn => "churn",
             Scenario::WrongEdge => "wrong-edge",
+            Scenario::Fleet => "fleet",
         }
     }
 
@@ -93,6 +98,10 @@ impl Scenario {
                 "two edges (eu, na); half the clients reach the wrong edge, which passes them \
                  through encrypted: 0 foreign terminations, and what passthrough costs"
             }
+            Scenario::Fleet => {
+                "3 replicas on one Redis: a tenant floods, a drain through one replica at 25 %, \
+                 Redis killed at 50 % and restarted at 70 %"
+            }
         }
     }
 
@@ -101,6 +110,7 @@ impl Scenario {
         let secs = if short {
             match self {
                 Scenario::RegionOutage => 8,
+                Scenario::Fleet => 12,
                 _ => 6,
             }
         } else {
@@ -108,6 +118,7 @@ impl Scenario {
                 Scenario::RegionOutage => 27,
                 Scenario::Brownout => 30,
                 Scenario::Churn => 15,
+                Scenario::Fleet => 30,
                 _ => 20,
             }
         };
@@ -123,6 +134,8 @@ impl Scenario {
             Scenario::RateLimit => 300.0,
             Scenario::Churn => 200.0,
             Scenario::WrongEdge => 400.0,
+            // Closed loops: as fast as three replicas answer.
+            Scenario::Fleet => 0.0,
         };
         if short {
             rps * 0.4
@@ -135,7 +148,11 @@ impl Scenario {
     pub fn needs_own_origins(self) -> bool {
         matches!(
             self,
-            Scenario::RegionOutage | Scenario::Brownout | Scenario::RateLimit | Scenario::WrongEdge
+            Scenario::RegionOutage
+                | Scenario::Brownout
+                | Scenario::RateLimit
+                | Scenario::WrongEdge
+                | Scenario::Fleet
         )
     }
 

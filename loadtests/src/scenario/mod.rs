@@ -7,6 +7,7 @@
 
 mod actions;
 pub(crate) mod catalog;
+mod fleet;
 mod options;
 mod plan;
 mod world;
@@ -27,6 +28,7 @@ use crate::topology::{SimWorld, Topology};
 pub use catalog::{
     Scenario, BROWNOUT_ERROR_RATE, BROWNOUT_JITTER, BROWNOUT_LATENCY, FLOOD_LIMIT_RPS, RELOAD_EVERY,
 };
+pub use fleet::{run as run_fleet, FleetReport};
 pub use options::{GatewayChoice, Options};
 
 use actions::ActionCtx;

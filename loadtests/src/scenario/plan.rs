@@ -202,6 +202,8 @@ pub(super) fn plan(scenario: Scenario, opts: &Options, topology: &Topology) -> P
         Scenario::Churn => plan.streams = vec![mix.stream("churn", Proto::Churn, 1.0)],
         // Runs its own two-edge world (`wrong_edge`), not a plan.
         Scenario::WrongEdge => {}
+        // Runs on its own (`scenario/fleet.rs`): several replicas and a Redis.
+        Scenario::Fleet => {}
     }
     plan
 }

@@ -15,6 +15,7 @@ mod console;
 mod control;
 mod dns;
 mod failover;
+mod fleet;
 mod geo;
 mod hostile;
 mod lifecycle;

@@ -61,6 +61,14 @@ impl AdminApi {
 /// A response under construction.
 type Reply = Response<Vec<u8>>;
 
+/// Who called, and the overrides version they expect (`If-Match`).
+struct Call<'a> {
+    who: &'a str,
+    if_match: Option<u64>,
+    /// Whether a change that would strand a geography is refused (the default) or forced.
+    strand: Strand,
+}
+
 fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
     let body = serde_json::to_vec_pretty(value).unwrap_or_default();
     Response::builder()
@@ -110,7 +118,49 @@ fn override_error(e: OverrideError) -> Reply {
             "Would leave a geography without a usable origin",
             &m,
         ),
+        OverrideError::VersionMismatch { current } => with_etag(
+            problem(
+                StatusCode::PRECONDITION_FAILED,
+                "Overrides changed",
+                &format!(
+                    "the overrides are at version {current}, not the one in If-Match; read them \
+                     again (GET /api/v1/overrides, its ETag) and retry; nothing changed"
+                ),
+            ),
+            current,
+        ),
+        OverrideError::Unavailable(m) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Fleet store unreachable; nothing changed",
+            &m,
+        ),
     }
+}
+
+/// `reply` with `ETag: "<version>"` (the overrides version).
+fn with_etag(mut reply: Reply, version: u64) -> Reply {
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{version}\"")) {
+        reply.headers_mut().insert(http::header::ETAG, v);
+    }
+    reply
+}
+
+/// The overrides version an `If-Match` header names: `None` without one or for `*`; `Err`
+/// when it is not a version (`"7"`, or `7`).
+fn if_match(value: Option<&http::HeaderValue>) -> Result<Option<u64>, Box<Reply>> {
+    let Some(v) = value else { return Ok(None) };
+    let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_matches('"').parse().map(Some).map_err(|_| {
+        Box::new(problem(
+            StatusCode::PRECONDITION_FAILED,
+            "Invalid If-Match",
+            "If-Match names an overrides version as its ETag gives it, e.g. \"7\"; nothing \
+             changed",
+        ))
+    })
 }
 
 async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Box<Reply>> {
@@ -154,6 +204,16 @@ fn parse_weight(body: &[u8]) -> Result<u32, Box<Reply>> {
         ))
     })?;
     Ok(w.weight)
+}
+
+/// The answer of the fleet endpoints without `[fleet]`.
+fn fleet_off() -> Reply {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Fleet mode is off",
+        "this gateway has no [fleet] section: it shares nothing with other replicas (see \
+         docs/fleet.md)",
+    )
 }
 
 #[async_trait]
@@ -224,7 +284,16 @@ impl ServeHttp for AdminApi {
             },
             _ => Vec::new(),
         };
-        self.route(&method, &segments, &body, &who, strand).await
+        let expected = match if_match(session.req_header().headers.get(http::header::IF_MATCH)) {
+            Ok(v) => v,
+            Err(reply) => return *reply,
+        };
+        let call = Call {
+            who: &who,
+            if_match: expected,
+            strand,
+        };
+        self.route(&method, &segments, &body, &call).await
     }
 }
 
@@ -249,8 +318,7 @@ impl AdminApi {
         method: &Method,
         segments: &[&str],
         body: &[u8],
-        who: &str,
-        strand: Strand,
+        call: &Call<'_>,
     ) -> Reply {
         let c = &self.control;
         match (method, segments) {
@@ -267,7 +335,7 @@ impl AdminApi {
             (&Method::GET, ["api", "v1", "config"]) => {
                 json_reply(StatusCode::OK, &json!(c.active()))
             }
-            (&Method::POST, ["api", "v1", "config", "reload"]) => match c.reload(who).await {
+            (&Method::POST, ["api", "v1", "config", "reload"]) => match c.reload(call.who).await {
                 Ok(report) => json_reply(StatusCode::OK, &json!(report)),
                 Err(e) => problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -275,13 +343,25 @@ impl AdminApi {
                     &e.to_string(),
                 ),
             },
-            (&Method::GET, ["api", "v1", "overrides"]) => {
-                json_reply(StatusCode::OK, &json!(c.overrides()))
-            }
+            (&Method::GET, ["api", "v1", "overrides"]) => with_etag(
+                json_reply(StatusCode::OK, &json!(c.overrides())),
+                c.overrides_version(),
+            ),
+            (&Method::GET, ["api", "v1", "overrides", "history"]) => match c.shared_overrides() {
+                None => fleet_off(),
+                Some(s) => match s.history(100).await {
+                    Ok(entries) => json_reply(StatusCode::OK, &json!({"entries": entries})),
+                    Err(e) => override_error(e),
+                },
+            },
+            (&Method::GET, ["api", "v1", "fleet"]) => match c.fleet() {
+                None => fleet_off(),
+                Some(f) => json_reply(StatusCode::OK, &f.view().await),
+            },
             (&Method::DELETE, ["api", "v1", "overrides"]) => {
                 // Not guarded: it returns to what the configuration file says.
                 let cleared = c
-                    .update_overrides(who, "clear all overrides", |_, o| {
+                    .update_overrides_if(call.who, "clear all overrides", call.if_match, |_, o| {
                         *o = Default::default();
                         Ok(())
                     })
@@ -295,9 +375,8 @@ impl AdminApi {
                 };
                 let region = name.to_string();
                 self.change(
-                    who,
+                    call,
                     &format!("region {name} weight {weight}"),
-                    strand,
                     move |cfg, o| {
                         require_region(cfg, &region)?;
                         check_weight(weight)?;
@@ -310,16 +389,11 @@ impl AdminApi {
             (&Method::POST, ["api", "v1", "regions", name, action @ ("drain" | "undrain")]) => {
                 let region = name.to_string();
                 let drained = *action == "drain";
-                self.change(
-                    who,
-                    &format!("region {name} {action}"),
-                    strand,
-                    move |cfg, o| {
-                        require_region(cfg, &region)?;
-                        o.regions.entry(region).or_default().drained = drained;
-                        Ok(())
-                    },
-                )
+                self.change(call, &format!("region {name} {action}"), move |cfg, o| {
+                    require_region(cfg, &region)?;
+                    o.regions.entry(region).or_default().drained = drained;
+                    Ok(())
+                })
                 .await
             }
             (&Method::PUT, ["api", "v1", "origins", region, address, "weight"]) => {
@@ -329,7 +403,7 @@ impl AdminApi {
                 };
                 let (region, address) = (region.to_string(), address.to_string());
                 let what = format!("origin {region}/{address} weight {weight}");
-                self.change(who, &what, strand, move |cfg, o| {
+                self.change(call, &what, move |cfg, o| {
                     require_origin(cfg, &region, &address)?;
                     check_weight(weight)?;
                     o.origins
@@ -347,7 +421,7 @@ impl AdminApi {
                 let (region, address) = (region.to_string(), address.to_string());
                 let drained = *action == "drain";
                 let what = format!("origin {region}/{address} {action}");
-                self.change(who, &what, strand, move |cfg, o| {
+                self.change(call, &what, move |cfg, o| {
                     require_origin(cfg, &region, &address)?;
                     o.origins
                         .entry(origin_key(&region, &address))
@@ -374,7 +448,7 @@ impl AdminApi {
                 let address = address.to_string();
                 let drained = *action == "drain";
                 let what = format!("dns edge {address} {action}");
-                self.change(who, &what, strand, move |cfg, o| {
+                self.change(call, &what, move |cfg, o| {
                     let key = require_dns_edge(cfg, &address)?;
                     o.dns_edges.entry(key).or_default().drained = drained;
                     Ok(())
@@ -389,26 +463,31 @@ impl AdminApi {
         }
     }
 
-    async fn change<F>(&self, who: &str, what: &str, strand: Strand, f: F) -> Reply
+    /// An override change, refused when it would strand a geography unless forced.
+    async fn change<F>(&self, call: &Call<'_>, what: &str, f: F) -> Reply
     where
         F: FnOnce(&edge_config::Config, &mut Overrides) -> Result<(), OverrideError>,
     {
         let result = self
             .control
-            .update_overrides_guarded(who, what, strand, f)
+            .update_overrides_guarded(call.who, what, call.strand, call.if_match, f)
             .await;
         self.changed(what, result)
     }
 
-    fn changed(&self, what: &str, result: Result<Overrides, OverrideError>) -> Reply {
+    fn changed(&self, what: &str, result: Result<(Overrides, u64), OverrideError>) -> Reply {
         match result {
-            Ok(o) => json_reply(
-                StatusCode::OK,
-                &json!({
-                    "applied": what,
-                    "generation": self.control.state.live().snapshot.generation,
-                    "overrides": o,
-                }),
+            Ok((o, version)) => with_etag(
+                json_reply(
+                    StatusCode::OK,
+                    &json!({
+                        "applied": what,
+                        "generation": self.control.state.live().snapshot.generation,
+                        "version": version,
+                        "overrides": o,
+                    }),
+                ),
+                version,
             ),
             Err(e) => override_error(e),
         }
