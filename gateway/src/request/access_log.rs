@@ -363,6 +363,55 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+thread_local! {
+    /// The second this thread last stamped a line with, and its RFC 3339 text up to the
+    /// seconds (`2026-11-30T08:03:22`): the calendar arithmetic is done once a second, not
+    /// once a line.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends the time now as RFC 3339 UTC with milliseconds (`2026-11-30T08:03:22.123Z`).
+fn timestamp(out: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != secs {
+            let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let text = humantime::format_rfc3339_seconds(whole).to_string();
+            // `…T08:03:22Z`: keep all but the `Z`.
+            cached.1 = text.trim_end_matches('Z').to_owned();
+            cached.0 = secs;
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+    let _ = write!(Bytes(out), ".{:03}Z", now.subsec_millis());
+}
+
+/// [`timestamp`] for `format!`.
+struct Timestamp;
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::with_capacity(24);
+        timestamp(&mut out);
+        f.write_str(std::str::from_utf8(&out).unwrap_or("-"))
+    }
+}
+
+/// A duration in milliseconds with three decimals (`1.500`), by integer arithmetic: float
+/// formatting cost more than the rest of the number fields together.
+struct Millis(Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = self.0.as_micros();
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
+}
+
 /// `fmt::Write` onto a byte vector (for numbers and timestamps).
 struct Bytes<'a>(&'a mut Vec<u8>);
 
@@ -377,11 +426,7 @@ impl Line<'_> {
     fn json(&self, out: &mut Vec<u8>) {
         let s = self.summary;
         out.extend_from_slice(b"{\"ts\":\"");
-        let _ = write!(
-            Bytes(out),
-            "{}",
-            humantime::format_rfc3339_millis(SystemTime::now())
-        );
+        timestamp(out);
         out.extend_from_slice(b"\",\"request_id\":");
         json_str(out, s.request_id);
         out.extend_from_slice(b",\"method\":");
@@ -418,10 +463,10 @@ impl Line<'_> {
         json_str(out, s.origin.unwrap_or("-"));
         let _ = write!(
             Bytes(out),
-            ",\"status\":{},\"attempts\":{},\"duration_ms\":{:.3},\"error\":",
+            ",\"status\":{},\"attempts\":{},\"duration_ms\":{},\"error\":",
             self.status,
             s.attempts,
-            s.duration.as_secs_f64() * 1000.0
+            Millis(s.duration)
         );
         json_str(out, s.error.unwrap_or("-"));
         out.extend_from_slice(b",\"cause\":");
@@ -442,8 +487,8 @@ impl Line<'_> {
             Bytes(out),
             "{} access: request_id={} method={} path={} client={} client_ip={} tenant={tenant} \
              geography={} \
-             region={} origin={} status={} attempts={} duration_ms={:.3} error={} cause={}",
-            humantime::format_rfc3339_millis(SystemTime::now()),
+             region={} origin={} status={} attempts={} duration_ms={} error={} cause={}",
+            Timestamp,
             s.request_id,
             self.method,
             self.path.escape_debug(),
@@ -454,7 +499,7 @@ impl Line<'_> {
             s.origin.unwrap_or("-"),
             self.status,
             s.attempts,
-            s.duration.as_secs_f64() * 1000.0,
+            Millis(s.duration),
             s.error.unwrap_or("-"),
             self.cause.unwrap_or("-"),
         );
@@ -510,6 +555,26 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_milliseconds_and_follow_the_clock() {
+        for _ in 0..3 {
+            let before = SystemTime::now();
+            let mut out = Vec::new();
+            timestamp(&mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.len(), "2026-11-30T08:03:22.123Z".len(), "{text}");
+            let parsed = humantime::parse_rfc3339(&text).unwrap();
+            let skew = parsed
+                .duration_since(before)
+                .unwrap_or_else(|e| e.duration());
+            assert!(skew < Duration::from_secs(1), "{text}");
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        assert_eq!(Millis(Duration::from_micros(1500)).to_string(), "1.500");
+        assert_eq!(Millis(Duration::from_micros(7)).to_string(), "0.007");
+        assert_eq!(Millis(Duration::from_secs(12)).to_string(), "12000.000");
     }
 
     #[test]
