@@ -889,7 +889,7 @@ fn median(mut v: Vec<(f64, f64)>) -> (f64, f64) {
 /// The console's cost: the gateway's CPU at idle without and with 5 console tabs open, and
 /// h2load throughput without tabs, with them, and with their API calls replayed without a
 /// browser. Prints the numbers for docs/console.md:
-/// `cargo test -p edge-tests --test console -- --ignored --nocapture measure`.
+/// `cargo test -p edge-tests --test e2e -- --ignored --nocapture console::measure`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement (about 5 minutes), not a check: run by hand, see docs/console.md"]
 async fn measure_five_console_tabs() {
