@@ -39,7 +39,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// steady, region-outage, brownout, weight-shift, reload-storm, rate-limit, churn,
-    /// wrong-edge, or all.
+    /// wrong-edge, fleet, or all.
     pub scenario: String,
     /// Run length, e.g. 30s (default: the scenario's; see `list`).
     #[arg(long, value_parser = util::parse_duration)]

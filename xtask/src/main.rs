@@ -252,10 +252,7 @@ fn workspace_root() -> PathBuf {
 /// Whether `p` can be run at all. Its exit status is not asked: some tools exit non-zero
 /// after printing their version (`wrk -v` exits 1).
 fn present(p: &Prerequisite) -> bool {
-    Command::new(p.program)
-        .arg(p.version_arg)
-        .output()
-        .is_ok()
+    Command::new(p.program).arg(p.version_arg).output().is_ok()
 }
 
 /// Installs whatever in `prereqs` is missing, with apt-get (as root, or through sudo).

@@ -223,6 +223,7 @@ fn h2_summary(s: &mut String, c: &Comparison, h2: &[Workload]) {
         );
         let _ = writeln!(s, "{row}");
     }
+    let _ = writeln!(s);
 }
 
 /// With `--targets gateway,gateway-fleet`: what `[fleet]` costs per request, per mode.
