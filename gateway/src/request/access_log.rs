@@ -387,7 +387,50 @@ fn timestamp(out: &mut Vec<u8>) {
         }
         out.extend_from_slice(cached.1.as_bytes());
     });
-    let _ = write!(Bytes(out), ".{:03}Z", now.subsec_millis());
+    out.push(b'.');
+    three_digits(out, now.subsec_millis());
+    out.push(b'Z');
+}
+
+/// Appends `n` in decimal (itoa: no `fmt` machinery on the request path).
+fn decimal(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends `n % 1000` as exactly three digits (`007`).
+fn three_digits(out: &mut Vec<u8>, n: u32) {
+    let n = n % 1000;
+    out.extend_from_slice(&[
+        b'0' + (n / 100) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]);
+}
+
+/// Appends a duration in milliseconds with three decimals (`1.500`).
+fn millis(out: &mut Vec<u8>, d: Duration) {
+    let micros = d.as_micros();
+    decimal(out, micros / 1000);
+    out.push(b'.');
+    three_digits(out, (micros % 1000) as u32);
+}
+
+/// Appends an address as `Display` writes it; IPv4 without `fmt`, the common case.
+fn address(out: &mut Vec<u8>, ip: Option<std::net::IpAddr>) {
+    match ip {
+        Some(std::net::IpAddr::V4(v4)) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                decimal(out, octet);
+            }
+        }
+        Some(ip) => {
+            let _ = write!(Bytes(out), "{ip}");
+        }
+        None => out.push(b'-'),
+    }
 }
 
 /// [`timestamp`] for `format!`.
@@ -401,14 +444,15 @@ impl std::fmt::Display for Timestamp {
     }
 }
 
-/// A duration in milliseconds with three decimals (`1.500`), by integer arithmetic: float
-/// formatting cost more than the rest of the number fields together.
+/// [`millis`] for `format!` (the text format). Float formatting cost more than the rest of
+/// the number fields together.
 struct Millis(Duration);
 
 impl std::fmt::Display for Millis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let micros = self.0.as_micros();
-        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+        let mut out = Vec::with_capacity(16);
+        millis(&mut out, self.0);
+        f.write_str(std::str::from_utf8(&out).unwrap_or("-"))
     }
 }
 
@@ -434,19 +478,9 @@ impl Line<'_> {
         out.extend_from_slice(b",\"path\":");
         json_str(out, self.path);
         out.extend_from_slice(b",\"client\":\"");
-        match self.client {
-            Some(ip) => {
-                let _ = write!(Bytes(out), "{ip}");
-            }
-            None => out.push(b'-'),
-        }
+        address(out, self.client);
         out.extend_from_slice(b"\",\"client_ip\":\"");
-        match s.client_ip {
-            Some(ip) => {
-                let _ = write!(Bytes(out), "{ip}");
-            }
-            None => out.push(b'-'),
-        }
+        address(out, s.client_ip);
         out.extend_from_slice(b"\",\"tenant\":\"");
         match s.tenant {
             Some(t) => {
@@ -461,13 +495,13 @@ impl Line<'_> {
         json_str(out, s.region.unwrap_or("-"));
         out.extend_from_slice(b",\"origin\":");
         json_str(out, s.origin.unwrap_or("-"));
-        let _ = write!(
-            Bytes(out),
-            ",\"status\":{},\"attempts\":{},\"duration_ms\":{},\"error\":",
-            self.status,
-            s.attempts,
-            Millis(s.duration)
-        );
+        out.extend_from_slice(b",\"status\":");
+        decimal(out, self.status);
+        out.extend_from_slice(b",\"attempts\":");
+        decimal(out, s.attempts);
+        out.extend_from_slice(b",\"duration_ms\":");
+        millis(out, s.duration);
+        out.extend_from_slice(b",\"error\":");
         json_str(out, s.error.unwrap_or("-"));
         out.extend_from_slice(b",\"cause\":");
         json_str(out, self.cause.unwrap_or("-"));
@@ -571,6 +605,17 @@ mod tests {
                 .unwrap_or_else(|e| e.duration());
             assert!(skew < Duration::from_secs(1), "{text}");
             std::thread::sleep(Duration::from_millis(600));
+        }
+        for ip in [
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let mut out = Vec::new();
+            address(&mut out, Some(ip.parse().unwrap()));
+            assert_eq!(String::from_utf8(out).unwrap(), ip);
         }
         assert_eq!(Millis(Duration::from_micros(1500)).to_string(), "1.500");
         assert_eq!(Millis(Duration::from_micros(7)).to_string(), "0.007");
