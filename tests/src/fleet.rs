@@ -235,22 +235,7 @@ impl Replica {
 
     /// Runs `edge-gateway ctl --admin <this replica> ARGS`: (exit code, stdout + stderr).
     pub fn ctl(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(crate::gateway_bin())
-            .arg("ctl")
-            .arg("--admin")
-            .arg(format!("http://{}", self.admin))
-            .args(args)
-            .env("EDGE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .expect("run ctl");
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        ctl_at(self.admin, args)
     }
 
     /// The sum of the samples of metric `name` (0 when absent).
@@ -310,4 +295,25 @@ impl Replica {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
+}
+
+/// Runs `edge-gateway ctl --admin http://ADMIN ARGS` with the test token: (exit code, stdout +
+/// stderr). Blocking: from async code, call it through `spawn_blocking`.
+pub fn ctl_at(admin: SocketAddr, args: &[&str]) -> (i32, String) {
+    let out = Command::new(crate::gateway_bin())
+        .arg("ctl")
+        .arg("--admin")
+        .arg(format!("http://{admin}"))
+        .args(args)
+        .env("EDGE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run ctl");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

@@ -30,16 +30,36 @@ fn locate_or_build() -> PathBuf {
     let bin = profile_dir.join("edge-gateway");
     {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--package",
-                "edge-gateway",
-                "--bin",
-                "edge-gateway",
-            ])
-            .status()
-            .expect("run cargo build for edge-gateway");
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--package",
+            "edge-gateway",
+            "--bin",
+            "edge-gateway",
+        ]);
+        // Without the variables cargo sets for this test binary: build scripts that watch
+        // them (ring's watches `CARGO_MANIFEST_DIR`) would see them change between this build
+        // and the outer one, and each would rebuild half the tree.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_for_tests = [
+                "CARGO_PKG_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+                "CARGO_MANIFEST_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+                || matches!(
+                    &*name,
+                    "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+                );
+            if set_for_tests {
+                build.env_remove(&*name);
+            }
+        }
+        let status = build.status().expect("run cargo build for edge-gateway");
         assert!(status.success(), "building edge-gateway failed");
     }
     bin
