@@ -339,9 +339,19 @@ impl Control {
 
     /// Applies overrides another replica wrote (fleet mode): persists them as the
     /// last-known-good copy and swaps in a snapshot that uses them. Returns false when
-    /// `version` and `overrides` are what is applied already.
-    pub async fn apply_shared(&self, version: u64, overrides: Overrides) -> bool {
+    /// `version` and `overrides` are what is applied already, or when `if_local` is given and
+    /// this replica's version is no longer it: a change written through this replica after
+    /// the caller read Redis is newer than what it read, and the next poll sees it.
+    pub async fn apply_shared(
+        &self,
+        version: u64,
+        overrides: Overrides,
+        if_local: Option<u64>,
+    ) -> bool {
         let _one_at_a_time = self.writer.lock().await;
+        if if_local.is_some_and(|v| v != self.overrides_version()) {
+            return false;
+        }
         if version == self.overrides_version() && overrides == self.overrides() {
             return false;
         }

@@ -147,7 +147,7 @@ fn initial_overrides(overrides: &FleetOverrides, control: &Control) {
     rt.block_on(async {
         match overrides.read_state_once().await {
             Ok((Some(version), o)) => {
-                control.apply_shared(version, o).await;
+                control.apply_shared(version, o, None).await;
             }
             Ok((None, _)) => {}
             Err(e) => tracing::warn!(error = %e,

@@ -131,14 +131,14 @@ impl FleetOverrides {
                             version,
                             "the fleet's Redis held no overrides; seeded it with this replica's"
                         );
-                        control.apply_shared(version, mine).await;
+                        control.apply_shared(version, mine, Some(local)).await;
                     }
                 }
             }
             Some(v) if v != local => {
                 let (v, overrides) = self.read_state().await?;
                 if let Some(v) = v {
-                    control.apply_shared(v, overrides).await;
+                    control.apply_shared(v, overrides, Some(local)).await;
                 }
             }
             Some(_) => {}
