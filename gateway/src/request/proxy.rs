@@ -286,8 +286,10 @@ impl ProxyHttp for EdgeProxy {
             ctx.region_header().or(edge_region.as_ref()),
             &ctx.request_id,
         )?;
-        for (name, value) in &ctx.ratelimit_headers {
-            upstream_response.insert_header(*name, value.as_str())?;
+        // Moved, not copied: a response's headers are decorated once (interim answers return
+        // above), and a `String` becomes a header value without a copy.
+        for (name, value) in std::mem::take(&mut ctx.ratelimit_headers) {
+            upstream_response.insert_header(name, value)?;
         }
         if ctx.live.snapshot.config.routing.debug_headers {
             if let Some(route) = &ctx.route {

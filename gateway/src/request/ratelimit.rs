@@ -106,7 +106,7 @@ impl Decision {
             Decision::Allowed { headers: None } => Vec::new(),
             Decision::Allowed {
                 headers: Some(headers),
-            } => headers.pairs().to_vec(),
+            } => Vec::from(headers.pairs()),
             Decision::Limited {
                 retry_after,
                 headers,
