@@ -43,6 +43,15 @@ fn counts(live: &Live) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Whether `after` has fewer origins in rotation than `before` in any geography: a change the
+/// stranding check has something to say about.
+pub fn takes_out(before: &Live, after: &Live) -> bool {
+    counts(after)
+        .into_iter()
+        .zip(counts(before))
+        .any(|((in_rot, _), (old_in_rot, _))| in_rot < old_in_rot)
+}
+
 /// The geographies `after` strands that `before` did not have fewer origins in rotation for.
 /// Both must be built from the same config (an override change), so geographies line up.
 pub fn stranded(before: &Live, after: &Live) -> Vec<Stranded> {

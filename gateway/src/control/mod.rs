@@ -90,6 +90,16 @@ pub enum OverrideError {
     /// The fleet's shared store cannot be reached; nothing was changed.
     #[error("the fleet's Redis cannot be reached ({0}); nothing was changed")]
     Unavailable(String),
+    /// Fleet mode: another replica changed the overrides between this change's check against
+    /// stranding a geography and its write, so the check no longer holds; nothing was changed.
+    #[error(
+        "another replica changed the overrides (now version {current}) while this change was \
+         checked; nothing was changed: send it again"
+    )]
+    Concurrent {
+        /// The version another replica wrote.
+        current: u64,
+    },
 }
 
 /// What a successful reload did.
@@ -643,14 +653,25 @@ impl Control {
         }
         let (version, stored) = match shared {
             Some(s) => {
+                // A change that takes origins out was checked against the version read above;
+                // it is written only on top of that version, so two replicas cannot each drain
+                // half of a geography at once (each check passing on its own).
+                let guarded = strand == Some(Strand::Refuse) && guard::takes_out(&old_live, &live);
+                let expected = if guarded { Some(base) } else { if_match };
                 s.write(&OverrideWrite {
                     who,
                     what,
-                    if_match,
+                    if_match: expected,
                     before: &before,
                     after: &after,
                 })
-                .await?
+                .await
+                .map_err(|e| match e {
+                    OverrideError::VersionMismatch { current } if if_match.is_none() => {
+                        OverrideError::Concurrent { current }
+                    }
+                    e => e,
+                })?
             }
             None => (base + 1, after.clone()),
         };

@@ -519,3 +519,61 @@ async fn a_frozen_redis_adds_nothing_to_request_latency() {
         .await;
     assert!(took.is_some(), "Redis thawed but still down:\n{}", r.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_cannot_each_drain_half_of_a_geography() {
+    let redis = RedisServer::start_tcp();
+    let (_topo, replicas) = fleet(&redis, 2, "", "").await;
+    let admin = reqwest::Client::new();
+    let drain = |r: &Replica, region: &str| {
+        admin
+            .post(format!("http://{}/api/v1/regions/{region}/drain", r.admin))
+            .bearer_auth(edge_tests::ADMIN_TOKEN)
+            .send()
+    };
+    // Each drain alone leaves the EU geography an origin; both together leave it none. Sent at
+    // once through two replicas, whichever order they land in, exactly one is refused.
+    for round in 0..3 {
+        let (a, b) = tokio::join!(
+            drain(&replicas[0], "northeurope"),
+            drain(&replicas[1], "westeurope")
+        );
+        let mut codes = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409], "round {round}");
+        // The fleet's state, once it reached both replicas: one of the two drained.
+        for r in &replicas {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                let (_, o) = r.api("overrides").await;
+                let drained = ["northeurope", "westeurope"]
+                    .iter()
+                    .filter(|name| o["regions"][**name]["drained"] == true)
+                    .count();
+                assert!(drained <= 1, "round {round}: {o}");
+                if drained == 1 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "round {round}: no drain: {o}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let cleared = admin
+            .delete(format!("http://{}/api/v1/overrides", replicas[0].admin))
+            .bearer_auth(edge_tests::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cleared.status(), 200);
+        // Both replicas see the cleared state before the next round.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (_, o) = replicas[1].api("overrides").await;
+            if o["regions"].as_object().is_none_or(|m| m.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: not cleared: {o}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
