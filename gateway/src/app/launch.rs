@@ -103,7 +103,10 @@ pub fn build_state(config: Config, overrides: &Overrides) -> Result<Arc<GatewayS
         state.metrics.access_log_lines.clone(),
         state.metrics.access_log_dropped.clone(),
     )
-    .map_err(|e| StartError::AccessLog(e.to_string()))?;
+    .map_err(|e| {
+        let sink = &state.live().snapshot.config.access_log.sink;
+        StartError::AccessLog(format!("{sink:?}: {e}"))
+    })?;
     let warmup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

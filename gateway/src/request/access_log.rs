@@ -132,9 +132,10 @@ impl AccessLog {
             let mut sink = Sink::open(&config.sink)?;
             let shared = log.shared.clone();
             let every = config.flush_interval;
+            let lost = log.dropped.clone();
             let handle = std::thread::Builder::new()
                 .name("access-log".into())
-                .spawn(move || writer(&shared, &mut sink, every))?;
+                .spawn(move || writer(&shared, &mut sink, every, &lost))?;
             *lock(&log.shared.writer) = Some(handle.thread().clone());
         }
         Ok(log)
@@ -224,7 +225,9 @@ impl AccessLog {
 }
 
 /// The writer thread: swaps each buffer out and writes it, every `every` or when woken.
-fn writer(shared: &Shared, sink: &mut Sink, every: Duration) {
+/// Lines the sink refuses (a deleted directory, a full disk) are counted in `lost`, the same
+/// counter as lines dropped for a full buffer: either way they are not in the log.
+fn writer(shared: &Shared, sink: &mut Sink, every: Duration, lost: &IntCounter) {
     let mut spare = Vec::new();
     loop {
         std::thread::park_timeout(every);
@@ -233,7 +236,10 @@ fn writer(shared: &Shared, sink: &mut Sink, every: Duration) {
         for b in buffers {
             std::mem::swap(&mut *lock(&b), &mut spare);
             if !spare.is_empty() {
-                sink.write(&spare);
+                if !sink.write(&spare) {
+                    let lines = spare.iter().filter(|&&b| b == b'\n').count();
+                    lost.inc_by(u64::try_from(lines).unwrap_or(u64::MAX));
+                }
                 spare.clear();
             }
         }
@@ -272,7 +278,8 @@ impl Sink {
         })
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    /// Writes `bytes`; false when they could not be (and were logged as lost).
+    fn write(&mut self, bytes: &[u8]) -> bool {
         let result = match self {
             Sink::Stderr => std::io::stderr().lock().write_all(bytes),
             Sink::Stdout => std::io::stdout().lock().write_all(bytes),
@@ -286,8 +293,12 @@ impl Sink {
                 }
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "access log lines could not be written");
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "access log lines could not be written");
+                false
+            }
         }
     }
 
@@ -620,6 +631,25 @@ mod tests {
         assert_eq!(Millis(Duration::from_micros(1500)).to_string(), "1.500");
         assert_eq!(Millis(Duration::from_micros(7)).to_string(), "0.007");
         assert_eq!(Millis(Duration::from_secs(12)).to_string(), "12000.000");
+    }
+
+    #[test]
+    fn lines_a_vanished_directory_cannot_take_are_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::File {
+            path: dir.path().join("gone").join("access.log"),
+            file: None,
+            checked: Instant::now(),
+        };
+        let shared = Shared::default();
+        let held: Buffer = Arc::new(Mutex::new(b"one\ntwo\nthree\n".to_vec()));
+        lock(&shared.buffers).push(held.clone());
+        shared.stop.store(true, Ordering::Release);
+        let lost = IntCounter::new("d", "d").unwrap();
+        // One pass (stopping): the buffer is taken, the write fails, its lines are counted.
+        writer(&shared, &mut sink, Duration::from_millis(1), &lost);
+        assert_eq!(lost.get(), 3);
+        assert!(lock(&held).is_empty());
     }
 
     #[test]
