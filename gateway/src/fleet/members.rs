@@ -270,13 +270,21 @@ pub fn view(me: &str, roster: &Roster, fresh: bool, redis_up: bool) -> Value {
 
 /// The hash (16 hex digits, FNV-1a 64) of what must be the same on every replica: the
 /// configuration parsed as TOML and written back in canonical (sorted) order, without
-/// `[listeners]` and `fleet.node_id`. Text that does not parse is hashed as it is.
+/// what is a pod's own: `[listeners]`, `fleet.node_id`, `dns.listen`, `admin.state_file` and
+/// `access_log.path`. Text that does not parse is hashed as it is.
 pub fn shared_config_hash(source: &str) -> String {
     let canonical = match source.parse::<toml::Table>() {
         Ok(mut table) => {
             table.remove("listeners");
-            if let Some(toml::Value::Table(fleet)) = table.get_mut("fleet") {
-                fleet.remove("node_id");
+            for (section, key) in [
+                ("fleet", "node_id"),
+                ("dns", "listen"),
+                ("admin", "state_file"),
+                ("access_log", "path"),
+            ] {
+                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+                    t.remove(key);
+                }
             }
             toml::to_string(&table).unwrap_or_else(|_| source.to_owned())
         }
@@ -316,6 +324,18 @@ mod tests {
         let c = b.replace("threads = 2", "threads = 3");
         assert_ne!(shared_config_hash(a), shared_config_hash(&c));
         assert_eq!(shared_config_hash(a).len(), 16);
+        // A pod's own DNS sockets, state file and log path are not drift either.
+        let own = |n: u8| {
+            format!(
+                "[server]\nthreads = 2\n[dns]\nzone = \"z\"\nlisten = [\"127.0.0.{n}:53\"]\n\
+                 [admin]\nstate_file = \"s{n}.json\"\n[access_log]\npath = \"a{n}.log\"\n"
+            )
+        };
+        assert_eq!(shared_config_hash(&own(1)), shared_config_hash(&own(2)));
+        assert_ne!(
+            shared_config_hash(&own(1)),
+            shared_config_hash(&own(1).replace("zone = \"z\"", "zone = \"y\""))
+        );
     }
 
     #[test]
