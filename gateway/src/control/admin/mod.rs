@@ -118,11 +118,11 @@ fn override_error(e: OverrideError) -> Reply {
             "Would leave a geography without a usable origin",
             &m,
         ),
-        OverrideError::Concurrent { current } => with_etag(
+        e @ OverrideError::Concurrent { current } => with_etag(
             problem(
                 StatusCode::CONFLICT,
                 "Overrides changed by another replica; nothing changed",
-                &OverrideError::Concurrent { current }.to_string(),
+                &e.to_string(),
             ),
             current,
         ),
