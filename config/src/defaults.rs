@@ -12,8 +12,8 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLog, AccessLogFormat, Health, Limits, LogSink, OutlierDetection, PeerHealth, RateLimits,
-    RetryBudget, Routing, Server, StatusRange,
+    AccessLog, AccessLogFormat, HeaderCase, Health, Limits, LogSink, OutlierDetection, PeerHealth,
+    RateLimits, RetryBudget, Routing, Server, StatusRange,
 };
 
 /// Default `server.grace_period`.
@@ -333,6 +333,7 @@ impl Default for Routing {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             debug_headers: false,
+            header_case: HeaderCase::Lowercase,
             latency_sensitivity: DEFAULT_LATENCY_SENSITIVITY,
             retry_methods: DEFAULT_RETRY_METHODS.map(str::to_owned).to_vec(),
             slow_start: DEFAULT_SLOW_START,

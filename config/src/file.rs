@@ -417,6 +417,8 @@ pub struct RoutingFile {
     pub idle_timeout: Option<HumanDuration>,
     /// Add `x-edge-route` to responses; default false.
     pub debug_headers: Option<bool>,
+    /// Header-name case on HTTP/1.1: `"lowercase"` (default) or `"preserve"`.
+    pub header_case: Option<String>,
     /// Latency differences that matter between regions; default `50ms`, may be `0s`.
     pub latency_sensitivity: Option<HumanDuration>,
     /// Methods that may be retried; default `["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]`.

@@ -698,6 +698,8 @@ pub struct Routing {
     pub idle_timeout: Duration,
     /// Adds `x-edge-route` (candidates, attempts) to responses.
     pub debug_headers: bool,
+    /// How HTTP/1.1 header names are spelled towards origins and clients.
+    pub header_case: HeaderCase,
     /// Latency differences smaller than this do not change the choice between regions of
     /// equal priority; zero makes every difference count.
     pub latency_sensitivity: Duration,
@@ -707,6 +709,21 @@ pub struct Routing {
     pub slow_start: Duration,
     /// Caps retries relative to requests.
     pub retry_budget: RetryBudget,
+}
+
+/// How the gateway spells HTTP/1.1 header names it forwards (field names are
+/// case-insensitive, RFC 9110 §5.1; h2 and h3 are lower-case on the wire anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderCase {
+    /// Names are sent lower-case (a few standard ones title-cased: `Host`, `Content-Type`,
+    /// ...), as HAProxy and Envoy do by default. The gateway then edits headers directly,
+    /// without keeping a second map of every name's original spelling per message.
+    #[default]
+    Lowercase,
+    /// Names are sent as the client or origin spelled them (as nginx does), for software that
+    /// wrongly compares header names case-sensitively; costs more CPU per request (see
+    /// docs/performance.md).
+    Preserve,
 }
 
 /// Caps retries to a share of recent requests, so retries cannot multiply load during an

@@ -15,7 +15,7 @@ use crate::defaults::{
     MAX_ATTEMPTS, MAX_CONSECUTIVE_FAILURES, MIN_HEALTH_INTERVAL,
 };
 use crate::file::{HealthFile, OutlierDetectionFile, RetryBudgetFile, RoutingFile, StatusText};
-use crate::model::{Health, OutlierDetection, RetryBudget, Routing, StatusRange};
+use crate::model::{HeaderCase, Health, OutlierDetection, RetryBudget, Routing, StatusRange};
 
 impl<'a> Validator<'a> {
     /// Resolves `[health]` (or a region's `health` override at `path`) over `base`: keys
@@ -169,6 +169,21 @@ impl<'a> Validator<'a> {
                 .methods(&path.key("retry_methods"), list)
                 .unwrap_or_else(|| Routing::default().retry_methods),
         };
+        let header_case = match file.header_case.as_deref() {
+            None | Some("lowercase") => HeaderCase::Lowercase,
+            Some("preserve") => HeaderCase::Preserve,
+            Some(other) => {
+                self.error(
+                    &path.key("header_case"),
+                    format!(
+                        "unknown value {other:?}; expected \"lowercase\" (header names sent \
+                         lower-case, as HAProxy and Envoy do) or \"preserve\" (as the client or \
+                         origin spelled them)"
+                    ),
+                );
+                HeaderCase::Lowercase
+            }
+        };
         Routing {
             max_attempts: self.non_zero(
                 &path.key("max_attempts"),
@@ -201,6 +216,7 @@ impl<'a> Validator<'a> {
                 MinDuration::Any,
             ),
             debug_headers: file.debug_headers.unwrap_or(false),
+            header_case,
             latency_sensitivity: self.duration(
                 &path.key("latency_sensitivity"),
                 file.latency_sensitivity,

@@ -11,8 +11,12 @@
 //! request that merely carries one is still served (Traefik's fix for the same hole; nginx
 //! drops every underscore name by default).
 
+use edge_config::HeaderCase;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts as ReqParts;
+use http::response::Parts as RespParts;
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::Result;
+use pingora::{ErrorType, OrErr, Result};
 
 /// Headers the gateway owns on the upstream request; client copies (and their `_` aliases)
 /// are always removed.
@@ -26,6 +30,141 @@ const OWNED_REQUEST_HEADERS: &[&str] = &[
 
 /// Every header with one of these prefixes belongs to the gateway.
 const OWNED_PREFIXES: &[&str] = &["x-edge-", "x-forwarded-"];
+
+// Built once: `insert_header("x-…", …)` parses and allocates a name on every call.
+const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+const X_CLIENT_COUNTRY: HeaderName = HeaderName::from_static("x-client-country");
+const X_EDGE_REGION: HeaderName = HeaderName::from_static("x-edge-region");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+
+/// The header edits the gateway makes, on Pingora's header types (which keep each name's
+/// original spelling in a second map, so every edit parses the name and updates both maps) or
+/// on a plain [`HeaderMap`] taken out of them (`routing.header_case = "lowercase"`: one map,
+/// names already parsed).
+pub trait HeaderEdit {
+    /// The headers as they are now.
+    fn map(&self) -> &HeaderMap;
+    /// Removes every value of `name`.
+    fn remove(&mut self, name: &HeaderName);
+    /// Sets `name` to `value` alone. Errors: the map would exceed `http`'s 32,768 entries.
+    fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+}
+
+impl HeaderEdit for HeaderMap {
+    fn map(&self) -> &HeaderMap {
+        self
+    }
+    fn remove(&mut self, name: &HeaderName) {
+        HeaderMap::remove(self, name);
+    }
+    fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.try_insert(name, value)
+            .or_err(ErrorType::InvalidHTTPHeader, "too many headers")?;
+        Ok(())
+    }
+}
+
+impl HeaderEdit for RequestHeader {
+    fn map(&self) -> &HeaderMap {
+        &self.headers
+    }
+    fn remove(&mut self, name: &HeaderName) {
+        self.remove_header(name);
+    }
+    fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.insert_header(name, value)
+    }
+}
+
+impl HeaderEdit for ResponseHeader {
+    fn map(&self) -> &HeaderMap {
+        &self.headers
+    }
+    fn remove(&mut self, name: &HeaderName) {
+        self.remove_header(name);
+    }
+    fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.insert_header(name, value)
+    }
+}
+
+/// Runs `edit` on the request's headers. With [`HeaderCase::Lowercase`] the headers are
+/// taken out of Pingora's [`RequestHeader`] as a plain [`HeaderMap`] and put back without
+/// the record of original spellings (names then go out lower-case, as HAProxy and Envoy send
+/// them), which makes each edit a single map operation. A request-target the URI does not
+/// carry as received (absolute-form, CONNECT, a lossily decoded path) would be lost on the
+/// way, so such a request is edited in place, as with [`HeaderCase::Preserve`].
+pub fn edit_request<R>(
+    req: &mut RequestHeader,
+    case: HeaderCase,
+    edit: impl FnOnce(&mut dyn HeaderEdit) -> R,
+) -> R {
+    if case == HeaderCase::Preserve || !target_from_uri(req) {
+        return edit(req);
+    }
+    let end_stream = req.send_end_stream();
+    let mut parts = ReqParts::from(std::mem::replace(req, empty_request()));
+    let out = edit(&mut parts.headers);
+    *req = RequestHeader::from(parts);
+    if let Some(end_stream) = end_stream {
+        req.set_send_end_stream(end_stream);
+    }
+    out
+}
+
+/// [`edit_request`] for a response; a non-standard reason phrase is kept.
+pub fn edit_response<R>(
+    resp: &mut ResponseHeader,
+    case: HeaderCase,
+    edit: impl FnOnce(&mut dyn HeaderEdit) -> R,
+) -> R {
+    if case == HeaderCase::Preserve {
+        return edit(resp);
+    }
+    let reason = resp
+        .get_reason_phrase()
+        .filter(|r| Some(*r) != resp.status.canonical_reason())
+        .map(str::to_owned);
+    let mut parts = RespParts::from(std::mem::replace(resp, empty_response()));
+    let out = edit(&mut parts.headers);
+    *resp = ResponseHeader::from(parts);
+    if let Some(reason) = reason {
+        // Only a phrase Pingora accepted when it read the response comes back here.
+        let _ = resp.set_reason_phrase(Some(&reason));
+    }
+    out
+}
+
+/// Drops the record of the request's original header spellings when `case` says names go
+/// out lower-case: the copy Pingora makes of it for each upstream attempt is then cheaper.
+pub fn drop_request_case(req: &mut RequestHeader, case: HeaderCase) {
+    if case == HeaderCase::Lowercase && req.has_case() {
+        edit_request(req, case, |_| ());
+    }
+}
+
+/// Whether the request-target is the URI's path and query as they are (Pingora keeps
+/// separate bytes only for targets the URI cannot carry as received).
+fn target_from_uri(req: &RequestHeader) -> bool {
+    req.uri
+        .path_and_query()
+        .is_some_and(|pq| std::ptr::eq(pq.as_str().as_bytes(), req.raw_path()))
+}
+
+/// A request header with nothing in it (no allocation), to hold a place while the real
+/// one's parts are edited.
+fn empty_request() -> RequestHeader {
+    RequestHeader::from(http::Request::new(()).into_parts().0)
+}
+
+/// [`empty_request`] for a response.
+fn empty_response() -> ResponseHeader {
+    ResponseHeader::from(http::Response::new(()).into_parts().0)
+}
 
 /// Whether a `101 Switching Protocols` answers what the client asked: the request carries
 /// `Connection: upgrade` and `Upgrade`, and the response's `Upgrade` names one of the
@@ -99,45 +238,108 @@ pub struct UpstreamFacts<'a> {
     pub region: &'a http::HeaderValue,
     /// The client's address (socket peer).
     pub client_ip: Option<std::net::IpAddr>,
-    /// The host the client asked for.
-    pub host: Option<&'a str>,
+    /// The host the client asked for: its `Host` header, else the URI's authority (h2).
+    pub host: Option<Host<'a>>,
     /// The request id (validated or generated).
     pub request_id: &'a str,
     /// `Host` to send instead of the client's, when the origin is configured with one.
     pub host_override: Option<&'a str>,
 }
 
+/// The host the client asked for, as the gateway repeats it in `x-forwarded-host`.
+#[derive(Debug, Clone, Copy)]
+pub enum Host<'a> {
+    /// The request's `Host` header (cloning it shares its bytes).
+    Header(&'a HeaderValue),
+    /// The URI's authority (an h2 request without `Host`).
+    Authority(&'a str),
+}
+
 /// Removes client-supplied gateway-owned headers and sets the gateway's own.
-pub fn prepare_upstream_request(req: &mut RequestHeader, facts: &UpstreamFacts<'_>) -> Result<()> {
+pub fn prepare_upstream_request(req: &mut dyn HeaderEdit, facts: &UpstreamFacts<'_>) -> Result<()> {
     // One pass over the names; nothing is allocated when the client sent none of ours.
-    let owned: Vec<http::HeaderName> = req
-        .headers
+    let owned: Vec<HeaderName> = req
+        .map()
         .keys()
         .filter(|k| is_owned(k.as_str()))
         .cloned()
         .collect();
-    for name in owned {
-        req.remove_header(&name);
+    for name in &owned {
+        req.remove(name);
     }
     if let Some(tenant) = facts.tenant {
-        req.insert_header("x-tenant-id", tenant)?;
+        req.set(X_TENANT_ID, value(tenant)?)?;
     }
     if let Some(country) = facts.client_country {
-        req.insert_header("x-client-country", country)?;
+        req.set(X_CLIENT_COUNTRY, country_value(country)?)?;
     }
-    req.insert_header("x-edge-region", facts.region.clone())?;
-    req.insert_header("x-request-id", facts.request_id)?;
-    req.insert_header("x-forwarded-proto", http::HeaderValue::from_static("https"))?;
+    req.set(X_EDGE_REGION, facts.region.clone())?;
+    req.set(X_REQUEST_ID, value(facts.request_id)?)?;
+    req.set(X_FORWARDED_PROTO, HeaderValue::from_static("https"))?;
     if let Some(ip) = facts.client_ip {
-        req.insert_header("x-forwarded-for", ip.to_string())?;
+        req.set(X_FORWARDED_FOR, ip_value(ip))?;
     }
-    if let Some(host) = facts.host {
-        req.insert_header("x-forwarded-host", host)?;
+    match facts.host {
+        Some(Host::Header(h)) => req.set(X_FORWARDED_HOST, h.clone())?,
+        Some(Host::Authority(a)) => req.set(X_FORWARDED_HOST, value(a)?)?,
+        None => {}
     }
     if let Some(host) = facts.host_override {
-        req.insert_header(http::header::HOST, host)?;
+        req.set(http::header::HOST, value(host)?)?;
     }
     Ok(())
+}
+
+/// Sets the request headers a request passed on to the tenant's own edge carries: the
+/// client's address and the request id (the rest is the client's, as sent).
+pub fn prepare_peer_request(
+    req: &mut dyn HeaderEdit,
+    client_ip: Option<std::net::IpAddr>,
+    request_id: &str,
+) -> Result<()> {
+    if let Some(ip) = client_ip {
+        req.set(X_FORWARDED_FOR, ip_value(ip))?;
+    }
+    req.set(X_REQUEST_ID, value(request_id)?)
+}
+
+/// `s` as a header value (copied). Errors: a byte a header value may not hold.
+fn value(s: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(s).or_err(ErrorType::InvalidHTTPHeader, "invalid header value")
+}
+
+/// An IP address as a header value, formatted without `fmt` on the stack.
+fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    // The longest text form, an IPv4-mapped IPv6 address, is 45 bytes.
+    let mut buf = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{ip}");
+    let n = cursor.position() as usize;
+    HeaderValue::from_bytes(&buf[..n]).expect("an IP address is a valid header value")
+}
+
+/// A country code: two letters from the location database are shared static values (no
+/// allocation); anything else is copied.
+fn country_value(country: &str) -> Result<HeaderValue> {
+    static LETTERS: [u8; 2 * 26 * 26] = {
+        let mut t = [0u8; 2 * 26 * 26];
+        let mut i = 0;
+        while i < 26 * 26 {
+            t[2 * i] = b'A' + (i / 26) as u8;
+            t[2 * i + 1] = b'A' + (i % 26) as u8;
+            i += 1;
+        }
+        t
+    };
+    match country.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            let i = 2 * ((a - b'A') as usize * 26 + (b - b'A') as usize);
+            let code = std::str::from_utf8(&LETTERS[i..i + 2]).expect("ASCII letters");
+            Ok(HeaderValue::from_static(code))
+        }
+        _ => value(country),
+    }
 }
 
 /// The client's `X-Request-Id` when it is safe to propagate (short, plain characters).
@@ -159,33 +361,36 @@ pub fn new_request_id() -> String {
         .to_string()
 }
 
-const X_EDGE_REGION: http::HeaderName = http::HeaderName::from_static("x-edge-region");
-const X_POWERED_BY: http::HeaderName = http::HeaderName::from_static("x-powered-by");
-
 /// Adds the gateway's response headers: HSTS, the serving region and the request id.
 pub fn decorate_response(
-    resp: &mut ResponseHeader,
-    hsts: Option<&http::HeaderValue>,
-    region: Option<&http::HeaderValue>,
+    resp: &mut dyn HeaderEdit,
+    hsts: Option<&HeaderValue>,
+    region: Option<&HeaderValue>,
     request_id: &str,
 ) -> Result<()> {
     if let Some(v) = hsts {
-        resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, v.clone())?;
+        resp.set(http::header::STRICT_TRANSPORT_SECURITY, v.clone())?;
     }
     // An origin must not be able to claim a region it is not in, and software versions help
     // nobody but an attacker.
     // Looked up first: origins rarely send them, and a lookup hashes the name once where a
-    // removal hashes it for both of Pingora's maps (values and original case).
+    // removal through Pingora's types hashes it for both of its maps (values and case).
     for name in [&X_EDGE_REGION, &http::header::SERVER, &X_POWERED_BY] {
-        if resp.headers.contains_key(name) {
-            resp.remove_header(name);
+        if resp.map().contains_key(name) {
+            resp.remove(name);
         }
     }
     if let Some(r) = region {
-        resp.insert_header("x-edge-region", r.clone())?;
+        resp.set(X_EDGE_REGION, r.clone())?;
     }
-    resp.insert_header("x-request-id", request_id)?;
-    Ok(())
+    resp.set(X_REQUEST_ID, value(request_id)?)
+}
+
+/// Sets `name` (a lower-case `&'static` name from this crate) to `value` (moved).
+pub fn set_owned(resp: &mut dyn HeaderEdit, name: &'static str, value: String) -> Result<()> {
+    let value = HeaderValue::try_from(value)
+        .or_err(ErrorType::InvalidHTTPHeader, "invalid header value")?;
+    resp.set(HeaderName::from_static(name), value)
 }
 
 #[cfg(test)]
@@ -221,7 +426,7 @@ mod tests {
                 client_country: Some("DE"),
                 region: &http::HeaderValue::from_static("northeurope"),
                 client_ip: Some("127.0.0.1".parse().unwrap()),
-                host: Some("app.example.com"),
+                host: Some(Host::Authority("app.example.com")),
                 request_id: "rid",
                 host_override: None,
             },
@@ -323,6 +528,102 @@ mod tests {
             "{values:?}"
         );
         assert!(values.contains(&"x-tenant-id: t".to_string()), "{values:?}");
+    }
+
+    fn wire(req: &RequestHeader) -> String {
+        let mut buf = Vec::new();
+        req.header_to_h1_wire(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    fn facts(region: &HeaderValue) -> UpstreamFacts<'_> {
+        UpstreamFacts {
+            tenant: Some("7c1a0b3e-0000-4000-8000-000000000001"),
+            client_country: Some("DE"),
+            region,
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            host: Some(Host::Authority("app.example.com:8443")),
+            request_id: "rid",
+            host_override: None,
+        }
+    }
+
+    #[test]
+    fn both_header_cases_send_the_same_headers_spelled_differently() {
+        let region = HeaderValue::from_static("northeurope");
+        let client = || {
+            let mut r = RequestHeader::build("POST", b"/a/b?c=d", None).unwrap();
+            r.append_header("X-Custom", "1").unwrap();
+            r.append_header("User-Agent", "t/1").unwrap();
+            r.append_header("X-Tenant-Id", "spoofed").unwrap();
+            r
+        };
+        let mut lower = client();
+        let mut kept = client();
+        for (req, case) in [
+            (&mut lower, HeaderCase::Lowercase),
+            (&mut kept, HeaderCase::Preserve),
+        ] {
+            edit_request(req, case, |h| prepare_upstream_request(h, &facts(&region))).unwrap();
+            assert_eq!(req.method, http::Method::POST);
+            assert_eq!(req.raw_path(), b"/a/b?c=d");
+        }
+        assert_eq!(lower.headers, kept.headers);
+        assert!(!lower.has_case());
+        assert!(wire(&lower).contains("x-custom: 1\r\n"), "{}", wire(&lower));
+        assert!(wire(&kept).contains("X-Custom: 1\r\n"), "{}", wire(&kept));
+        let get = |n: &str| lower.headers.get(n).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(get("x-tenant-id"), "7c1a0b3e-0000-4000-8000-000000000001");
+        assert_eq!(get("x-client-country"), "DE");
+        assert_eq!(get("x-forwarded-for"), "2001:db8::1");
+        assert_eq!(get("x-forwarded-host"), "app.example.com:8443");
+        assert_eq!(lower.headers.get_all("x-tenant-id").iter().count(), 1);
+    }
+
+    #[test]
+    fn a_target_the_uri_does_not_carry_is_edited_in_place() {
+        let region = HeaderValue::from_static("northeurope");
+        let mut req = RequestHeader::build("GET", b"http://app.example.com/x", None).unwrap();
+        req.append_header("X-Custom", "1").unwrap();
+        edit_request(&mut req, HeaderCase::Lowercase, |h| {
+            prepare_upstream_request(h, &facts(&region))
+        })
+        .unwrap();
+        assert_eq!(req.raw_path(), b"http://app.example.com/x");
+        assert!(req.has_case());
+        assert!(req.headers.contains_key("x-request-id"));
+    }
+
+    #[test]
+    fn h2_end_stream_and_reason_phrases_survive_the_edit() {
+        let mut req = RequestHeader::build_no_case("GET", b"/", None).unwrap();
+        req.set_version(http::Version::HTTP_2);
+        req.set_send_end_stream(false);
+        edit_request(&mut req, HeaderCase::Lowercase, |h| {
+            prepare_peer_request(h, None, "rid")
+        })
+        .unwrap();
+        assert_eq!(req.send_end_stream(), Some(false));
+
+        let mut resp = ResponseHeader::build(200, None).unwrap();
+        resp.set_reason_phrase(Some("Fine Thanks")).unwrap();
+        resp.append_header("Server", "origin/1.0").unwrap();
+        edit_response(&mut resp, HeaderCase::Lowercase, |h| {
+            decorate_response(h, None, None, "rid")
+        })
+        .unwrap();
+        assert_eq!(resp.get_reason_phrase(), Some("Fine Thanks"));
+        assert!(!resp.has_case());
+        assert!(!resp.headers.contains_key("server"));
+        assert_eq!(resp.headers.get("x-request-id").unwrap(), "rid");
+    }
+
+    #[test]
+    fn country_codes_are_static_values_or_copies() {
+        for c in ["AA", "DE", "US", "ZZ", "de", "XK1", ""] {
+            assert_eq!(country_value(c).unwrap(), c);
+        }
+        assert!(country_value("D\u{7f}").is_err());
     }
 
     #[test]

@@ -18,10 +18,10 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
-use super::admit::{self, request_host};
+use super::admit;
 use super::ctx::RequestCtx;
 use super::framing;
-use super::headers::{self, UpstreamFacts};
+use super::headers::{self, Host, UpstreamFacts};
 use super::problem::{classify_failure, EdgeError, ErrorKind, FailureFacts};
 use super::respond;
 use super::retry::{self, FailedAttempt, RetryDecision};
@@ -48,6 +48,8 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let case = ctx.live.snapshot.config.routing.header_case;
+        headers::drop_request_case(session.req_header_mut(), case);
         match admit::admit(&self.state, session, ctx).await {
             Ok(()) => Ok(false),
             Err(refusal) => respond::refuse(session, ctx, refusal).await,
@@ -224,13 +226,13 @@ impl ProxyHttp for EdgeProxy {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let case = ctx.live.snapshot.config.routing.header_case;
         if ctx.via_edge.is_some() {
             // The request goes on as the client sent it (the tenant's edge identifies the
             // tenant again), with the client's address and the request id.
-            if let Some(ip) = ctx.client_ip {
-                upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
-            }
-            return upstream_request.insert_header("x-request-id", ctx.request_id.as_str());
+            return headers::edit_request(upstream_request, case, |h| {
+                headers::prepare_peer_request(h, ctx.client_ip, &ctx.request_id)
+            });
         }
         let (Some(route), Some(origin)) = (ctx.route.as_ref(), ctx.current) else {
             return Error::e_explain(ErrorType::InternalError, "no route at upstream phase");
@@ -244,24 +246,28 @@ impl ProxyHttp for EdgeProxy {
             .tenant
             .map(|t| &*t.0.hyphenated().encode_lower(&mut tenant_buf));
         let country = ctx.location.and_then(|l| l.country);
-        let host = request_host(session.req_header());
-        let client_ip = ctx.client_ip;
-        if ctx.continue_sent {
-            // The client already has its `100 Continue` (and the origin gets the body at once).
-            upstream_request.remove_header(&http::header::EXPECT);
-        }
-        headers::prepare_upstream_request(
-            upstream_request,
-            &UpstreamFacts {
-                tenant,
-                client_country: country.as_ref().map(|c| c.as_str()),
-                region,
-                client_ip,
-                host,
-                request_id: &ctx.request_id,
-                host_override: entry.host.as_deref(),
-            },
-        )
+        let req = session.req_header();
+        let host = match req.headers.get(http::header::HOST) {
+            Some(h) => Some(Host::Header(h)),
+            None => req.uri.authority().map(|a| Host::Authority(a.as_str())),
+        };
+        let facts = UpstreamFacts {
+            tenant,
+            client_country: country.as_ref().map(|c| c.as_str()),
+            region,
+            client_ip: ctx.client_ip,
+            host,
+            request_id: &ctx.request_id,
+            host_override: entry.host.as_deref(),
+        };
+        let continue_sent = ctx.continue_sent;
+        headers::edit_request(upstream_request, case, |h| {
+            if continue_sent {
+                // The client already has its `100 Continue` (the origin gets the body at once).
+                h.remove(&http::header::EXPECT);
+            }
+            headers::prepare_upstream_request(h, &facts)
+        })
     }
 
     async fn response_filter(
@@ -280,24 +286,27 @@ impl ProxyHttp for EdgeProxy {
             .as_ref()
             .and_then(|_| upstream_response.headers.get("x-edge-region"))
             .cloned();
-        headers::decorate_response(
-            upstream_response,
-            ctx.live.snapshot.hsts.as_ref(),
-            ctx.region_header().or(edge_region.as_ref()),
-            &ctx.request_id,
-        )?;
         // Moved, not copied: a response's headers are decorated once (interim answers return
         // above), and a `String` becomes a header value without a copy.
-        for (name, value) in std::mem::take(&mut ctx.ratelimit_headers) {
-            upstream_response.insert_header(name, value)?;
-        }
-        if ctx.live.snapshot.config.routing.debug_headers {
-            if let Some(route) = &ctx.route {
-                let value = super::explain::route_header(&ctx.live, route, ctx.attempts);
-                upstream_response.insert_header("x-edge-route", value)?;
+        let ratelimit = std::mem::take(&mut ctx.ratelimit_headers);
+        let snapshot = &ctx.live.snapshot;
+        let region = ctx.region_header().or(edge_region.as_ref());
+        let route = ctx
+            .route
+            .as_ref()
+            .filter(|_| snapshot.config.routing.debug_headers)
+            .map(|route| super::explain::route_header(&ctx.live, route, ctx.attempts));
+        let case = snapshot.config.routing.header_case;
+        headers::edit_response(upstream_response, case, |h| {
+            headers::decorate_response(h, snapshot.hsts.as_ref(), region, &ctx.request_id)?;
+            for (name, value) in ratelimit {
+                headers::set_owned(h, name, value)?;
             }
-        }
-        Ok(())
+            if let Some(value) = route {
+                headers::set_owned(h, "x-edge-route", value)?;
+            }
+            Ok(())
+        })
     }
 
     async fn fail_to_proxy(

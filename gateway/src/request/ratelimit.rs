@@ -136,18 +136,33 @@ pub struct RateLimitHeaders {
 impl RateLimitHeaders {
     /// The `RateLimit-Policy` value, e.g. `"tenant";q=50;w=1`: `q` requests per `w` seconds.
     pub fn policy_value(&self) -> String {
-        format!("\"{}\";q={};w=1", self.scope.label(), self.quota.rps)
+        // Written without `fmt`: two of these per admitted request.
+        let mut v = self.label_value(8);
+        v.push_str(";q=");
+        v.push_str(itoa::Buffer::new().format(self.quota.rps.get()));
+        v.push_str(";w=1");
+        v
+    }
+
+    /// `"label"` in a string with room for `more` bytes after it.
+    fn label_value(&self, more: usize) -> String {
+        let label = self.scope.label();
+        let mut v = String::with_capacity(label.len() + 2 + more + 20);
+        v.push('"');
+        v.push_str(label);
+        v.push('"');
+        v
     }
 
     /// The `RateLimit` value, e.g. `"tenant";r=9;t=1`: `r` requests remaining, full again in
     /// `t` seconds.
     pub fn state_value(&self) -> String {
-        format!(
-            "\"{}\";r={};t={}",
-            self.scope.label(),
-            self.remaining,
-            self.reset_secs
-        )
+        let mut v = self.label_value(6);
+        v.push_str(";r=");
+        v.push_str(itoa::Buffer::new().format(self.remaining));
+        v.push_str(";t=");
+        v.push_str(itoa::Buffer::new().format(self.reset_secs));
+        v
     }
 
     /// Both headers as (lower-case name, value) pairs.
