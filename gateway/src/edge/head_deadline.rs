@@ -93,19 +93,24 @@ impl HeadScanner {
     /// Feeds the next bytes; returns the offset just past the head's final LF when the head
     /// ends within `bytes`.
     pub fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b'\n' => {
-                    if self.line_has_content {
-                        self.seen_content_line = true;
-                        self.line_has_content = false;
-                    } else if self.seen_content_line {
-                        return Some(i + 1);
-                    }
-                }
-                b'\r' => {}
-                _ => self.line_has_content = true,
+        // Line by line (memchr), not byte by byte: a line has content when any of its bytes is
+        // not CR, which its first byte almost always shows.
+        let has_content = |line: &[u8]| line.iter().any(|&b| b != b'\r');
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', bytes) {
+            if has_content(&bytes[start..lf]) {
+                self.line_has_content = true;
             }
+            if self.line_has_content {
+                self.seen_content_line = true;
+                self.line_has_content = false;
+            } else if self.seen_content_line {
+                return Some(lf + 1);
+            }
+            start = lf + 1;
+        }
+        if has_content(&bytes[start..]) {
+            self.line_has_content = true;
         }
         None
     }
@@ -864,6 +869,46 @@ mod tests {
         assert_eq!(s.feed(b"GET / HTTP/1.1\r\nHost: a\r"), None);
         assert_eq!(s.feed(b"\n\r"), None);
         assert_eq!(s.feed(b"\nbody"), Some(1));
+    }
+
+    /// The scanner's rule byte by byte, as a reference for the line-by-line implementation.
+    fn reference_end(bytes: &[u8]) -> Option<usize> {
+        let (mut line_has_content, mut seen_content_line) = (false, false);
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' if line_has_content => {
+                    seen_content_line = true;
+                    line_has_content = false;
+                }
+                b'\n' if seen_content_line => return Some(i + 1),
+                b'\n' | b'\r' => {}
+                _ => line_has_content = true,
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scanner_agrees_with_the_byte_rule_however_the_head_is_split(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b'\r', b'\n', b'a', b' ']), 0..40),
+            cuts in proptest::collection::vec(0usize..40, 0..5),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|&c| c <= bytes.len()).collect();
+            cuts.push(0);
+            cuts.push(bytes.len());
+            cuts.sort_unstable();
+            let mut s = HeadScanner::default();
+            let mut found = None;
+            for w in cuts.windows(2) {
+                if let Some(k) = s.feed(&bytes[w[0]..w[1]]) {
+                    found = Some(w[0] + k);
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(found, reference_end(&bytes));
+        }
     }
 
     #[test]

@@ -50,31 +50,54 @@ fn over(kind: ErrorKind, limit: &'static str, detail: &'static str) -> WireError
     }
 }
 
+/// Byte classes, one table lookup per byte (heads are checked byte by byte before Pingora
+/// parses them, so this runs for every byte of every request head).
+const TCHAR: u8 = 1;
+const FIELD: u8 = 2;
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        // RFC 9110 §5.6.2 `tchar`.
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+        {
+            t[b] |= TCHAR;
+        }
+        // RFC 9110 §5.5 field-value bytes: VCHAR, obs-text, SP or HTAB.
+        if c == b'\t' || c == b' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80 {
+            t[b] |= FIELD;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// RFC 9110 §5.6.2 `tchar`.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    CLASSES[b as usize] & TCHAR != 0
 }
 
 /// A field-value byte: VCHAR, obs-text, SP or HTAB.
 fn is_field_byte(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
+    CLASSES[b as usize] & FIELD != 0
 }
 
 /// What the gateway needs to know of a head it accepted.
@@ -121,7 +144,7 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], WireError>> {
         if rest.is_empty() {
             return None;
         }
-        let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
             let line = rest;
             rest = &[];
             return Some(Ok(line));
@@ -153,10 +176,7 @@ pub fn check_head(head: &[u8], limits: &HeadLimits) -> Result<HeadFacts, WireErr
         if matches!(line[0], b' ' | b'\t') {
             return Err(bad("obsolete line folding (obs-fold) in the request head"));
         }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or_else(|| bad("a header line has no colon"))?;
+        let colon = memchr::memchr(b':', line).ok_or_else(|| bad("a header line has no colon"))?;
         let name = &line[..colon];
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(bad(

@@ -168,7 +168,7 @@ pub fn check_head(
 
 /// The client's `X-Request-Id` when it is one we would propagate, else a new one.
 fn request_id(req: &RequestHeader) -> String {
-    headers::valid_request_id(req.headers.get("x-request-id"))
+    headers::valid_request_id(req.headers.get(headers::X_REQUEST_ID))
         .map(str::to_owned)
         .unwrap_or_else(headers::new_request_id)
 }
@@ -377,7 +377,7 @@ pub fn decide_route(
 #[derive(Debug)]
 pub struct RateLimited {
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited).
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(http::HeaderName, String)>,
     /// Whether the request may go on.
     pub outcome: Result<(), Refusal>,
 }

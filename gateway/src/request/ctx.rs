@@ -56,7 +56,7 @@ pub struct RequestCtx {
     /// `[limits]` for this request's path.
     pub(crate) limits: framing::Limits,
     /// `RateLimit-Policy` / `RateLimit` (and `Retry-After` when limited) for the response.
-    pub(crate) ratelimit_headers: Vec<(&'static str, String)>,
+    pub(crate) ratelimit_headers: Vec<(http::HeaderName, String)>,
     /// The gateway answered `Expect: 100-continue` itself (the origin is not asked again).
     pub(crate) continue_sent: bool,
     /// With `[edge]`: the request goes to a peer edge instead of an origin (`route` is `None`).

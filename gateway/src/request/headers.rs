@@ -35,11 +35,14 @@ const OWNED_PREFIXES: &[&str] = &["x-edge-", "x-forwarded-"];
 const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
 const X_CLIENT_COUNTRY: HeaderName = HeaderName::from_static("x-client-country");
 const X_EDGE_REGION: HeaderName = HeaderName::from_static("x-edge-region");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id, on requests to origins and on responses.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+/// The `x-edge-route` debug header (`routing.debug_headers`).
+pub const X_EDGE_ROUTE: HeaderName = HeaderName::from_static("x-edge-route");
 
 /// The header edits the gateway makes, on Pingora's header types (which keep each name's
 /// original spelling in a second map, so every edit parses the name and updates both maps) or
@@ -52,6 +55,9 @@ pub trait HeaderEdit {
     fn remove(&mut self, name: &HeaderName);
     /// Sets `name` to `value` alone. Errors: the map would exceed `http`'s 32,768 entries.
     fn set(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+    /// Makes room for `additional` more names at once (one rehash instead of several); a
+    /// hint, ignored where the map is not reachable.
+    fn reserve(&mut self, _additional: usize) {}
 }
 
 impl HeaderEdit for HeaderMap {
@@ -65,6 +71,10 @@ impl HeaderEdit for HeaderMap {
         self.try_insert(name, value)
             .or_err(ErrorType::InvalidHTTPHeader, "too many headers")?;
         Ok(())
+    }
+    fn reserve(&mut self, additional: usize) {
+        // Beyond `http`'s limit the inserts report the error.
+        let _ = self.try_reserve(additional);
     }
 }
 
@@ -267,6 +277,7 @@ pub fn prepare_upstream_request(req: &mut dyn HeaderEdit, facts: &UpstreamFacts<
     for name in &owned {
         req.remove(name);
     }
+    req.reserve(8);
     if let Some(tenant) = facts.tenant {
         req.set(X_TENANT_ID, value(tenant)?)?;
     }
@@ -308,14 +319,32 @@ fn value(s: &str) -> Result<HeaderValue> {
     HeaderValue::from_str(s).or_err(ErrorType::InvalidHTTPHeader, "invalid header value")
 }
 
-/// An IP address as a header value, formatted without `fmt` on the stack.
+/// An IP address as a header value, formatted on the stack (IPv4 without `fmt`).
 fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
-    use std::io::Write;
     // The longest text form, an IPv4-mapped IPv6 address, is 45 bytes.
     let mut buf = [0u8; 48];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{ip}");
-    let n = cursor.position() as usize;
+    let n = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                let mut digits = itoa::Buffer::new();
+                let d = digits.format(octet).as_bytes();
+                buf[n..n + d.len()].copy_from_slice(d);
+                n += d.len();
+            }
+            n
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{v6}");
+            cursor.position() as usize
+        }
+    };
     HeaderValue::from_bytes(&buf[..n]).expect("an IP address is a valid header value")
 }
 
@@ -386,11 +415,9 @@ pub fn decorate_response(
     resp.set(X_REQUEST_ID, value(request_id)?)
 }
 
-/// Sets `name` (a lower-case `&'static` name from this crate) to `value` (moved).
-pub fn set_owned(resp: &mut dyn HeaderEdit, name: &'static str, value: String) -> Result<()> {
-    let value = HeaderValue::try_from(value)
-        .or_err(ErrorType::InvalidHTTPHeader, "invalid header value")?;
-    resp.set(HeaderName::from_static(name), value)
+/// `value` as a header value, without a copy. Errors: a byte a header value may not hold.
+pub fn owned_value(value: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(value).or_err(ErrorType::InvalidHTTPHeader, "invalid header value")
 }
 
 #[cfg(test)]
@@ -616,6 +643,22 @@ mod tests {
         assert!(!resp.has_case());
         assert!(!resp.headers.contains_key("server"));
         assert_eq!(resp.headers.get("x-request-id").unwrap(), "rid");
+    }
+
+    #[test]
+    fn ip_values_match_the_standard_text_form() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.100.255",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::ff00:42:8329",
+            "::ffff:255.255.255.255",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_value(ip), ip.to_string().as_str());
+        }
     }
 
     #[test]

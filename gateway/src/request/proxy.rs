@@ -300,10 +300,10 @@ impl ProxyHttp for EdgeProxy {
         headers::edit_response(upstream_response, case, |h| {
             headers::decorate_response(h, snapshot.hsts.as_ref(), region, &ctx.request_id)?;
             for (name, value) in ratelimit {
-                headers::set_owned(h, name, value)?;
+                h.set(name, headers::owned_value(value)?)?;
             }
             if let Some(value) = route {
-                headers::set_owned(h, "x-edge-route", value)?;
+                h.set(headers::X_EDGE_ROUTE, headers::owned_value(value)?)?;
             }
             Ok(())
         })

@@ -48,13 +48,14 @@ use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::NotUntil;
+use http::HeaderName;
 
 /// The `RateLimit-Policy` response header (draft-ietf-httpapi-ratelimit-headers).
-pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// The `RateLimit` response header (draft-ietf-httpapi-ratelimit-headers).
-pub const RATELIMIT: &str = "ratelimit";
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// The `Retry-After` response header (RFC 9110).
-pub const RETRY_AFTER: &str = "retry-after";
+pub const RETRY_AFTER: HeaderName = http::header::RETRY_AFTER;
 
 /// The limit a request was measured against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,7 +102,7 @@ pub enum Decision {
 impl Decision {
     /// The response headers to send, as (lower-case name, value) pairs: `RateLimit-Policy`
     /// and `RateLimit` when there is state to report, and `Retry-After` when limited.
-    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+    pub fn response_headers(&self) -> Vec<(HeaderName, String)> {
         match self {
             Decision::Allowed { headers: None } => Vec::new(),
             Decision::Allowed {
@@ -166,7 +167,7 @@ impl RateLimitHeaders {
     }
 
     /// Both headers as (lower-case name, value) pairs.
-    pub fn pairs(&self) -> [(&'static str, String); 2] {
+    pub fn pairs(&self) -> [(HeaderName, String); 2] {
         [
             (RATELIMIT_POLICY, self.policy_value()),
             (RATELIMIT, self.state_value()),
@@ -1155,8 +1156,8 @@ mod tests {
         assert_eq!(
             h.pairs(),
             [
-                ("ratelimit-policy", "\"tenant\";q=50;w=1".to_owned()),
-                ("ratelimit", "\"tenant\";r=9;t=1".to_owned()),
+                (RATELIMIT_POLICY, "\"tenant\";q=50;w=1".to_owned()),
+                (RATELIMIT, "\"tenant\";r=9;t=1".to_owned()),
             ]
         );
         for _ in 0..9 {
@@ -1166,9 +1167,9 @@ mod tests {
         assert_eq!(
             refused.response_headers(),
             vec![
-                ("ratelimit-policy", "\"tenant\";q=50;w=1".to_owned()),
-                ("ratelimit", "\"tenant\";r=0;t=1".to_owned()),
-                ("retry-after", "1".to_owned()),
+                (RATELIMIT_POLICY, "\"tenant\";q=50;w=1".to_owned()),
+                (RATELIMIT, "\"tenant\";r=0;t=1".to_owned()),
+                (RETRY_AFTER, "1".to_owned()),
             ]
         );
     }

@@ -51,8 +51,8 @@ pub async fn write_problem(
         resp.insert_header(http::header::RETRY_AFTER, secs)?;
     }
     for (name, value) in &ctx.ratelimit_headers {
-        if *name != "retry-after" {
-            resp.insert_header(*name, value.as_str())?;
+        if name != http::header::RETRY_AFTER {
+            resp.insert_header(name.clone(), value.as_str())?;
         }
     }
     headers::decorate_response(
@@ -90,7 +90,10 @@ mod tests {
         let (mut session, mut client) = testing::session(request).await;
         let mut ctx = RequestCtx::new(live);
         ctx.request_id = "rid-7".into();
-        ctx.ratelimit_headers = vec![("ratelimit-policy", "\"tenant\";q=1;w=1".into())];
+        ctx.ratelimit_headers = vec![(
+            http::HeaderName::from_static("ratelimit-policy"),
+            "\"tenant\";q=1;w=1".into(),
+        )];
         assert!(refuse(&mut session, &mut ctx, refusal).await.unwrap());
         let reused = session.get_keepalive().is_some();
         drop(session);
