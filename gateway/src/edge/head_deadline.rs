@@ -169,12 +169,23 @@ pub enum Expiry {
 pub struct HeadClock {
     next: AtomicBool,
     body_framing_error: AtomicBool,
+    head_checked: AtomicBool,
 }
 
 impl HeadClock {
     /// The current request is done: the next bytes start a new head.
     pub fn next_request(&self) {
+        // Cleared here, not when the next head is read: a pipelined request's head may
+        // already have gone to the parser unchecked, with the bytes of the one before it.
+        self.head_checked.store(false, Ordering::Release);
         self.next.store(true, Ordering::Release);
+    }
+
+    /// Whether the current request's head is one this stream held and found well-formed
+    /// ([`wire::check_head`]); false for a pipelined head that arrived with the one before it,
+    /// and for h2.
+    pub fn head_checked(&self) -> bool {
+        self.head_checked.load(Ordering::Acquire)
     }
 
     /// Whether the current request's chunked body broke RFC 9112's chunk grammar (the read
@@ -509,6 +520,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
                     if let Some(end) = end {
                         return match wire::check_head(&self.head[..end], &self.limits) {
                             Ok(facts) => {
+                                self.clock.head_checked.store(true, Ordering::Release);
                                 self.phase = Phase::Message {
                                     wrote: false,
                                     chunked: facts.chunked.then(ChunkedScanner::default),
@@ -957,6 +969,38 @@ mod tests {
     fn pair(rearm: Rearm) -> (HeadDeadline<DuplexStream>, DuplexStream) {
         let (a, b) = tokio::io::duplex(4096);
         (HeadDeadline::new(a, T, rearm, Protocol::Http1), b)
+    }
+
+    #[tokio::test]
+    async fn only_a_head_the_stream_checked_is_reported_checked() {
+        let (mut server, mut client) = pair(Rearm::Explicit);
+        let clock = server.clock().clone();
+        assert!(!clock.head_checked());
+        // Two pipelined requests in one write: the second reaches the parser with the first,
+        // unchecked.
+        client
+            .write_all(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = server.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        assert!(clock.head_checked(), "the first head was held and checked");
+        clock.next_request();
+        assert!(!clock.head_checked(), "the pipelined head was not");
+        // A head that arrives on its own after the request is done is held and checked again.
+        client
+            .write_all(b"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut total = 0;
+        while total < 58 + 29 {
+            total += server.read(&mut buf).await.unwrap();
+            if clock.head_checked() {
+                break;
+            }
+        }
+        assert!(clock.head_checked());
     }
 
     #[tokio::test(start_paused = true)]

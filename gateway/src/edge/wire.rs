@@ -166,6 +166,7 @@ pub fn check_head(head: &[u8], limits: &HeadLimits) -> Result<HeadFacts, WireErr
     let mut hosts = 0usize;
     let mut host_value: &[u8] = b"";
     let mut chunked = false;
+    let (mut content_length, mut transfer_encoding) = (false, false);
     let mut fields = 0usize;
     let mut field_bytes = 0usize;
     for line in lines {
@@ -207,8 +208,18 @@ pub fn check_head(head: &[u8], limits: &HeadLimits) -> Result<HeadFacts, WireErr
             hosts += 1;
             host_value = value;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
             chunked = value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            content_length = true;
         }
+    }
+    // Pingora's parser keeps Transfer-Encoding and drops Content-Length; a server behind
+    // another proxy may do the opposite (RFC 9112 §6.3: request smuggling).
+    if content_length && transfer_encoding {
+        return Err(bad(
+            "Content-Length together with Transfer-Encoding makes the body length ambiguous",
+        ));
     }
     match (hosts, http11) {
         (0, true) => return Err(bad("an HTTP/1.1 request must carry a Host header")),
@@ -525,6 +536,14 @@ mod tests {
                 "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
             ),
             ("no Host in 1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"),
+            (
+                "Content-Length with Transfer-Encoding",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            (
+                "Transfer-Encoding with Content-Length",
+                "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: gzip\r\ncontent-length: 3\r\n\r\n",
+            ),
             (
                 "obs-fold",
                 "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",

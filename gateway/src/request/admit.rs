@@ -136,18 +136,37 @@ pub fn check_framing(
     limits: &Limits,
     tenant_depth: usize,
 ) -> Result<(), Refusal> {
+    let req = session.req_header();
+    // A head the edge held and checked (`edge::wire`: CRLF, tokens, field bytes, sizes,
+    // Content-Length with Transfer-Encoding) is not scanned again.
+    let checked = crate::edge::head_clock(session.as_downstream().stream())
+        .is_some_and(|clock| clock.head_checked());
+    if checked {
+        return checked_head(req, limits, tenant_depth).map_err(Refusal::closing);
+    }
     let raw = session
         .as_downstream()
         .as_http1()
         .map(|h1| h1.get_headers_raw_bytes());
     check_head(
         raw.as_deref(),
-        session.req_header(),
+        req,
         !session.is_http2(),
         limits,
         tenant_depth,
     )
     .map_err(Refusal::closing)
+}
+
+/// [`check_head`] for an HTTP/1 head the edge already checked byte by byte.
+fn checked_head(
+    req: &RequestHeader,
+    limits: &Limits,
+    tenant_depth: usize,
+) -> Result<(), EdgeError> {
+    framing::check_body_framing(req, true, limits)?;
+    framing::check_path(req.raw_path(), tenant_depth)?;
+    framing::expects_continue(req).map(|_| ())
 }
 
 /// The pure part of [`check_framing`].

@@ -53,6 +53,14 @@ fn has_control_bytes(value: &[u8]) -> bool {
 /// Checks one request head. `http1` enables the Content-Length / Transfer-Encoding rules
 /// (HTTP/2 frames its bodies itself).
 pub fn check(req: &RequestHeader, http1: bool, limits: &Limits) -> Result<(), EdgeError> {
+    check_fields(req, limits)?;
+    check_body_framing(req, http1, limits)
+}
+
+/// The target's length, the number and size of the header fields and their bytes against
+/// `limits`: what the edge's own HTTP/1 head check (`edge::wire`) has already enforced on a
+/// head it held.
+pub fn check_fields(req: &RequestHeader, limits: &Limits) -> Result<(), EdgeError> {
     if req.raw_path().len() > limits.max_uri_bytes {
         return Err(EdgeError::new(
             ErrorKind::UriTooLong,
@@ -87,6 +95,16 @@ pub fn check(req: &RequestHeader, http1: bool, limits: &Limits) -> Result<(), Ed
         )
         .by_limit("max_header_bytes"));
     }
+    Ok(())
+}
+
+/// `Transfer-Encoding` and `Content-Length` as this gateway accepts them (HTTP/1 only: h2
+/// frames its bodies itself) and the declared length against the body limit.
+pub fn check_body_framing(
+    req: &RequestHeader,
+    http1: bool,
+    limits: &Limits,
+) -> Result<(), EdgeError> {
     if !http1 {
         return declared_length(req, limits).map(|_| ());
     }
@@ -230,10 +248,7 @@ pub fn check_raw_head(raw: &[u8]) -> Result<(), EdgeError> {
     let mut has_cl = false;
     let mut has_te = false;
     let mut line_start = 0;
-    for (i, &b) in raw.iter().enumerate() {
-        if b != b'\n' {
-            continue;
-        }
+    for i in memchr::memchr_iter(b'\n', raw) {
         if i == 0 || raw[i - 1] != b'\r' {
             return Err(bad(
                 "a header line ends with a bare LF; lines must end with CRLF",

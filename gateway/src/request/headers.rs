@@ -288,7 +288,7 @@ pub fn prepare_upstream_request(req: &mut dyn HeaderEdit, facts: &UpstreamFacts<
     req.set(X_REQUEST_ID, value(facts.request_id)?)?;
     req.set(X_FORWARDED_PROTO, HeaderValue::from_static("https"))?;
     if let Some(ip) = facts.client_ip {
-        req.set(X_FORWARDED_FOR, ip_value(ip))?;
+        req.set(X_FORWARDED_FOR, ip_value(ip)?)?;
     }
     match facts.host {
         Some(Host::Header(h)) => req.set(X_FORWARDED_HOST, h.clone())?,
@@ -309,7 +309,7 @@ pub fn prepare_peer_request(
     request_id: &str,
 ) -> Result<()> {
     if let Some(ip) = client_ip {
-        req.set(X_FORWARDED_FOR, ip_value(ip))?;
+        req.set(X_FORWARDED_FOR, ip_value(ip)?)?;
     }
     req.set(X_REQUEST_ID, value(request_id)?)
 }
@@ -320,7 +320,7 @@ fn value(s: &str) -> Result<HeaderValue> {
 }
 
 /// An IP address as a header value, formatted on the stack (IPv4 without `fmt`).
-fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+fn ip_value(ip: std::net::IpAddr) -> Result<HeaderValue> {
     // The longest text form, an IPv4-mapped IPv6 address, is 45 bytes.
     let mut buf = [0u8; 48];
     let n = match ip {
@@ -345,7 +345,7 @@ fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
             cursor.position() as usize
         }
     };
-    HeaderValue::from_bytes(&buf[..n]).expect("an IP address is a valid header value")
+    HeaderValue::from_bytes(&buf[..n]).or_err(ErrorType::InternalError, "an IP address as text")
 }
 
 /// A country code: two letters from the location database are shared static values (no
@@ -364,8 +364,10 @@ fn country_value(country: &str) -> Result<HeaderValue> {
     match country.as_bytes() {
         [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
             let i = 2 * ((a - b'A') as usize * 26 + (b - b'A') as usize);
-            let code = std::str::from_utf8(&LETTERS[i..i + 2]).expect("ASCII letters");
-            Ok(HeaderValue::from_static(code))
+            match std::str::from_utf8(&LETTERS[i..i + 2]) {
+                Ok(code) => Ok(HeaderValue::from_static(code)),
+                Err(_) => value(country),
+            }
         }
         _ => value(country),
     }
@@ -657,7 +659,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
             let ip: std::net::IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_value(ip), ip.to_string().as_str());
+            assert_eq!(ip_value(ip).unwrap(), ip.to_string().as_str());
         }
     }
 
