@@ -300,8 +300,13 @@ pub enum UnknownTenant {
 #[derive(Debug, Clone, Default)]
 pub struct TenantDirectory {
     /// Tenants by id.
-    pub by_id: HashMap<TenantId, Tenant>,
+    pub by_id: HashMap<TenantId, Tenant, TenantHasher>,
 }
+
+/// The hasher of tenant-keyed maps: foldhash (seeded per process) rather than SipHash. Every
+/// request looks its tenant up; the keys come from the operator's configuration, not from
+/// clients, so the flooding resistance SipHash buys is not needed here.
+pub type TenantHasher = foldhash::fast::RandomState;
 
 /// One tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -414,7 +414,13 @@ pub fn decorate_response(
     if let Some(r) = region {
         resp.set(X_EDGE_REGION, r.clone())?;
     }
-    resp.set(X_REQUEST_ID, value(request_id)?)
+    let mut id = value(request_id)?;
+    // Unique per response: HPACK must not index it (RFC 7541 §7.1.3). Indexed, every h2
+    // response would add an entry to the connection's table that no later response matches,
+    // evicting useful ones, and the encoder would compare the value against every earlier id
+    // still in the table.
+    id.set_sensitive(true);
+    resp.set(X_REQUEST_ID, id)
 }
 
 /// `value` as a header value, without a copy. Errors: a byte a header value may not hold.
@@ -645,6 +651,7 @@ mod tests {
         assert!(!resp.has_case());
         assert!(!resp.headers.contains_key("server"));
         assert_eq!(resp.headers.get("x-request-id").unwrap(), "rid");
+        assert!(resp.headers.get("x-request-id").unwrap().is_sensitive());
     }
 
     #[test]
