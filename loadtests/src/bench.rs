@@ -82,6 +82,8 @@ pub struct GatewaySetup {
     pub probe_timeout: Duration,
     /// Worker threads (`server.threads`).
     pub threads: usize,
+    /// `routing.header_case = "preserve"` instead of the default (`"lowercase"`).
+    pub preserve_case: bool,
 }
 
 /// The gateway's config (TOML). Certificates are `server.pem` / `server.key` and the
@@ -112,6 +114,9 @@ pub fn gateway_toml(s: &GatewaySetup) -> String {
         probe_ms = s.probe_interval.as_millis().max(100),
         timeout_ms = s.probe_timeout.as_millis().max(1),
     );
+    if s.preserve_case {
+        t.push_str("\n[routing]\nheader_case = \"preserve\"\n");
+    }
     t
 }
 
@@ -158,6 +163,7 @@ mod tests {
             probe_interval: Duration::from_secs(3600),
             probe_timeout: Duration::from_secs(5),
             threads: 1,
+            preserve_case: false,
         });
         let config = edge_config::parse(&text, "bench.toml", dir.path())
             .unwrap_or_else(|e| panic!("{e}\n{text}"));

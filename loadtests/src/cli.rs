@@ -165,6 +165,10 @@ pub struct ProfileArgs {
     /// (two targets: `gateway` and `gateway+log`).
     #[arg(long, default_value = "both")]
     pub access_log: String,
+    /// Also count the gateway with `routing.header_case = "preserve"` (target
+    /// `gateway+case`; access log off).
+    #[arg(long)]
+    pub preserve_case: bool,
     /// Protocols, comma-separated: h1 (TLS HTTP/1.1 keep-alive), h2, h1-plain (plain
     /// HTTP/1.1; the bare pass-through only, the gateway is TLS-only).
     #[arg(long, default_value = "h1,h2")]
@@ -290,8 +294,19 @@ fn profile_opts(args: ProfileArgs) -> Result<ProfileOptions, String> {
             bin: gateway_bin.clone(),
             dhat_bin: gateway_dhat.clone(),
             access_log: log,
+            preserve_case: false,
         })
         .collect();
+    if args.preserve_case {
+        targets.push(Target {
+            name: "gateway+case".to_owned(),
+            kind: Kind::Gateway,
+            bin: gateway_bin.clone(),
+            dhat_bin: gateway_dhat.clone(),
+            access_log: AccessLog::Off,
+            preserve_case: true,
+        });
+    }
     for extra in &args.extra_gateways {
         let Some((name, path)) = extra.split_once('=') else {
             return Err(format!("--extra-gateway {extra:?}: use NAME=PATH"));
@@ -311,6 +326,7 @@ fn profile_opts(args: ProfileArgs) -> Result<ProfileOptions, String> {
             bin,
             dhat_bin: None,
             access_log: AccessLog::Off,
+            preserve_case: false,
         });
     }
     targets.push(Target {
@@ -319,6 +335,7 @@ fn profile_opts(args: ProfileArgs) -> Result<ProfileOptions, String> {
         bin: bare_bin,
         dhat_bin: bare_dhat,
         access_log: AccessLog::Off,
+        preserve_case: false,
     });
     let tools: Vec<&str> = args.tools.split(',').map(str::trim).collect();
     if let Some(t) = tools.iter().find(|t| !["callgrind", "dhat"].contains(t)) {

@@ -165,6 +165,7 @@ pub(super) fn write(dir: &Path, pki: &Pki, ports: &Ports) -> Result<ConfFiles, S
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             threads: 1,
+            preserve_case: false,
         })
     };
     let write = |name: &str, text: String| -> Result<PathBuf, String> {

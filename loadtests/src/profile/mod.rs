@@ -66,6 +66,8 @@ pub struct Target {
     pub dhat_bin: Option<PathBuf>,
     /// The gateway's access log (ignored for the bare pass-through).
     pub access_log: AccessLog,
+    /// The gateway keeps header-name case (`routing.header_case = "preserve"`).
+    pub preserve_case: bool,
 }
 
 /// How to profile.
@@ -211,6 +213,7 @@ impl Bench<'_> {
                     probe_interval: Duration::from_secs(3600),
                     probe_timeout: Duration::from_secs(5),
                     threads: 1,
+                    preserve_case: target.preserve_case,
                 };
                 std::fs::write(&conf, bench::gateway_toml(&setup))
                     .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
