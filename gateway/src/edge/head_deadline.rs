@@ -319,6 +319,12 @@ impl<S> HeadDeadline<S> {
         self
     }
 
+    /// The sizes the heads of this connection are checked against: the `[limits]` of when it
+    /// was accepted.
+    pub fn limits(&self) -> &HeadLimits {
+        &self.limits
+    }
+
     /// The handle that starts the next request head ([`Rearm::Explicit`]).
     pub fn clock(&self) -> &Arc<HeadClock> {
         &self.clock

@@ -65,6 +65,14 @@ pub fn head_clock(stream: Option<&Stream>) -> Option<&Arc<HeadClock>> {
         .map(HeadDeadline::clock)
 }
 
+/// The limits the edge held the current request's HTTP/1 head to, when it held and checked it
+/// ([`wire::check_head`]); `None` for h2, for other connections, and for a head that reached
+/// the parser unchecked (see [`HeadClock::head_checked`]).
+pub fn checked_head_limits(stream: Option<&Stream>) -> Option<&HeadLimits> {
+    let stream = (**stream?).as_any().downcast_ref::<ProxyStream>()?;
+    stream.clock().head_checked().then(|| stream.limits())
+}
+
 /// Whether the peer edge at `addr` takes connections (for requests proxied to a foreign
 /// tenant's geography).
 pub fn peer_is_healthy(peers: &peers::PeerHealth, addr: std::net::SocketAddr) -> bool {

@@ -135,6 +135,13 @@ impl HeadLimits {
     fn fields(&self) -> usize {
         self.max_headers.min(PARSER_MAX_HEADERS)
     }
+
+    /// Whether a head within these limits is within `other` too (each limit no larger).
+    pub fn within(&self, other: &HeadLimits) -> bool {
+        self.max_uri_bytes <= other.max_uri_bytes
+            && self.max_header_bytes <= other.max_header_bytes
+            && self.fields() <= other.fields()
+    }
 }
 
 /// Splits `bytes` into CRLF-terminated lines (without the CRLF); a bare LF is an error.

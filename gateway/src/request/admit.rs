@@ -138,9 +138,16 @@ pub fn check_framing(
 ) -> Result<(), Refusal> {
     let req = session.req_header();
     // A head the edge held and checked (`edge::wire`: CRLF, tokens, field bytes, sizes,
-    // Content-Length with Transfer-Encoding) is not scanned again.
-    let checked = crate::edge::head_clock(session.as_downstream().stream())
-        .is_some_and(|clock| clock.head_checked());
+    // Content-Length with Transfer-Encoding) is not scanned again, unless a reload lowered a
+    // size limit after the connection was accepted (the edge checks against the limits of
+    // then).
+    let live = crate::edge::HeadLimits {
+        max_uri_bytes: limits.max_uri_bytes,
+        max_header_bytes: limits.max_header_bytes,
+        max_headers: limits.max_headers,
+    };
+    let checked = crate::edge::checked_head_limits(session.as_downstream().stream())
+        .is_some_and(|edge| edge.within(&live));
     if checked {
         return checked_head(req, limits, tenant_depth).map_err(Refusal::closing);
     }

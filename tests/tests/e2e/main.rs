@@ -17,6 +17,7 @@ mod dns;
 mod failover;
 mod fleet;
 mod geo;
+mod header_case;
 mod hostile;
 mod lifecycle;
 mod limits;
