@@ -237,6 +237,10 @@ pub struct HeadDeadline<S> {
     held: Vec<u8>,
     held_pos: usize,
     held_body: usize,
+    /// The head being read began with bytes the reader got unchecked: held bytes still
+    /// undelivered when it started (a pipelined head behind the last one). Its check then
+    /// covers only the rest, so the head is not reported checked ([`HeadClock::head_checked`]).
+    unchecked_prefix: bool,
     /// A refusal written below the HTTP layer, and how much of it is still to write.
     refusal: Vec<u8>,
     unsent: usize,
@@ -285,6 +289,7 @@ impl<S> HeadDeadline<S> {
             held: Vec::new(),
             held_pos: 0,
             held_body: 0,
+            unchecked_prefix: false,
             refusal: Vec::new(),
             unsent: 0,
             linger_until: None,
@@ -334,6 +339,7 @@ impl<S> HeadDeadline<S> {
         self.clock
             .body_framing_error
             .store(false, Ordering::Release);
+        self.unchecked_prefix = self.held_pos < self.held.len();
         self.phase = Phase::Head {
             since: Instant::now(),
             first_byte: None,
@@ -526,7 +532,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
                     if let Some(end) = end {
                         return match wire::check_head(&self.head[..end], &self.limits) {
                             Ok(facts) => {
-                                self.clock.head_checked.store(true, Ordering::Release);
+                                if !self.unchecked_prefix {
+                                    self.clock.head_checked.store(true, Ordering::Release);
+                                }
                                 self.phase = Phase::Message {
                                     wrote: false,
                                     chunked: facts.chunked.then(ChunkedScanner::default),
@@ -1007,6 +1015,48 @@ mod tests {
             }
         }
         assert!(clock.head_checked());
+    }
+
+    #[tokio::test]
+    async fn a_head_whose_start_was_delivered_unchecked_is_not_reported_checked() {
+        let (mut server, mut client) = pair(Rearm::Explicit);
+        let clock = server.clock().clone();
+        let first = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
+        // The start of a smuggling head arrives with the end of the first request. The first
+        // head came in two pieces, so it and what followed it are more than the reader's
+        // buffer takes in the read that completes it: the rest stays held.
+        let prefix = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nX-A: ";
+        client.write_all(&first[..10]).await.unwrap();
+        let mut buf = vec![0u8; first.len() - 10 + prefix.len()];
+        {
+            // One poll: the wrapper takes the 10 bytes and waits for the rest of the head.
+            let mut read = std::pin::pin!(server.read(&mut buf));
+            std::future::poll_fn(|cx| {
+                assert!(read.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        }
+        client
+            .write_all(&[&first[10..], &prefix[..]].concat())
+            .await
+            .unwrap();
+        let n = server.read(&mut buf).await.unwrap();
+        assert_eq!(n, buf.len());
+        assert_eq!(&buf[..first.len()], first);
+        assert!(clock.head_checked());
+        clock.next_request();
+        let mut held = vec![0u8; first.len() + prefix.len() - n];
+        server.read_exact(&mut held).await.unwrap();
+        assert_eq!(held, prefix[n - first.len()..]);
+        // The rest is a valid head on its own: the edge's check of it passes, but it does not
+        // cover the bytes before it, so admission must scan the whole head again.
+        let tail = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+        client.write_all(tail).await.unwrap();
+        let mut rest = vec![0u8; tail.len()];
+        server.read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest, tail);
+        assert!(!clock.head_checked());
     }
 
     #[tokio::test(start_paused = true)]

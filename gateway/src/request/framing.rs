@@ -95,6 +95,16 @@ pub fn check_fields(req: &RequestHeader, limits: &Limits) -> Result<(), EdgeErro
         )
         .by_limit("max_header_bytes"));
     }
+    // The edge refuses this in a head it held; a head it did not hold whole is checked here.
+    if req
+        .headers
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(bad("the request carries more than one Host header"));
+    }
     Ok(())
 }
 
@@ -334,6 +344,15 @@ mod tests {
         assert_eq!(kind(&[("transfer-encoding", "chunked")]), None);
         assert_eq!(kind(&[("transfer-encoding", " Chunked ")]), None);
         assert_eq!(kind(&[]), None);
+    }
+
+    #[test]
+    fn two_hosts_are_refused() {
+        assert_eq!(kind(&[("host", "a")]), None);
+        assert_eq!(
+            kind(&[("host", "a"), ("host", "a")]),
+            Some(ErrorKind::BadRequest)
+        );
     }
 
     #[test]
