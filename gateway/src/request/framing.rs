@@ -210,6 +210,7 @@ fn hides_separator(seg: &[u8]) -> bool {
 /// what the origin signs, caches and logs. Encoded slashes deeper in the path (GitLab-style
 /// `group%2Fproject` ids) stay allowed.
 pub fn check_path(path: &[u8], tenant_depth: usize) -> Result<(), EdgeError> {
+    let path = target_path(path);
     let path = path.split(|&b| b == b'?').next().unwrap_or_default();
     let mut segments = path.split(|&b| b == b'/');
     // The empty segment before the leading `/` (origin-form always starts with one).
@@ -232,6 +233,23 @@ pub fn check_path(path: &[u8], tenant_depth: usize) -> Result<(), EdgeError> {
         }
     }
     Ok(())
+}
+
+/// The path (and query) of a request-target: the target itself in origin-form, what follows
+/// the authority in absolute-form (`https://host/path`, which servers must accept: RFC 9112
+/// §3.2.2), nothing in authority-form (CONNECT).
+fn target_path(target: &[u8]) -> &[u8] {
+    if matches!(target.first(), Some(b'/' | b'*')) {
+        return target;
+    }
+    let Some(scheme_end) = target.windows(3).position(|w| w == b"://") else {
+        return &[];
+    };
+    let rest = &target[scheme_end + 3..];
+    match rest.iter().position(|&b| matches!(b, b'/' | b'?')) {
+        Some(i) => &rest[i..],
+        None => &[],
+    }
 }
 
 /// How many leading path segments carry the tenant: the prefix's segments plus the tenant's
@@ -459,6 +477,23 @@ mod tests {
             "/v1/projects/group%2Fproject",
         ] {
             assert!(check_path(path.as_bytes(), 0).is_ok(), "{path}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_targets_are_checked_by_their_path() {
+        for (target, depth, ok) in [
+            ("https://a.test/t/acme/x", 2, true),
+            ("https://a.test:8443/t/acme/x?q=1", 2, true),
+            ("http://u@a.test/", 2, true),
+            ("https://a.test", 2, true),
+            ("https://a.test?q=/../", 0, true),
+            ("https://a.test/t/a/../b", 0, false),
+            ("https://a.test//t/a", 2, false),
+            ("https://a.test/t/a%2Fb/x", 2, false),
+            ("a.test:443", 2, true),
+        ] {
+            assert_eq!(check_path(target.as_bytes(), depth).is_ok(), ok, "{target}");
         }
     }
 

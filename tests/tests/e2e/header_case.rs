@@ -485,6 +485,16 @@ async fn odd_targets_heads_and_chunked_uploads_reach_the_origin_intact() {
             ),
             "/a;b=c/%7e/~x/!$&'()*+,;=:@/?q=%20&r=a/b?c",
         ),
+        (
+            // RFC 9112 §3.2.2: a server must accept absolute-form; the path tenant source and
+            // the dot-segment check read its path.
+            "absolute-form",
+            format!(
+                "GET https://gw.test:{port}/abs?q=1 HTTP/1.1\r\nHost: gw.test:{port}\r\n\
+                 X-Tenant-Id: {t}\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
+            ),
+            "ABSOLUTE",
+        ),
     ];
     let mut tls = raw_h1(&topo).await;
     for (i, (name, req, target)) in cases.iter().enumerate() {
@@ -503,7 +513,13 @@ async fn odd_targets_heads_and_chunked_uploads_reach_the_origin_intact() {
         assert_eq!(reqs.len(), i + 1, "{name}: {head}");
         let saw = &reqs[i];
         let line_target = saw.line().split(' ').nth(1).unwrap_or("");
-        assert!(line_target == *target, "{name}: {}", saw.head);
+        if *target == "ABSOLUTE" {
+            // Passed on as received (an origin must accept absolute-form too).
+            let expected = format!("https://gw.test:{port}/abs?q=1");
+            assert!(line_target == expected, "{name}: {}", saw.head);
+        } else {
+            assert!(line_target == *target, "{name}: {}", saw.head);
+        }
         assert_eq!(saw.values("x-forwarded-for"), ["127.0.0.1"], "{name}");
         assert_eq!(saw.values("x-tenant-id"), [EU_TENANT], "{name}");
         assert!(saw.values("x_tenant_id").is_empty(), "{name}");
