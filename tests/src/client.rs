@@ -98,3 +98,20 @@ pub async fn raw_h2(topo: &Topology) -> TlsStream<TcpStream> {
     .await
     .expect("TLS connection to the gateway")
 }
+
+/// Reads until the peer closes or `idle` passes without a byte; returns (bytes, closed).
+pub async fn read_all<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    idle: Duration,
+) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(idle, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (buf, true),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return (buf, false),
+        }
+    }
+}

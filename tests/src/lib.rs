@@ -22,7 +22,7 @@ pub mod ports;
 pub mod raw_origin;
 pub mod topology;
 
-pub use client::{https_client, raw_h1, raw_h2, raw_tls_connect, ClientOptions};
+pub use client::{https_client, raw_h1, raw_h2, raw_tls_connect, read_all, ClientOptions};
 pub use gateway::{gateway_bin, GatewayProcess};
 pub use ports::free_addr;
 pub use topology::{

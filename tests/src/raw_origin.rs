@@ -22,10 +22,40 @@ pub struct RawRequest {
     pub path: String,
     /// Header lines, lowercase names.
     pub headers: Vec<(String, String)>,
+    /// The head exactly as received: the request line and the header lines, CRLFs included
+    /// (names as spelled), then any chunked trailer lines, each prefixed `trailer `.
+    pub head: String,
     /// The body (de-chunked).
     pub body: Vec<u8>,
     /// How many requests came before this one on the same connection.
     pub on_connection: usize,
+}
+
+impl RawRequest {
+    /// The request line.
+    pub fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    /// Header lines as sent (name spelling kept), in order.
+    pub fn fields(&self) -> Vec<(&str, &str)> {
+        self.head
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n, v.trim()))
+            .collect()
+    }
+
+    /// Every value of `name` (compared case-insensitively), in order.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.fields()
+            .into_iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .collect()
+    }
 }
 
 /// What the raw origin does with one request.
@@ -198,12 +228,14 @@ async fn read_request(conn: &mut BufReader<TcpStream>) -> Option<RawRequest> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
+    let mut head = line.clone();
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         if conn.read_line(&mut h).await.ok()? == 0 {
             return None;
         }
+        head.push_str(&h);
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -223,11 +255,23 @@ async fn read_request(conn: &mut BufReader<TcpStream>) -> Option<RawRequest> {
             let mut size = String::new();
             conn.read_line(&mut size).await.ok()?;
             let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0u8; size + 2];
-            conn.read_exact(&mut chunk).await.ok()?;
             if size == 0 {
+                // Trailer lines, then the empty line.
+                loop {
+                    let mut t = String::new();
+                    if conn.read_line(&mut t).await.ok()? == 0 {
+                        return None;
+                    }
+                    if t.trim_end().is_empty() {
+                        break;
+                    }
+                    head.push_str("trailer ");
+                    head.push_str(&t);
+                }
                 break;
             }
+            let mut chunk = vec![0u8; size + 2];
+            conn.read_exact(&mut chunk).await.ok()?;
             body.extend_from_slice(&chunk[..size]);
         }
     } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
@@ -238,6 +282,7 @@ async fn read_request(conn: &mut BufReader<TcpStream>) -> Option<RawRequest> {
         method,
         path,
         headers,
+        head,
         body,
         on_connection: 0,
     })

@@ -175,6 +175,17 @@ impl Topology {
         self.regions.iter().map(|(_, r)| r.requests()).sum()
     }
 
+    /// Writes `edge.toml` into the topology's directory: [`Self::config_toml`] with
+    /// northeurope's first origin replaced by `origin` (a raw or recording origin), plus
+    /// `extra`; returns its path.
+    pub fn config_with_primary(&self, origin: SocketAddr, extra: &str) -> std::path::PathBuf {
+        let ne = self.region("northeurope").addrs()[0].to_string();
+        let text = self.config_toml().replace(&ne, &origin.to_string()) + extra;
+        let path = self.dir.path().join("edge.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// The config file text for this topology.
     pub fn config_toml(&self) -> String {
         let mut s = String::new();

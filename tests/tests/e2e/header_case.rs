@@ -4,209 +4,32 @@
 //! reload between the modes, and heads that try to get past the edge's checks.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edge_tests::gateway::run_cli;
-use edge_tests::{free_addr, raw_h1, raw_h2, GatewayProcess, Topology, ADMIN_TOKEN, EU_TENANT};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use edge_tests::raw_origin::{Answer, RawOrigin, RawRequest};
+use edge_tests::{
+    free_addr, raw_h1, raw_h2, read_all, GatewayProcess, Topology, ADMIN_TOKEN, EU_TENANT,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A request head exactly as an origin received it (the request line and header lines, CRLFs
-/// included), and its body.
-#[derive(Debug, Clone)]
-struct WireRequest {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl WireRequest {
-    /// The request line.
-    fn line(&self) -> &str {
-        self.head.lines().next().unwrap_or("")
-    }
-
-    /// Header lines as sent (name spelling kept), in order.
-    fn fields(&self) -> Vec<(&str, &str)> {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n, v.trim()))
-            .collect()
-    }
-
-    /// Every value of `name` (compared case-insensitively), in order.
-    fn values(&self, name: &str) -> Vec<&str> {
-        self.fields()
-            .into_iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .collect()
-    }
-}
-
-/// An origin on raw TCP that keeps each request head byte for byte and answers every
-/// non-probe request with `answer`. Stops when dropped.
-struct WireOrigin {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<WireRequest>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WireOrigin {
-    async fn start(answer: Vec<u8>) -> WireOrigin {
-        Self::answering(move |_| answer.clone()).await
-    }
-
-    /// Answers each non-probe request with what `answer` makes of it.
-    async fn answering(
-        answer: impl Fn(&WireRequest) -> Vec<u8> + Send + Sync + 'static,
-    ) -> WireOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let answer: Arc<Answerer> = Arc::new(answer);
-        let task = tokio::spawn({
-            let requests = requests.clone();
-            async move {
-                while let Ok((conn, _)) = listener.accept().await {
-                    tokio::spawn(serve_wire(conn, answer.clone(), requests.clone()));
-                }
-            }
-        });
-        WireOrigin {
-            addr,
-            requests,
-            task,
+/// A recording origin (the head kept byte for byte) answering every request with what
+/// `answer` makes of it; a `HEAD` gets the same head without the body it announces.
+async fn recording_origin(
+    answer: impl Fn(&RawRequest) -> Vec<u8> + Send + Sync + 'static,
+) -> RawOrigin {
+    RawOrigin::start(move |req| {
+        let mut out = answer(req);
+        if req.method == "HEAD" {
+            let end = out
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(out.len(), |p| p + 4);
+            out.truncate(end);
         }
-    }
-
-    fn requests(&self) -> Vec<WireRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-type Answerer = dyn Fn(&WireRequest) -> Vec<u8> + Send + Sync;
-
-impl Drop for WireOrigin {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve_wire(
-    conn: TcpStream,
-    answer: Arc<Answerer>,
-    requests: Arc<Mutex<Vec<WireRequest>>>,
-) {
-    let mut conn = BufReader::new(conn);
-    loop {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            match conn.read_line(&mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            head.push_str(&line);
-            if line == "\r\n" || line == "\n" {
-                break;
-            }
-        }
-        let req = WireRequest {
-            head,
-            body: Vec::new(),
-        };
-        let chunked = req
-            .values("transfer-encoding")
-            .iter()
-            .any(|v| v.eq_ignore_ascii_case("chunked"));
-        let length = req
-            .values("content-length")
-            .first()
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut req = req;
-        if chunked {
-            loop {
-                let mut size = String::new();
-                if conn.read_line(&mut size).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let Ok(n) = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                else {
-                    return;
-                };
-                if n == 0 {
-                    // Trailers, then the empty line.
-                    loop {
-                        let mut t = String::new();
-                        if conn.read_line(&mut t).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if t == "\r\n" {
-                            break;
-                        }
-                        req.head.push_str("trailer ");
-                        req.head.push_str(&t);
-                    }
-                    break;
-                }
-                let mut chunk = vec![0u8; n + 2];
-                if conn.read_exact(&mut chunk).await.is_err() {
-                    return;
-                }
-                req.body.extend_from_slice(&chunk[..n]);
-            }
-        } else if let Some(n) = length {
-            req.body = vec![0u8; n];
-            if conn.read_exact(&mut req.body).await.is_err() {
-                return;
-            }
-        }
-        let probe = req.line().starts_with("GET /healthz ");
-        let out: Vec<u8> = if probe {
-            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec()
-        } else {
-            requests.lock().unwrap().push(req.clone());
-            let mut out = answer(&req);
-            if req.line().starts_with("HEAD ") {
-                // The same head, without the body it announces.
-                let end = out
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map_or(out.len(), |p| p + 4);
-                out.truncate(end);
-            }
-            out
-        };
-        if conn.get_mut().write_all(&out).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The topology's config with northeurope's origin replaced by `origin`, plus `extra`.
-fn config_with(topo: &Topology, origin: SocketAddr, extra: &str) -> std::path::PathBuf {
-    let ne = topo.region("northeurope").addrs()[0].to_string();
-    let text = topo.config_toml().replace(&ne, &origin.to_string()) + extra;
-    let path = topo.dir.path().join("edge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Reads until the peer closes or `idle` passes without a byte; returns (bytes, closed).
-async fn read_all<S: tokio::io::AsyncRead + Unpin>(s: &mut S, idle: Duration) -> (Vec<u8>, bool) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        match tokio::time::timeout(idle, s.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (buf, true),
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return (buf, false),
-        }
-    }
+        Answer::Write(out)
+    })
+    .await
 }
 
 /// Reads one response with a `content-length` body (or none); returns its head and body.
@@ -310,7 +133,7 @@ fn mixed_request(host: &str) -> String {
 }
 
 /// Checks what the origin and the client saw of [`mixed_request`] in `mode`.
-fn check_mixed(origin_saw: &WireRequest, client_saw: &str, host: &str, preserve: bool) {
+fn check_mixed(origin_saw: &RawRequest, client_saw: &str, host: &str, preserve: bool) {
     let mode = if preserve { "preserve" } else { "lowercase" };
     assert_eq!(origin_saw.line(), "GET /mixed?q=1 HTTP/1.1", "{mode}");
     assert_eq!(origin_saw.values("cookie"), ["c1=1", "c2=2"], "{mode}");
@@ -415,9 +238,9 @@ async fn both_header_cases_forward_every_value_and_strip_what_the_gateway_owns()
     let mut topo = Topology::standard().await;
     let admin = free_addr();
     topo.admin = Some(admin);
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
     let host = format!("gw.test:{}", topo.https.port());
-    let config = config_with(&topo, origin.addr, "");
+    let config = topo.config_with_primary(origin.addr(), "");
     let _gw = GatewayProcess::start_full(
         &config,
         topo.https,
@@ -432,7 +255,7 @@ async fn both_header_cases_forward_every_value_and_strip_what_the_gateway_owns()
             } else {
                 "\n[routing]\nheader_case = \"lowercase\"\n"
             };
-            config_with(&topo, origin.addr, extra);
+            topo.config_with_primary(origin.addr(), extra);
             admin_reload(admin).await;
         }
         // Two requests on one connection: the second reuses what the first left behind.
@@ -456,9 +279,9 @@ async fn both_header_cases_forward_every_value_and_strip_what_the_gateway_owns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_targets_heads_and_chunked_uploads_reach_the_origin_intact() {
     let topo = Topology::standard().await;
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
     let port = topo.https.port();
-    let _gw = GatewayProcess::start(&config_with(&topo, origin.addr, ""), topo.https);
+    let _gw = GatewayProcess::start(&topo.config_with_primary(origin.addr(), ""), topo.https);
     let t = EU_TENANT;
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -543,8 +366,8 @@ async fn odd_targets_heads_and_chunked_uploads_reach_the_origin_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_requests_without_host_get_forwarded_host_and_their_own_ids() {
     let topo = Topology::standard().await;
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
-    let _gw = GatewayProcess::start(&config_with(&topo, origin.addr, ""), topo.https);
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
+    let _gw = GatewayProcess::start(&topo.config_with_primary(origin.addr(), ""), topo.https);
     let tls = raw_h2(&topo).await;
     let (client, conn) = h2::client::handshake(tls).await.unwrap();
     let conn = tokio::spawn(conn);
@@ -594,8 +417,8 @@ async fn h2_requests_without_host_get_forwarded_host_and_their_own_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smuggling_heads_are_refused_first_or_pipelined() {
     let topo = Topology::standard().await;
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
-    let _gw = GatewayProcess::start(&config_with(&topo, origin.addr, ""), topo.https);
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
+    let _gw = GatewayProcess::start(&topo.config_with_primary(origin.addr(), ""), topo.https);
     let port = topo.https.port();
     let t = EU_TENANT;
     let start = |extra: &str| {
@@ -676,8 +499,8 @@ async fn smuggling_heads_are_refused_first_or_pipelined() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_that_began_with_the_request_before_it_is_checked_whole() {
     let topo = Topology::standard().await;
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
-    let _gw = GatewayProcess::start(&config_with(&topo, origin.addr, ""), topo.https);
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
+    let _gw = GatewayProcess::start(&topo.config_with_primary(origin.addr(), ""), topo.https);
     let port = topo.https.port();
     let t = EU_TENANT;
     let mut first =
@@ -760,8 +583,8 @@ async fn a_lowered_header_limit_applies_to_open_connections_after_reload() {
     let mut topo = Topology::standard().await;
     let admin = free_addr();
     topo.admin = Some(admin);
-    let origin = WireOrigin::start(ANSWER.to_vec()).await;
-    let config = config_with(&topo, origin.addr, "");
+    let origin = recording_origin(|_| ANSWER.to_vec()).await;
+    let config = topo.config_with_primary(origin.addr(), "");
     let _gw = GatewayProcess::start_full(
         &config,
         topo.https,
@@ -786,9 +609,8 @@ async fn a_lowered_header_limit_applies_to_open_connections_after_reload() {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         open.push(tls);
     }
-    config_with(
-        &topo,
-        origin.addr,
+    topo.config_with_primary(
+        origin.addr(),
         "\n[limits]\nmax_headers = 20\nmax_header_bytes = 2048\n",
     );
     admin_reload(admin).await;
@@ -820,7 +642,7 @@ async fn a_lowered_header_limit_applies_to_open_connections_after_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodiless_answers_keep_the_connection_usable() {
     let topo = Topology::standard().await;
-    let origin = WireOrigin::answering(|req| {
+    let origin = recording_origin(|req| {
         let path = req.line().split(' ').nth(1).unwrap_or("");
         match path {
             "/204" => b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n".to_vec(),
@@ -829,7 +651,7 @@ async fn bodiless_answers_keep_the_connection_usable() {
         }
     })
     .await;
-    let _gw = GatewayProcess::start(&config_with(&topo, origin.addr, ""), topo.https);
+    let _gw = GatewayProcess::start(&topo.config_with_primary(origin.addr(), ""), topo.https);
     let port = topo.https.port();
     let t = EU_TENANT;
     let mut tls = raw_h1(&topo).await;

@@ -7,31 +7,10 @@ use std::time::Duration;
 
 use edge_tests::raw_origin::{Answer, RawOrigin};
 use edge_tests::{
-    https_client, raw_h1, raw_h2, ClientOptions, GatewayProcess, Topology, EU_TENANT, NA_TENANT,
+    https_client, raw_h1, raw_h2, read_all, ClientOptions, GatewayProcess, Topology, EU_TENANT,
+    NA_TENANT,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The topology's config with northeurope's origin replaced by `raw` (and `extra` appended).
-fn with_raw_primary(topo: &Topology, raw: &RawOrigin, extra: &str) -> std::path::PathBuf {
-    let ne = topo.region("northeurope").addrs()[0].to_string();
-    let text = topo.config_toml().replace(&ne, &raw.addr().to_string()) + extra;
-    let path = topo.dir.path().join("edge.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Reads until the peer closes or `idle` passes without a byte; returns (bytes, closed).
-async fn read_all<S: tokio::io::AsyncRead + Unpin>(s: &mut S, idle: Duration) -> (Vec<u8>, bool) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        match tokio::time::timeout(idle, s.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (buf, true),
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return (buf, false),
-        }
-    }
-}
 
 fn status_of(bytes: &[u8]) -> u16 {
     String::from_utf8_lossy(bytes)
@@ -67,7 +46,7 @@ async fn a_post_the_origin_read_and_dropped_is_answered_502_not_run_again() {
         }
     })
     .await;
-    let config = with_raw_primary(&topo, &raw, "");
+    let config = topo.config_with_primary(raw.addr(), "");
     let _gw = GatewayProcess::start(&config, topo.https);
     let c = https_client(
         &topo,
@@ -144,9 +123,8 @@ async fn a_response_cut_mid_body_reaches_the_client_as_an_abort_over_http1() {
     ] {
         let topo = Topology::standard().await;
         let raw = RawOrigin::start(answer).await;
-        let config = with_raw_primary(
-            &topo,
-            &raw,
+        let config = topo.config_with_primary(
+            raw.addr(),
             &format!("\n[routing]\nmax_attempts = {retries}\n"),
         );
         let _gw = GatewayProcess::start(&config, topo.https);
@@ -188,7 +166,7 @@ async fn a_response_cut_mid_body_reaches_the_client_as_an_abort_over_http1() {
 async fn a_response_cut_mid_body_resets_the_h2_stream_with_internal_error() {
     let topo = Topology::standard().await;
     let raw = RawOrigin::start(truncated_cl).await;
-    let config = with_raw_primary(&topo, &raw, "\n[routing]\nmax_attempts = 3\n");
+    let config = topo.config_with_primary(raw.addr(), "\n[routing]\nmax_attempts = 3\n");
     let _gw = GatewayProcess::start(&config, topo.https);
     let tls = raw_h2(&topo).await;
     let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
@@ -236,7 +214,7 @@ async fn a_101_nobody_asked_for_is_a_502_and_its_bytes_go_nowhere() {
         )
     })
     .await;
-    let config = with_raw_primary(&topo, &raw, "");
+    let config = topo.config_with_primary(raw.addr(), "");
     let _gw = GatewayProcess::start(&config, topo.https);
     for (name, extra) in [
         ("no upgrade asked", ""),
@@ -462,7 +440,7 @@ async fn underscore_aliases_of_owned_headers_never_reach_the_origin() {
 async fn reset_h2_streams_do_not_pile_up_at_the_origin() {
     let topo = Topology::standard().await;
     let raw = RawOrigin::start(|_| Answer::Hold(Duration::from_secs(30))).await;
-    let config = with_raw_primary(&topo, &raw, "");
+    let config = topo.config_with_primary(raw.addr(), "");
     let _gw = GatewayProcess::start(&config, topo.https);
     let tls = raw_h2(&topo).await;
     let (client, conn) = h2::client::handshake(tls).await.unwrap();
