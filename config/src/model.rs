@@ -720,8 +720,10 @@ pub struct Routing {
 /// case-insensitive, RFC 9110 §5.1; h2 and h3 are lower-case on the wire anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HeaderCase {
-    /// Names are sent lower-case (a few standard ones title-cased: `Host`, `Content-Type`,
-    /// ...), as HAProxy and Envoy do by default. The gateway then edits headers directly,
+    /// Names are sent lower-case, but for a dozen standard ones Pingora title-cases (`Host`,
+    /// `Content-Type`, `Content-Length`, `Date`, `Server`, `Connection`, `Cache-Control`,
+    /// `Transfer-Encoding`, `Content-Encoding`, `Accept-Ranges`, `Age`, `Set-Cookie`); HAProxy
+    /// lower-cases every name, Envoy too by default. The gateway then edits headers directly,
     /// without keeping a second map of every name's original spelling per message.
     #[default]
     Lowercase,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::model::{
     AccessLog, AccessLogFormat, ClientIp, Config, Dns, Edge, Fleet, ForeignTenants, GeoSettings,
-    Geography, GeographyName, Health, Limits, Listeners, LogSink, OutlierDetection, Quota,
-    RateLimits, Region, Routing, SecretSource, Server, Tenancy, TenantDirectory, TenantSource, Tls,
-    UnknownTenant, WhenUnreachable,
+    Geography, GeographyName, HeaderCase, Health, Limits, Listeners, LogSink, OutlierDetection,
+    Quota, RateLimits, Region, Routing, SecretSource, Server, Tenancy, TenantDirectory,
+    TenantSource, Tls, UnknownTenant, WhenUnreachable,
 };
 
 /// Describes the topology: listeners, tenancy, each geography with its regions (priority,
@@ -349,12 +349,16 @@ fn outlier_detection(out: &mut String, o: &OutlierDetection) -> fmt::Result {
 fn routing(out: &mut String, r: &Routing) -> fmt::Result {
     writeln!(
         out,
-        "routing: max {} attempts; timeouts connect {}, read {}, write {}, idle {}{}",
+        "routing: max {} attempts; timeouts connect {}, read {}, write {}, idle {}; header names {}{}",
         r.max_attempts,
         fmt_duration(r.connect_timeout),
         fmt_duration(r.read_timeout),
         fmt_duration(r.write_timeout),
         fmt_duration(r.idle_timeout),
+        match r.header_case {
+            HeaderCase::Lowercase => "lower-case",
+            HeaderCase::Preserve => "as received",
+        },
         if r.debug_headers {
             "; debug headers on"
         } else {

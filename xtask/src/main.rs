@@ -101,18 +101,23 @@ fn main() -> ExitCode {
         Some("deps") => ensure(BUILD).and_then(|()| ensure(TEST)),
         Some("profile") => profile::profile(&args[1..]),
         Some("pgo") => pgo::pgo(&args[1..]),
-        _ => {
+        other => {
             eprintln!(
-                "usage: cargo xtask <demo [ARGS] | test [CARGO TEST ARGS] | deps | profile [ARGS] | pgo>\n\
+                "usage: cargo xtask <demo [ARGS] | test [CARGO TEST ARGS] | lint | deps | profile [ARGS] | pgo>\n\
                  \n  demo     run the gateway on its embedded demo\
                  \n  test     run every check and test CI runs\
+                 \n  lint     the repository lints alone (import cycles, module map, doc links)\
                  \n  deps     install missing build/test prerequisites (Debian: apt-get)\
                  \n  profile  instructions and allocations per request, gateway vs bare Pingora\
                  \n           (valgrind; ARGS: see `edge-loadtest profile --help`)\
                  \n  pgo      profile-guided build of the gateway into target/pgo/\
                  \n           ([--no-default-features] [--locked])"
             );
-            Err("unknown command".into())
+            match other {
+                Some("help" | "--help" | "-h") => Ok(()),
+                Some(cmd) => Err(format!("unknown command {cmd:?}")),
+                None => Err("no command".into()),
+            }
         }
     };
     match result {

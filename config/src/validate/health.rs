@@ -177,7 +177,7 @@ impl<'a> Validator<'a> {
                     &path.key("header_case"),
                     format!(
                         "unknown value {other:?}; expected \"lowercase\" (header names sent \
-                         lower-case, as HAProxy and Envoy do) or \"preserve\" (as the client or \
+                         lower-case, a few standard ones title-cased) or \"preserve\" (as the client or \
                          origin spelled them)"
                     ),
                 );

@@ -104,8 +104,9 @@ impl HeaderEdit for ResponseHeader {
 
 /// Runs `edit` on the request's headers. With [`HeaderCase::Lowercase`] the headers are
 /// taken out of Pingora's [`RequestHeader`] as a plain [`HeaderMap`] and put back without
-/// the record of original spellings (names then go out lower-case, as HAProxy and Envoy send
-/// them), which makes each edit a single map operation. A request-target the URI does not
+/// the record of original spellings (names then go out lower-case, but for a dozen standard
+/// ones Pingora title-cases, `Host` and `Content-Type` among them), which makes each edit a
+/// single map operation. A request-target the URI does not
 /// carry as received (absolute-form, CONNECT, a lossily decoded path) would be lost on the
 /// way, so such a request is edited in place, as with [`HeaderCase::Preserve`].
 pub fn edit_request<R>(
